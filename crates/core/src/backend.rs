@@ -1,0 +1,263 @@
+//! The `Backend` trait every model family implements, and its type-erased forms.
+
+use std::any::Any;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::BackendError;
+use crate::progress::LoadProgress;
+
+/// Where a model lives and how its backend should load it.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelSource<'a, O> {
+    /// The model ID (the key of `[models.ID]` in models.toml).
+    pub id: &'a str,
+    /// The checkpoint folder or file.
+    pub path: &'a Path,
+    /// The backend's typed options.
+    pub options: &'a O,
+}
+
+/// One model family: knows how big a checkpoint will be in memory and how to load it.
+///
+/// Three methods are required; the rest have defaults. The cache calls
+/// [`memory_hint`](Backend::memory_hint) before loading to reserve room, then
+/// [`load`](Backend::load), then [`resident_bytes`](Backend::resident_bytes) on the result,
+/// whose measured size replaces the hint.
+pub trait Backend: Send + Sync + 'static {
+    /// Per-model options, deserialized from the `options` table of models.toml.
+    type Options: DeserializeOwned + Default + Send + Sync + 'static;
+    /// The loaded model. Handles give `&Model`; use interior mutability where a model mutates.
+    type Model: Send + Sync + 'static;
+
+    /// The stable name used as `backend = "..."` in models.toml.
+    fn name(&self) -> &str;
+
+    /// Bytes the loaded model will hold, computed cheaply WITHOUT loading (headers only).
+    ///
+    /// # Errors
+    /// When the checkpoint is missing or malformed.
+    fn memory_hint(&self, source: &ModelSource<'_, Self::Options>) -> Result<u64, BackendError>;
+
+    /// Loads the model, reporting progress in bytes.
+    ///
+    /// # Errors
+    /// When the checkpoint is missing, malformed or cannot be read.
+    fn load(
+        &self,
+        source: &ModelSource<'_, Self::Options>,
+        progress: &dyn LoadProgress,
+    ) -> Result<Self::Model, BackendError>;
+
+    /// The measured resident size of a loaded model, in bytes.
+    fn resident_bytes(&self, model: &Self::Model) -> u64;
+
+    /// Whether callers may use one loaded model concurrently. When `false` (the default),
+    /// [`Handle::lock`](crate::Handle::lock) serializes callers of one model.
+    fn shareable(&self) -> bool {
+        false
+    }
+
+    /// Checks options when the configuration is read, before any request.
+    ///
+    /// # Errors
+    /// When the options are inconsistent.
+    fn check_options(&self, _options: &Self::Options) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+/// A loaded model with its measured size, type-erased for storage in the cache.
+pub struct Loaded {
+    pub(crate) value: Box<dyn Any + Send + Sync>,
+    pub(crate) type_name: &'static str,
+    pub(crate) bytes: u64,
+    pub(crate) shareable: bool,
+}
+
+impl Loaded {
+    /// Wraps a loaded value whose resident size is `bytes`.
+    pub fn new<T: Send + Sync + 'static>(value: T, bytes: u64) -> Self {
+        Self { value: Box::new(value), type_name: std::any::type_name::<T>(), bytes, shareable: false }
+    }
+
+    /// Marks the model safe for concurrent use (no per-entry lock).
+    #[must_use]
+    pub fn shareable(mut self, shareable: bool) -> Self {
+        self.shareable = shareable;
+        self
+    }
+
+    /// The measured size in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded").field("type", &self.type_name).field("bytes", &self.bytes).finish()
+    }
+}
+
+/// A model ready to be loaded: a backend bound to a path and parsed options.
+///
+/// This is what the cache stores per registered model ID.
+pub trait ModelLoader: Send + Sync {
+    /// The backend's name.
+    fn backend(&self) -> &str;
+    /// The checkpoint path, for reports.
+    fn path(&self) -> &Path;
+    /// See [`Backend::memory_hint`].
+    ///
+    /// # Errors
+    /// When the checkpoint is missing or malformed.
+    fn memory_hint(&self) -> Result<u64, BackendError>;
+    /// See [`Backend::load`].
+    ///
+    /// # Errors
+    /// When the checkpoint is missing, malformed or unreadable.
+    fn load(&self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError>;
+}
+
+/// A [`Backend`] bound to one model's path and options.
+pub struct BackendModel<B: Backend> {
+    backend: Arc<B>,
+    id: String,
+    path: PathBuf,
+    options: B::Options,
+}
+
+impl<B: Backend> BackendModel<B> {
+    /// Binds `backend` to a model.
+    pub fn new(backend: Arc<B>, id: impl Into<String>, path: impl Into<PathBuf>, options: B::Options) -> Self {
+        Self { backend, id: id.into(), path: path.into(), options }
+    }
+
+    fn source(&self) -> ModelSource<'_, B::Options> {
+        ModelSource { id: &self.id, path: &self.path, options: &self.options }
+    }
+}
+
+impl<B: Backend> ModelLoader for BackendModel<B> {
+    fn backend(&self) -> &str {
+        self.backend.name()
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn memory_hint(&self) -> Result<u64, BackendError> {
+        self.backend.memory_hint(&self.source())
+    }
+
+    fn load(&self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
+        let model = self.backend.load(&self.source(), progress)?;
+        let bytes = self.backend.resident_bytes(&model);
+        Ok(Loaded::new(model, bytes).shareable(self.backend.shareable()))
+    }
+}
+
+/// A backend whose options type is erased, for registries and dynamic plugins.
+///
+/// Every [`Backend`] is a `DynBackend`.
+pub trait DynBackend: Send + Sync {
+    /// The backend's name.
+    fn name(&self) -> &str;
+
+    /// Parses `options` (absent = defaults), checks them, and binds the backend to one model.
+    ///
+    /// # Errors
+    /// [`BackendError::Options`] when the options do not deserialize or fail the backend's check.
+    fn prepare(
+        self: Arc<Self>,
+        id: &str,
+        path: &Path,
+        options: Option<&mut dyn erased_serde::Deserializer<'_>>,
+    ) -> Result<Arc<dyn ModelLoader>, BackendError>;
+}
+
+impl<B: Backend> DynBackend for B {
+    fn name(&self) -> &str {
+        Backend::name(self)
+    }
+
+    fn prepare(
+        self: Arc<Self>,
+        id: &str,
+        path: &Path,
+        options: Option<&mut dyn erased_serde::Deserializer<'_>>,
+    ) -> Result<Arc<dyn ModelLoader>, BackendError> {
+        let options = match options {
+            Some(de) => erased_serde::deserialize::<B::Options>(de).map_err(|e| BackendError::Options {
+                backend: Backend::name(&*self).to_owned(),
+                reason: format!("model {id:?}: {e}"),
+            })?,
+            None => B::Options::default(),
+        };
+        self.check_options(&options)?;
+        Ok(Arc::new(BackendModel::new(self, id, path, options)))
+    }
+}
+
+type HintFn = dyn Fn() -> Result<u64, BackendError> + Send + Sync;
+type LoadFn = dyn Fn(&dyn LoadProgress) -> Result<Loaded, BackendError> + Send + Sync;
+
+/// A [`ModelLoader`] made of closures: for tests, examples and models that are not files.
+pub struct FnLoader {
+    backend: String,
+    path: PathBuf,
+    hint: Box<HintFn>,
+    load: Box<LoadFn>,
+}
+
+impl FnLoader {
+    /// A loader whose hint is `hint` bytes and whose load runs `load`.
+    pub fn new(
+        backend: impl Into<String>,
+        hint: u64,
+        load: impl Fn(&dyn LoadProgress) -> Result<Loaded, BackendError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            backend: backend.into(),
+            path: PathBuf::new(),
+            hint: Box::new(move || Ok(hint)),
+            load: Box::new(load),
+        }
+    }
+
+    /// Replaces the hint with a computation that may fail.
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Fn() -> Result<u64, BackendError> + Send + Sync + 'static) -> Self {
+        self.hint = Box::new(hint);
+        self
+    }
+
+    /// Sets the reported path.
+    #[must_use]
+    pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = path.into();
+        self
+    }
+}
+
+impl ModelLoader for FnLoader {
+    fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn memory_hint(&self) -> Result<u64, BackendError> {
+        (self.hint)()
+    }
+
+    fn load(&self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
+        (self.load)(progress)
+    }
+}

@@ -1,0 +1,221 @@
+//! Error types: what a backend reports, and what the cache reports to callers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// An error from a backend while inspecting or loading a checkpoint.
+///
+/// Every variant that concerns a file names it; checkpoint problems also name the tensor where
+/// there is one. Backends wrap richer errors (for example the weights crate's) in
+/// [`BackendError::Checkpoint`] so that callers can downcast to the precise kind.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// Reading a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder that could not be read.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A required file or folder is missing.
+    #[error("{}: missing ({what})", path.display())]
+    Missing {
+        /// Where it was expected.
+        path: PathBuf,
+        /// What was expected there.
+        what: String,
+    },
+    /// The checkpoint exists but is malformed or inconsistent with its config.
+    #[error("{}{}: {reason}", path.display(), tensor.as_ref().map(|t| format!(" (tensor {t:?})")).unwrap_or_default())]
+    Invalid {
+        /// The offending file.
+        path: PathBuf,
+        /// The offending tensor, if the problem is about one.
+        tensor: Option<String>,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// A structured checkpoint error from a lower layer, kept for downcasting.
+    #[error("{}: {source}", path.display())]
+    Checkpoint {
+        /// The offending file.
+        path: PathBuf,
+        /// The precise error (downcast it to the lower layer's type).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The backend's options are invalid.
+    #[error("invalid options for backend {backend:?}: {reason}")]
+    Options {
+        /// The backend whose options were rejected.
+        backend: String,
+        /// Why.
+        reason: String,
+    },
+    /// Anything else.
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl BackendError {
+    /// Shorthand for [`BackendError::Invalid`] without a tensor.
+    pub fn invalid(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Invalid { path: path.into(), tensor: None, reason: reason.into() }
+    }
+
+    /// Shorthand for [`BackendError::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+
+    /// Wraps any error as [`BackendError::Other`].
+    pub fn other(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Other(error.into())
+    }
+}
+
+/// Who holds the bytes that stopped a model from being admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// The model ID.
+    pub id: String,
+    /// Bytes it is charged.
+    pub bytes: u64,
+    /// Why it could not be evicted.
+    pub state: HolderState,
+}
+
+/// Why a [`Holder`] could not be evicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderState {
+    /// Callers hold handles to it.
+    InUse,
+    /// It is pinned.
+    Pinned,
+    /// It is still loading.
+    Loading,
+    /// It was evicted, but callers still hold handles to it.
+    HeldAfterEviction,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            HolderState::InUse => "in use",
+            HolderState::Pinned => "pinned",
+            HolderState::Loading => "loading",
+            HolderState::HeldAfterEviction => "evicted, still held",
+        };
+        write!(f, "{} ({} bytes, {state})", self.id, self.bytes)
+    }
+}
+
+fn list(holders: &[Holder]) -> String {
+    if holders.is_empty() {
+        return "nothing".to_owned();
+    }
+    holders.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn scope(pool: &Option<String>) -> String {
+    pool.as_ref().map_or_else(|| "the cache budget".to_owned(), |p| format!("pool {p:?}"))
+}
+
+/// An error returned by the cache to a caller.
+///
+/// It is `Clone` because one failed load is reported to every caller waiting for it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// No model with this ID is registered.
+    #[error("unknown model {id:?}")]
+    UnknownModel {
+        /// The requested ID.
+        id: String,
+    },
+    /// The model holds a different type than the caller asked for.
+    #[error("model {id:?} holds a {actual}, not a {expected}")]
+    WrongType {
+        /// The model ID.
+        id: String,
+        /// The type the caller asked for.
+        expected: &'static str,
+        /// The type the model holds.
+        actual: &'static str,
+    },
+    /// The backend failed to inspect or load the model.
+    #[error("model {id:?} (backend {backend:?}): {source}")]
+    Load {
+        /// The model ID.
+        id: String,
+        /// The backend that failed.
+        backend: String,
+        /// What went wrong.
+        #[source]
+        source: Arc<BackendError>,
+    },
+    /// The loader panicked; the cache stays usable and the next request retries.
+    #[error("model {id:?}: the loader panicked: {message}")]
+    LoaderPanicked {
+        /// The model ID.
+        id: String,
+        /// The panic payload, if it was a string.
+        message: String,
+    },
+    /// The model is larger than the whole budget.
+    #[error(
+        "model {id:?} needs {needed} bytes, more than the whole of {} ({budget} bytes); \
+         allow a lone oversized model to load it anyway", scope(pool)
+    )]
+    TooLarge {
+        /// The model ID.
+        id: String,
+        /// Bytes the model needs.
+        needed: u64,
+        /// The budget it exceeds.
+        budget: u64,
+        /// The pool whose budget it exceeds, if not the global one.
+        pool: Option<String>,
+    },
+    /// There was no room, and waiting for it did not help (or could not help).
+    #[error(
+        "model {id:?} needs {needed} bytes but {} is {budget} bytes with {charged} charged; \
+         {}held by: {}", scope(pool),
+        if *waited { "waited for room in vain; " } else { "" }, list(holders)
+    )]
+    NoRoom {
+        /// The model ID.
+        id: String,
+        /// Bytes the model needs.
+        needed: u64,
+        /// The budget in question.
+        budget: u64,
+        /// Bytes charged against it when the request gave up.
+        charged: u64,
+        /// The pool, if the pool's budget is what ran out.
+        pool: Option<String>,
+        /// Whether the request waited for the load timeout first.
+        waited: bool,
+        /// The models holding the budget that could not be evicted.
+        holders: Vec<Holder>,
+    },
+    /// The model was invalidated while it loaded and the load was abandoned.
+    #[error("model {id:?}: the load was abandoned ({reason})")]
+    Abandoned {
+        /// The model ID.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// The async runtime failed to run a blocking task.
+    #[error("model {id:?}: background task failed: {message}")]
+    Runtime {
+        /// The model ID.
+        id: String,
+        /// What the runtime reported.
+        message: String,
+    },
+}
