@@ -136,6 +136,16 @@ pub enum CacheError {
         /// The requested ID.
         id: String,
     },
+    /// A model names a pool the cache does not have.
+    #[error("model {id:?} names unknown pool {pool:?}; known pools: {}", if known.is_empty() { "none".to_owned() } else { known.join(", ") })]
+    UnknownPool {
+        /// The model ID.
+        id: String,
+        /// The pool it names.
+        pool: String,
+        /// The pools the cache has.
+        known: Vec<String>,
+    },
     /// The model holds a different type than the caller asked for.
     #[error("model {id:?} holds a {actual}, not a {expected}")]
     WrongType {

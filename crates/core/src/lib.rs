@@ -1,17 +1,60 @@
 //! # modelcache-core
 //!
-//! One cache of loaded inference models (any family, any type) under one byte budget.
+//! One cache of loaded inference models, of every model family and type, under one byte
+//! budget; and the [`Backend`] trait that model families implement.
+//!
+//! The design choices, each a fix of a flaw of the design this replaces:
+//!
+//! * **One cache, one budget.** Flux, LTX-Video and Kokoro share the machine's memory, so models
+//!   of any type live side by side in one [`ModelCache`]; callers get typed [`Handle`]s and asking
+//!   for the wrong type is an error, not a panic. Optional named pools add budgets (a GPU's
+//!   memory) that models count against in addition to the global one.
+//! * **Single flight.** Concurrent requests for a model that is loading wait for that one load.
+//! * **Honest accounting.** Charged bytes are resident models, plus loads in flight (their hint
+//!   is reserved before the load starts), plus evicted models that callers still hold. After a
+//!   load the measured size replaces the hint.
+//! * **Evict what is idle.** Only models without handles and not pinned are evicted, least
+//!   recently used first; a model that still does not fit waits (bounded) and then fails with an
+//!   error that says who holds the memory. A model larger than the whole budget fails at once.
+//! * **No poisoning.** A panicking loader is an error for every waiter; the cache stays usable.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use modelcache_core::{FnLoader, Loaded, ModelCache, ModelPolicy};
+//!
+//! let cache = ModelCache::builder().budget(1 << 30).build();
+//! // Register how to load a model (plugins do this for real checkpoints).
+//! let loader = FnLoader::new("demo", 600 << 20, |_progress| Ok(Loaded::new(vec![0u8; 16], 600 << 20)));
+//! cache.register("small", Arc::new(loader), ModelPolicy::default())?;
+//!
+//! let model = cache.get::<Vec<u8>>("small")?; // loads once
+//! assert_eq!(model.lock().len(), 16);
+//! let again = cache.get::<Vec<u8>>("small")?; // a hit: the same model
+//! assert!(modelcache_core::Handle::ptr_eq(&model, &again));
+//!
+//! // The wrong type is an error, not a panic.
+//! assert!(cache.get::<String>("small").is_err());
+//! assert_eq!(cache.stats().charged, 600 << 20);
+//! Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 mod backend;
 mod budget;
+mod cache;
+mod clock;
 mod error;
 mod estimate;
 mod progress;
 
 pub use backend::{Backend, BackendModel, DynBackend, FnLoader, Loaded, ModelLoader, ModelSource};
 pub use budget::{BUDGET_ENV, Budget, BudgetError, format_bytes, physical_memory};
+pub use cache::{
+    CacheBuilder, CacheEvent, CacheStats, EntryInfo, EvictReason, Handle, ModelCache, ModelGuard, ModelPolicy,
+    Plan, PlanStep, PoolStats, Reaper, StepOutcome,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use erased_serde;
 pub use error::{BackendError, CacheError, Holder, HolderState};
 pub use estimate::estimate_model_size;
 pub use progress::{LoadProgress, NoProgress};
-pub use erased_serde;

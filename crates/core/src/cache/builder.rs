@@ -1,0 +1,106 @@
+//! Configuring a cache.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::events::CacheEvent;
+use super::resident::Signals;
+use super::state::{Pool, State};
+use super::{EventHook, ModelCache, Shared};
+use crate::clock::{Clock, SystemClock};
+
+/// Builds a [`ModelCache`].
+pub struct CacheBuilder {
+    budget: u64,
+    load_timeout: Duration,
+    allow_oversized: bool,
+    pools: Vec<(String, u64)>,
+    clock: Arc<dyn Clock>,
+    on_event: Option<EventHook>,
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        Self {
+            budget: 0,
+            load_timeout: Duration::from_secs(120),
+            allow_oversized: false,
+            pools: Vec::new(),
+            clock: Arc::new(SystemClock),
+            on_event: None,
+        }
+    }
+}
+
+impl CacheBuilder {
+    /// The global budget in bytes. `0` retains nothing: every request loads.
+    #[must_use]
+    pub fn budget(mut self, bytes: u64) -> Self {
+        self.budget = bytes;
+        self
+    }
+
+    /// How long a request waits for room before failing (default 2 minutes; zero = no wait).
+    #[must_use]
+    pub fn load_timeout(mut self, timeout: Duration) -> Self {
+        self.load_timeout = timeout;
+        self
+    }
+
+    /// Admit a model larger than its budget once everything else in that budget is evicted
+    /// (the baseline's behaviour). Off by default: such a request fails at once.
+    #[must_use]
+    pub fn allow_oversized(mut self, allow: bool) -> Self {
+        self.allow_oversized = allow;
+        self
+    }
+
+    /// Adds a named pool with its own budget (a GPU's memory, a cap for a family of models).
+    /// Models in a pool count against both the pool and the global budget.
+    #[must_use]
+    pub fn pool(mut self, name: impl Into<String>, budget: u64) -> Self {
+        self.pools.push((name.into(), budget));
+        self
+    }
+
+    /// The clock used for keep-alive (tests use [`ManualClock`](crate::ManualClock)).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Calls `hook` for every load, failed load and eviction, outside the cache lock.
+    #[must_use]
+    pub fn on_event(mut self, hook: impl Fn(&CacheEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(hook));
+        self
+    }
+
+    /// Builds the cache.
+    pub fn build(self) -> ModelCache {
+        let state = State {
+            pools: self
+                .pools
+                .into_iter()
+                .map(|(name, budget)| Pool { name: name.into(), budget, charged: 0 })
+                .collect(),
+            ..State::default()
+        };
+        let epoch = self.clock.now();
+        ModelCache {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                room: Condvar::new(),
+                budget: self.budget,
+                load_timeout: self.load_timeout,
+                allow_oversized: self.allow_oversized,
+                signals: Arc::new(Signals { clock: self.clock, epoch, room_waiters: AtomicUsize::new(0) }),
+                on_event: self.on_event,
+            }),
+        }
+    }
+}

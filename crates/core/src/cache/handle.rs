@@ -1,0 +1,108 @@
+//! Typed handles to cached models.
+
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use parking_lot::MutexGuard;
+
+use super::resident::Lease;
+use crate::CacheError;
+
+/// A typed handle to a cached model.
+///
+/// While any handle to a model exists the model is "in use": it is never evicted to make room,
+/// and if it is removed (invalidated, cleared) its bytes stay charged until the last handle
+/// drops. Clone a handle freely; call [`lock`](Handle::lock) to use the model.
+pub struct Handle<T> {
+    pub(crate) lease: Lease,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Send + Sync + 'static> Handle<T> {
+    pub(crate) fn from_lease(lease: Lease) -> Result<Self, CacheError> {
+        let r = &lease.resident;
+        if !r.value.is::<T>() {
+            return Err(CacheError::WrongType {
+                id: r.id.to_string(),
+                expected: std::any::type_name::<T>(),
+                actual: r.type_name,
+            });
+        }
+        Ok(Self { lease, _type: PhantomData })
+    }
+
+    pub(crate) fn value(&self) -> &T {
+        #[allow(clippy::expect_used)]
+        self.lease
+            .resident
+            .value
+            .downcast_ref::<T>()
+            // Invariant: `from_lease` checked the type, and a resident's value never changes.
+            .expect("type checked when the handle was made")
+    }
+
+    /// Access to the model. Callers of one model are serialized (one guard at a time) unless its
+    /// backend declared it shareable, in which case this never blocks.
+    pub fn lock(&self) -> ModelGuard<'_, T> {
+        let guard = self.lease.resident.exclusive.as_ref().map(|m| m.lock());
+        ModelGuard { _guard: guard, value: self.value() }
+    }
+
+    /// Like [`lock`](Handle::lock) but returns `None` instead of waiting.
+    pub fn try_lock(&self) -> Option<ModelGuard<'_, T>> {
+        let guard = match &self.lease.resident.exclusive {
+            Some(m) => Some(m.try_lock()?),
+            None => None,
+        };
+        Some(ModelGuard { _guard: guard, value: self.value() })
+    }
+}
+
+impl<T> Handle<T> {
+    /// The model ID.
+    pub fn id(&self) -> &str {
+        &self.lease.resident.id
+    }
+
+    /// The backend that loaded it.
+    pub fn backend(&self) -> &str {
+        &self.lease.resident.backend
+    }
+
+    /// The bytes it is charged (its measured size).
+    pub fn bytes(&self) -> u64 {
+        self.lease.resident.bytes
+    }
+
+    /// Whether two handles refer to the same loaded model.
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.lease.resident, &b.lease.resident)
+    }
+}
+
+impl<T> Clone for Handle<T> {
+    fn clone(&self) -> Self {
+        Self { lease: self.lease.clone(), _type: PhantomData }
+    }
+}
+
+impl<T> std::fmt::Debug for Handle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").field("id", &self.id()).field("bytes", &self.bytes()).finish()
+    }
+}
+
+/// Access to a model through a [`Handle`]; releases the model's lock when dropped.
+pub struct ModelGuard<'a, T> {
+    _guard: Option<MutexGuard<'a, ()>>,
+    value: &'a T,
+}
+
+impl<T> Deref for ModelGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.value
+    }
+}

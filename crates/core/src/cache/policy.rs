@@ -1,0 +1,47 @@
+//! Per-model policy: pinning, keep-alive, size override and pool.
+
+use std::time::Duration;
+
+/// How the cache treats one model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelPolicy {
+    /// Never evict it (it still counts against the budget).
+    pub pin: bool,
+    /// Unload it after it has been idle this long (`Duration::ZERO` = as soon as it is idle);
+    /// `None` = keep it until room is needed.
+    pub keep_alive: Option<Duration>,
+    /// Bytes to reserve instead of asking the backend for a hint.
+    pub size: Option<u64>,
+    /// A named pool whose budget it also counts against.
+    pub pool: Option<String>,
+}
+
+impl ModelPolicy {
+    /// Sets [`pin`](Self::pin).
+    #[must_use]
+    pub fn pinned(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// Sets [`keep_alive`](Self::keep_alive).
+    #[must_use]
+    pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.keep_alive = Some(keep_alive);
+        self
+    }
+
+    /// Sets [`size`](Self::size).
+    #[must_use]
+    pub fn size(mut self, bytes: u64) -> Self {
+        self.size = Some(bytes);
+        self
+    }
+
+    /// Sets [`pool`](Self::pool).
+    #[must_use]
+    pub fn pool(mut self, pool: impl Into<String>) -> Self {
+        self.pool = Some(pool.into());
+        self
+    }
+}

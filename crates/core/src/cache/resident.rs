@@ -1,0 +1,115 @@
+//! A loaded model and the reference count that decides when it is idle.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::Shared;
+use crate::clock::Clock;
+
+/// State shared by the cache and every resident without a strong reference to the cache.
+pub(crate) struct Signals {
+    pub clock: Arc<dyn Clock>,
+    pub epoch: Instant,
+    /// Requests waiting for room: handle drops wake them when an entry becomes idle.
+    pub room_waiters: AtomicUsize,
+}
+
+impl Signals {
+    pub fn nanos_since_epoch(&self) -> u64 {
+        u64::try_from(self.clock.now().saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// A loaded model as the cache holds it.
+///
+/// Accounting rule: while it is in the cache map its bytes are charged as resident. When it is
+/// evicted idle, the evictor releases its bytes and marks it `settled`. When it is evicted while
+/// handles are out (or its load was invalidated), its bytes move to the held-after-eviction set
+/// and are released by `Drop` when the last handle goes.
+pub(crate) struct Resident {
+    pub id: Arc<str>,
+    pub backend: Arc<str>,
+    pub value: Box<dyn Any + Send + Sync>,
+    pub type_name: &'static str,
+    pub bytes: u64,
+    pub pool: Option<usize>,
+    pub keep_alive: Option<Duration>,
+    pub pinned: AtomicBool,
+    /// `None` for shareable models: callers are not serialized.
+    pub exclusive: Option<Arc<Mutex<()>>>,
+    /// Outstanding leases (handles). Zero means idle. It only rises from zero under the cache lock.
+    pub users: AtomicUsize,
+    /// When `users` last fell to zero, in nanoseconds since `signals.epoch`.
+    pub idle_since: AtomicU64,
+    /// Its bytes are no longer charged.
+    pub settled: AtomicBool,
+    pub cache: Weak<Shared>,
+    pub signals: Arc<Signals>,
+}
+
+impl Resident {
+    pub fn is_idle(&self) -> bool {
+        self.users.load(Ordering::Acquire) == 0
+    }
+
+    pub fn is_pinned(&self) -> bool {
+        self.pinned.load(Ordering::Relaxed)
+    }
+
+    pub fn idle_since(&self) -> Option<Instant> {
+        self.is_idle()
+            .then(|| self.signals.epoch + Duration::from_nanos(self.idle_since.load(Ordering::Relaxed)))
+    }
+}
+
+impl Drop for Resident {
+    fn drop(&mut self) {
+        if self.settled.load(Ordering::Acquire) {
+            return;
+        }
+        // Evicted (or invalidated) while held: the last handle is gone, so its memory is.
+        if let Some(cache) = self.cache.upgrade() {
+            cache.release_held(self);
+        }
+    }
+}
+
+/// A counted reference to a resident: the untyped part of a [`Handle`](crate::Handle).
+pub(crate) struct Lease {
+    pub resident: Arc<Resident>,
+}
+
+impl Lease {
+    /// Wraps a resident whose `users` count already includes this lease.
+    pub fn adopt(resident: Arc<Resident>) -> Self {
+        Self { resident }
+    }
+}
+
+impl Clone for Lease {
+    fn clone(&self) -> Self {
+        // Rising from a count of at least one (ours), so no lock is needed.
+        self.resident.users.fetch_add(1, Ordering::AcqRel);
+        Self { resident: Arc::clone(&self.resident) }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let r = &self.resident;
+        if r.users.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        r.idle_since.store(r.signals.nanos_since_epoch(), Ordering::Relaxed);
+        let unload_now = r.keep_alive == Some(Duration::ZERO);
+        if unload_now || r.signals.room_waiters.load(Ordering::Acquire) > 0 {
+            if let Some(cache) = r.cache.upgrade() {
+                cache.on_idle(r, unload_now);
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Counters and the per-entry listing.
+
+use std::time::{Duration, Instant};
+
+/// Running counters, kept under the cache lock.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counters {
+    pub hits: u64,
+    pub misses: u64,
+    pub loads: u64,
+    pub load_failures: u64,
+    pub evictions: u64,
+    pub bytes_evicted: u64,
+    pub expirations: u64,
+    pub waits: u64,
+    pub wait_timeouts: u64,
+    pub load_time: Duration,
+}
+
+/// A snapshot of the cache's state and counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Resident entries.
+    pub entries: usize,
+    /// Loads in flight.
+    pub loading: usize,
+    /// The global budget in bytes.
+    pub budget: u64,
+    /// Bytes charged: resident + in flight + evicted-but-held.
+    pub charged: u64,
+    /// Bytes of resident entries.
+    pub resident_bytes: u64,
+    /// Bytes reserved by loads in flight.
+    pub loading_bytes: u64,
+    /// Bytes of evicted entries that callers still hold.
+    pub held_bytes: u64,
+    /// Requests served from a resident entry.
+    pub hits: u64,
+    /// Requests that found no resident entry (they loaded or joined a load).
+    pub misses: u64,
+    /// Loader runs that succeeded.
+    pub loads: u64,
+    /// Loader runs that failed or panicked (hint failures included).
+    pub load_failures: u64,
+    /// Entries removed (capacity, expiry, invalidation, clear).
+    pub evictions: u64,
+    /// Bytes of those entries.
+    pub bytes_evicted: u64,
+    /// Evictions by keep-alive.
+    pub expirations: u64,
+    /// Requests that had to wait for room.
+    pub waits: u64,
+    /// Waits that ran out of time.
+    pub wait_timeouts: u64,
+    /// Total time spent in successful loads.
+    pub load_time: Duration,
+    /// Per-pool usage.
+    pub pools: Vec<PoolStats>,
+}
+
+/// One pool's budget and usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Its name.
+    pub name: String,
+    /// Its budget in bytes.
+    pub budget: u64,
+    /// Bytes charged against it.
+    pub charged: u64,
+}
+
+/// One row of [`ModelCache::entries`](crate::ModelCache::entries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryInfo {
+    /// The model ID.
+    pub id: String,
+    /// Its backend.
+    pub backend: String,
+    /// Bytes charged (measured size; the reservation while loading).
+    pub bytes: u64,
+    /// Outstanding handles.
+    pub handles: usize,
+    /// Whether it is pinned.
+    pub pinned: bool,
+    /// Whether it is still loading.
+    pub loading: bool,
+    /// When it last became idle, if it is idle now.
+    pub idle_since: Option<Instant>,
+    /// Its pool.
+    pub pool: Option<String>,
+}
