@@ -80,7 +80,12 @@ pub struct Loaded {
 impl Loaded {
     /// Wraps a loaded value whose resident size is `bytes`.
     pub fn new<T: Send + Sync + 'static>(value: T, bytes: u64) -> Self {
-        Self { value: Box::new(value), type_name: std::any::type_name::<T>(), bytes, shareable: false }
+        Self {
+            value: Box::new(value),
+            type_name: std::any::type_name::<T>(),
+            bytes,
+            shareable: false,
+        }
     }
 
     /// Marks the model safe for concurrent use (no per-entry lock).
@@ -98,7 +103,10 @@ impl Loaded {
 
 impl std::fmt::Debug for Loaded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loaded").field("type", &self.type_name).field("bytes", &self.bytes).finish()
+        f.debug_struct("Loaded")
+            .field("type", &self.type_name)
+            .field("bytes", &self.bytes)
+            .finish()
     }
 }
 
@@ -132,12 +140,26 @@ pub struct BackendModel<B: Backend> {
 
 impl<B: Backend> BackendModel<B> {
     /// Binds `backend` to a model.
-    pub fn new(backend: Arc<B>, id: impl Into<String>, path: impl Into<PathBuf>, options: B::Options) -> Self {
-        Self { backend, id: id.into(), path: path.into(), options }
+    pub fn new(
+        backend: Arc<B>,
+        id: impl Into<String>,
+        path: impl Into<PathBuf>,
+        options: B::Options,
+    ) -> Self {
+        Self {
+            backend,
+            id: id.into(),
+            path: path.into(),
+            options,
+        }
     }
 
     fn source(&self) -> ModelSource<'_, B::Options> {
-        ModelSource { id: &self.id, path: &self.path, options: &self.options }
+        ModelSource {
+            id: &self.id,
+            path: &self.path,
+            options: &self.options,
+        }
     }
 }
 
@@ -192,10 +214,12 @@ impl<B: Backend> DynBackend for B {
         options: Option<&mut dyn erased_serde::Deserializer<'_>>,
     ) -> Result<Arc<dyn ModelLoader>, BackendError> {
         let options = match options {
-            Some(de) => erased_serde::deserialize::<B::Options>(de).map_err(|e| BackendError::Options {
-                backend: Backend::name(&*self).to_owned(),
-                reason: format!("model {id:?}: {e}"),
-            })?,
+            Some(de) => {
+                erased_serde::deserialize::<B::Options>(de).map_err(|e| BackendError::Options {
+                    backend: Backend::name(&*self).to_owned(),
+                    reason: format!("model {id:?}: {e}"),
+                })?
+            }
             None => B::Options::default(),
         };
         self.check_options(&options)?;
@@ -231,7 +255,10 @@ impl FnLoader {
 
     /// Replaces the hint with a computation that may fail.
     #[must_use]
-    pub fn with_hint(mut self, hint: impl Fn() -> Result<u64, BackendError> + Send + Sync + 'static) -> Self {
+    pub fn with_hint(
+        mut self,
+        hint: impl Fn() -> Result<u64, BackendError> + Send + Sync + 'static,
+    ) -> Self {
         self.hint = Box::new(hint);
         self
     }

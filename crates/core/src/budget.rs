@@ -36,7 +36,8 @@ impl Budget {
             Budget::Percent(p) => {
                 let total = physical_memory().ok_or_else(|| BudgetError {
                     input: format!("{p}%"),
-                    reason: "physical memory size is unknown on this system; give bytes instead".into(),
+                    reason: "physical memory size is unknown on this system; give bytes instead"
+                        .into(),
                 })?;
                 Ok(percent_of(total, p))
             }
@@ -68,7 +69,11 @@ impl Budget {
 
 fn percent_of(total: u64, p: f64) -> u64 {
     // Precision loss is irrelevant at byte granularity for any real memory size.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let bytes = (total as f64 * p / 100.0) as u64;
     bytes
 }
@@ -77,7 +82,10 @@ impl FromStr for Budget {
     type Err = BudgetError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason: &str| BudgetError { input: s.to_owned(), reason: reason.to_owned() };
+        let err = |reason: &str| BudgetError {
+            input: s.to_owned(),
+            reason: reason.to_owned(),
+        };
         let t = s.trim();
         if t.is_empty() {
             return Err(err("empty; expected e.g. 24GiB, 512MB, 80% or 0"));
@@ -89,7 +97,9 @@ impl FromStr for Budget {
             }
             return Ok(Budget::Percent(p));
         }
-        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         let unit = unit.trim();
         let mult: u64 = match unit.to_ascii_lowercase().as_str() {
@@ -102,7 +112,11 @@ impl FromStr for Budget {
             "mib" => 1 << 20,
             "gib" => 1 << 30,
             "tib" => 1 << 40,
-            _ => return Err(err("unknown unit; use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB or %")),
+            _ => {
+                return Err(err(
+                    "unknown unit; use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB or %",
+                ));
+            }
         };
         if num.is_empty() {
             return Err(err("no number"));
@@ -118,7 +132,9 @@ impl FromStr for Budget {
             return Ok(Budget::Bytes(bytes.round() as u64));
         }
         let v: u64 = num.parse().map_err(|_| err("not a whole number"))?;
-        v.checked_mul(mult).map(Budget::Bytes).ok_or_else(|| err("too large"))
+        v.checked_mul(mult)
+            .map(Budget::Bytes)
+            .ok_or_else(|| err("too large"))
     }
 }
 
@@ -178,7 +194,16 @@ mod tests {
 
     #[test]
     fn rejects_nonsense_with_reason() {
-        for bad in ["", "GiB", "12 parsecs", "-5MB", "0%", "150%", "99999999999999999999TiB", "x%"] {
+        for bad in [
+            "",
+            "GiB",
+            "12 parsecs",
+            "-5MB",
+            "0%",
+            "150%",
+            "99999999999999999999TiB",
+            "x%",
+        ] {
             let e = bad.parse::<Budget>().unwrap_err();
             assert_eq!(e.input, bad);
             assert!(!e.reason.is_empty());

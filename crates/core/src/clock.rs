@@ -29,7 +29,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at the present instant.
     pub fn new() -> Self {
-        Self { now: Mutex::new(Instant::now()) }
+        Self {
+            now: Mutex::new(Instant::now()),
+        }
     }
 
     /// Moves the clock forward.

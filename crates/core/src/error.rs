@@ -63,12 +63,19 @@ pub enum BackendError {
 impl BackendError {
     /// Shorthand for [`BackendError::Invalid`] without a tensor.
     pub fn invalid(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        Self::Invalid { path: path.into(), tensor: None, reason: reason.into() }
+        Self::Invalid {
+            path: path.into(),
+            tensor: None,
+            reason: reason.into(),
+        }
     }
 
     /// Shorthand for [`BackendError::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// Wraps any error as [`BackendError::Other`].
@@ -117,11 +124,16 @@ fn list(holders: &[Holder]) -> String {
     if holders.is_empty() {
         return "nothing".to_owned();
     }
-    holders.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    holders
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn scope(pool: &Option<String>) -> String {
-    pool.as_ref().map_or_else(|| "the cache budget".to_owned(), |p| format!("pool {p:?}"))
+    pool.as_ref()
+        .map_or_else(|| "the cache budget".to_owned(), |p| format!("pool {p:?}"))
 }
 
 /// An error returned by the cache to a caller.
@@ -178,7 +190,8 @@ pub enum CacheError {
     /// The model is larger than the whole budget.
     #[error(
         "model {id:?} needs {needed} bytes, more than the whole of {} ({budget} bytes); \
-         allow a lone oversized model to load it anyway", scope(pool)
+         allow a lone oversized model to load it anyway",
+        scope(pool)
     )]
     TooLarge {
         /// The model ID.

@@ -22,15 +22,21 @@ fn visit(dir: &Path, depth: usize, seen: &mut HashSet<std::path::PathBuf>, total
     if depth > MAX_DEPTH {
         return;
     }
-    let Ok(real) = std::fs::canonicalize(dir) else { return };
+    let Ok(real) = std::fs::canonicalize(dir) else {
+        return;
+    };
     if !seen.insert(real) {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         // `metadata` follows links, so a link to a file counts as that file.
-        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
         if meta.is_dir() {
             visit(&path, depth + 1, seen, total);
         } else if path.extension().is_some_and(|e| e == "safetensors") {

@@ -47,11 +47,16 @@ mod error;
 mod estimate;
 mod progress;
 
+/// This crate's version: dynamic plugins must be built against the same one.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub use backend::{Backend, BackendModel, DynBackend, FnLoader, Loaded, ModelLoader, ModelSource};
 pub use budget::{BUDGET_ENV, Budget, BudgetError, format_bytes, physical_memory};
+#[cfg(feature = "tokio")]
+pub use cache::OwnedModelGuard;
 pub use cache::{
-    CacheBuilder, CacheEvent, CacheStats, EntryInfo, EvictReason, Handle, ModelCache, ModelGuard, ModelPolicy,
-    Plan, PlanStep, PoolStats, Reaper, StepOutcome,
+    CacheBuilder, CacheEvent, CacheStats, EntryInfo, EvictReason, Handle, ModelCache, ModelGuard,
+    ModelPolicy, Plan, PlanStep, PoolStats, Reaper, StepOutcome,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use erased_serde;

@@ -39,7 +39,10 @@ fn evicts_least_recently_used_idle_model_first() {
 
 #[test]
 fn a_request_waits_for_a_handle_to_be_released_then_loads() {
-    let cache = ModelCache::builder().budget(100).load_timeout(Duration::from_secs(600)).build();
+    let cache = ModelCache::builder()
+        .budget(100)
+        .load_timeout(Duration::from_secs(600))
+        .build();
     counting(&cache, "a", 100, ModelPolicy::default());
     counting(&cache, "b", 100, ModelPolicy::default());
     let a = cache.get::<Model>("a").unwrap();
@@ -55,16 +58,33 @@ fn a_request_waits_for_a_handle_to_be_released_then_loads() {
 
 #[test]
 fn waiting_in_vain_fails_with_who_holds_the_memory() {
-    let cache = ModelCache::builder().budget(150).load_timeout(Duration::from_millis(1)).build();
+    let cache = ModelCache::builder()
+        .budget(150)
+        .load_timeout(Duration::from_millis(1))
+        .build();
     counting(&cache, "held", 100, ModelPolicy::default());
     counting(&cache, "wanted", 100, ModelPolicy::default());
     let _held = cache.get::<Model>("held").unwrap();
     let err = cache.get::<Model>("wanted").unwrap_err();
     match &err {
-        CacheError::NoRoom { id, needed, budget, charged, waited, holders, pool } => {
-            assert_eq!((id.as_str(), *needed, *budget, *charged, *waited), ("wanted", 100, 150, 100, true));
+        CacheError::NoRoom {
+            id,
+            needed,
+            budget,
+            charged,
+            waited,
+            holders,
+            pool,
+        } => {
+            assert_eq!(
+                (id.as_str(), *needed, *budget, *charged, *waited),
+                ("wanted", 100, 150, 100, true)
+            );
             assert_eq!(pool, &None);
-            assert_eq!((holders[0].id.as_str(), holders[0].state), ("held", HolderState::InUse));
+            assert_eq!(
+                (holders[0].id.as_str(), holders[0].state),
+                ("held", HolderState::InUse)
+            );
         }
         other => panic!("{other}"),
     }
@@ -78,13 +98,19 @@ fn waiting_in_vain_fails_with_who_holds_the_memory() {
 
 #[test]
 fn pinned_models_are_never_evicted_and_a_pinned_shortfall_fails_at_once() {
-    let cache = ModelCache::builder().budget(200).load_timeout(Duration::from_secs(600)).build();
+    let cache = ModelCache::builder()
+        .budget(200)
+        .load_timeout(Duration::from_secs(600))
+        .build();
     counting(&cache, "pinned", 150, ModelPolicy::default().pinned(true));
     counting(&cache, "other", 100, ModelPolicy::default());
     drop(cache.get::<Model>("pinned").unwrap());
     // Waiting cannot help (only the pin holds the room), so it fails without the 10-minute wait.
     let err = cache.get::<Model>("other").unwrap_err();
-    assert!(matches!(&err, CacheError::NoRoom { waited: false, holders, .. } if holders[0].state == HolderState::Pinned), "{err}");
+    assert!(
+        matches!(&err, CacheError::NoRoom { waited: false, holders, .. } if holders[0].state == HolderState::Pinned),
+        "{err}"
+    );
     cache.set_pinned("pinned", false).unwrap();
     cache.get::<Model>("other").unwrap();
     assert!(!cache.contains("pinned"));
@@ -105,8 +131,11 @@ fn zero_budget_retains_nothing_and_loads_every_time() {
 #[test]
 fn measured_size_replaces_the_hint() {
     let cache = ModelCache::new(1000);
-    let loader = modelcache_core::FnLoader::new("m", 300, |_| Ok(modelcache_core::Loaded::new(0u8, 120)));
-    cache.register("m", std::sync::Arc::new(loader), ModelPolicy::default()).unwrap();
+    let loader =
+        modelcache_core::FnLoader::new("m", 300, |_| Ok(modelcache_core::Loaded::new(0u8, 120)));
+    cache
+        .register("m", std::sync::Arc::new(loader), ModelPolicy::default())
+        .unwrap();
     let h = cache.get::<u8>("m").unwrap();
     assert_eq!(h.bytes(), 120);
     assert_eq!(check_invariants(&cache).charged, 120);
@@ -117,8 +146,11 @@ fn a_load_that_measures_over_its_hint_evicts_idle_models_to_get_back_within_budg
     let cache = ModelCache::new(200);
     counting(&cache, "idle", 100, ModelPolicy::default());
     drop(cache.get::<Model>("idle").unwrap());
-    let loader = modelcache_core::FnLoader::new("m", 50, |_| Ok(modelcache_core::Loaded::new(0u8, 150)));
-    cache.register("liar", std::sync::Arc::new(loader), ModelPolicy::default()).unwrap();
+    let loader =
+        modelcache_core::FnLoader::new("m", 50, |_| Ok(modelcache_core::Loaded::new(0u8, 150)));
+    cache
+        .register("liar", std::sync::Arc::new(loader), ModelPolicy::default())
+        .unwrap();
     let _h = cache.get::<u8>("liar").unwrap();
     assert!(!cache.contains("idle"));
     assert_eq!(check_invariants(&cache).charged, 150);
@@ -127,9 +159,16 @@ fn a_load_that_measures_over_its_hint_evicts_idle_models_to_get_back_within_budg
 #[test]
 fn size_override_replaces_the_backend_hint() {
     let cache = ModelCache::new(1000);
-    let loader = modelcache_core::FnLoader::new("m", 999, |_| Ok(modelcache_core::Loaded::new(0u8, 10)))
-        .with_hint(|| panic!("the hint must not be asked for when a size is configured"));
-    cache.register("m", std::sync::Arc::new(loader), ModelPolicy::default().size(500)).unwrap();
+    let loader =
+        modelcache_core::FnLoader::new("m", 999, |_| Ok(modelcache_core::Loaded::new(0u8, 10)))
+            .with_hint(|| panic!("the hint must not be asked for when a size is configured"));
+    cache
+        .register(
+            "m",
+            std::sync::Arc::new(loader),
+            ModelPolicy::default().size(500),
+        )
+        .unwrap();
     let plan = cache.plan(&["m"]).unwrap();
     assert_eq!(plan.steps[0].bytes, 500);
     cache.get::<u8>("m").unwrap();
@@ -142,15 +181,25 @@ fn loader_errors_reach_the_caller_and_are_not_cached() {
     let t = std::sync::Arc::clone(&tries);
     let loader = modelcache_core::FnLoader::new("m", 10, move |_| {
         if t.fetch_add(1, Ordering::SeqCst) == 0 {
-            Err(modelcache_core::BackendError::invalid("/models/m/model.safetensors", "header is not JSON"))
+            Err(modelcache_core::BackendError::invalid(
+                "/models/m/model.safetensors",
+                "header is not JSON",
+            ))
         } else {
             Ok(modelcache_core::Loaded::new(1u8, 10))
         }
     });
-    cache.register("m", std::sync::Arc::new(loader), ModelPolicy::default()).unwrap();
+    cache
+        .register("m", std::sync::Arc::new(loader), ModelPolicy::default())
+        .unwrap();
     let err = cache.get::<u8>("m").unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("\"m\"") && text.contains("/models/m/model.safetensors") && text.contains("not JSON"), "{text}");
+    assert!(
+        text.contains("\"m\"")
+            && text.contains("/models/m/model.safetensors")
+            && text.contains("not JSON"),
+        "{text}"
+    );
     assert_eq!(check_invariants(&cache).charged, 0);
     assert_eq!(cache.stats().load_failures, 1);
     cache.get::<u8>("m").unwrap();
@@ -160,9 +209,17 @@ fn loader_errors_reach_the_caller_and_are_not_cached() {
 #[test]
 fn hint_errors_are_load_errors_and_release_everything() {
     let cache = ModelCache::new(1000);
-    let loader = modelcache_core::FnLoader::new("m", 10, |_| Ok(modelcache_core::Loaded::new(1u8, 10)))
-        .with_hint(|| Err(modelcache_core::BackendError::invalid("/x/ae.safetensors", "truncated")));
-    cache.register("m", std::sync::Arc::new(loader), ModelPolicy::default()).unwrap();
+    let loader =
+        modelcache_core::FnLoader::new("m", 10, |_| Ok(modelcache_core::Loaded::new(1u8, 10)))
+            .with_hint(|| {
+                Err(modelcache_core::BackendError::invalid(
+                    "/x/ae.safetensors",
+                    "truncated",
+                ))
+            });
+    cache
+        .register("m", std::sync::Arc::new(loader), ModelPolicy::default())
+        .unwrap();
     assert!(matches!(cache.get::<u8>("m"), Err(CacheError::Load { .. })));
     let s = check_invariants(&cache);
     assert_eq!((s.loading, s.entries), (0, 0));
@@ -171,17 +228,27 @@ fn hint_errors_are_load_errors_and_release_everything() {
 #[test]
 fn unknown_models_and_wrong_types_are_errors() {
     let cache = ModelCache::new(1000);
-    assert!(matches!(cache.get::<u8>("nope"), Err(CacheError::UnknownModel { .. })));
+    assert!(matches!(
+        cache.get::<u8>("nope"),
+        Err(CacheError::UnknownModel { .. })
+    ));
     counting(&cache, "a", 10, ModelPolicy::default());
     let err = cache.get::<String>("a").unwrap_err();
-    assert!(matches!(&err, CacheError::WrongType { actual, .. } if actual.ends_with("Model")), "{err}");
+    assert!(
+        matches!(&err, CacheError::WrongType { actual, .. } if actual.ends_with("Model")),
+        "{err}"
+    );
     // The failed typed request did not leave the model in use.
     assert_eq!(cache.entries()[0].handles, 0);
 }
 
 #[test]
 fn pools_have_their_own_budget_and_evict_only_their_members() {
-    let cache = ModelCache::builder().budget(1000).pool("gpu0", 200).load_timeout(Duration::ZERO).build();
+    let cache = ModelCache::builder()
+        .budget(1000)
+        .pool("gpu0", 200)
+        .load_timeout(Duration::ZERO)
+        .build();
     counting(&cache, "cpu-model", 100, ModelPolicy::default());
     counting(&cache, "v1", 100, ModelPolicy::default().pool("gpu0"));
     counting(&cache, "v2", 100, ModelPolicy::default().pool("gpu0"));
@@ -194,8 +261,16 @@ fn pools_have_their_own_budget_and_evict_only_their_members() {
     assert!(cache.contains("cpu-model") && !cache.contains("v1"));
     let s = check_invariants(&cache);
     assert_eq!(s.pools[0].charged, 200);
-    assert!(matches!(cache.get::<Model>("huge"), Err(CacheError::TooLarge { pool: Some(p), .. }) if p == "gpu0"));
-    let unknown = cache.register("x", std::sync::Arc::new(modelcache_core::FnLoader::new("x", 1, |_| Ok(modelcache_core::Loaded::new(0u8, 1)))), ModelPolicy::default().pool("gpu9"));
+    assert!(
+        matches!(cache.get::<Model>("huge"), Err(CacheError::TooLarge { pool: Some(p), .. }) if p == "gpu0")
+    );
+    let unknown = cache.register(
+        "x",
+        std::sync::Arc::new(modelcache_core::FnLoader::new("x", 1, |_| {
+            Ok(modelcache_core::Loaded::new(0u8, 1))
+        })),
+        ModelPolicy::default().pool("gpu9"),
+    );
     assert!(matches!(unknown, Err(CacheError::UnknownPool { .. })));
 }
 

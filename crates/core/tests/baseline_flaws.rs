@@ -32,7 +32,11 @@ fn flaw1_concurrent_misses_load_once() {
     gate.release.send(Ok(())).unwrap();
     let handles: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert_eq!(gate.runs.load(Ordering::SeqCst), 1);
-    assert!(handles.iter().all(|h| modelcache_core::Handle::ptr_eq(h, &handles[0])));
+    assert!(
+        handles
+            .iter()
+            .all(|h| modelcache_core::Handle::ptr_eq(h, &handles[0]))
+    );
     assert_eq!(cache.entries()[0].handles, 16);
     check_invariants(&cache);
 }
@@ -41,7 +45,10 @@ fn flaw1_concurrent_misses_load_once() {
 /// still held by a caller stays charged until the handle drops.
 #[test]
 fn flaw2_evicted_but_held_is_still_charged() {
-    let cache = ModelCache::builder().budget(150).load_timeout(std::time::Duration::ZERO).build();
+    let cache = ModelCache::builder()
+        .budget(150)
+        .load_timeout(std::time::Duration::ZERO)
+        .build();
     counting(&cache, "a", 100, ModelPolicy::default());
     counting(&cache, "b", 100, ModelPolicy::default());
     let held = cache.get::<Model>("a").unwrap();
@@ -50,8 +57,11 @@ fn flaw2_evicted_but_held_is_still_charged() {
     assert_eq!((s.entries, s.held_bytes, s.charged), (0, 100, 100));
     // The baseline would now admit b (100 + 100 > 150 of real memory).
     let err = cache.get::<Model>("b").unwrap_err();
-    assert!(matches!(&err, CacheError::NoRoom { holders, .. }
-        if holders[0].id == "a" && holders[0].state == HolderState::HeldAfterEviction), "{err}");
+    assert!(
+        matches!(&err, CacheError::NoRoom { holders, .. }
+        if holders[0].id == "a" && holders[0].state == HolderState::HeldAfterEviction),
+        "{err}"
+    );
     drop(held);
     assert_eq!(check_invariants(&cache).charged, 0);
     cache.get::<Model>("b").unwrap();
@@ -60,7 +70,10 @@ fn flaw2_evicted_but_held_is_still_charged() {
 /// Flaw 3: loads in flight were not counted. Here the hint is reserved before the loader runs.
 #[test]
 fn flaw3_loads_in_flight_are_charged() {
-    let cache = ModelCache::builder().budget(150).load_timeout(std::time::Duration::ZERO).build();
+    let cache = ModelCache::builder()
+        .budget(150)
+        .load_timeout(std::time::Duration::ZERO)
+        .build();
     let gate = gated(&cache, "ltx", 100, 100, ModelPolicy::default());
     counting(&cache, "kokoro", 100, ModelPolicy::default());
     let c = cache.clone();
@@ -69,7 +82,10 @@ fn flaw3_loads_in_flight_are_charged() {
     let s = check_invariants(&cache);
     assert_eq!((s.loading, s.loading_bytes, s.charged), (1, 100, 100));
     // A second model cannot allocate alongside the first one's load.
-    assert!(matches!(cache.get::<Model>("kokoro"), Err(CacheError::NoRoom { .. })));
+    assert!(matches!(
+        cache.get::<Model>("kokoro"),
+        Err(CacheError::NoRoom { .. })
+    ));
     gate.release.send(Ok(())).unwrap();
     loading.join().unwrap().unwrap();
     check_invariants(&cache);
@@ -99,12 +115,25 @@ fn flaw5_oversized_model_fails_at_once_unless_allowed() {
     let big = counting(&cache, "big", 101, ModelPolicy::default());
     cache.get::<Model>("small").unwrap();
     let err = cache.get::<Model>("big").unwrap_err();
-    assert!(matches!(err, CacheError::TooLarge { needed: 101, budget: 100, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            CacheError::TooLarge {
+                needed: 101,
+                budget: 100,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("\"big\"") && err.to_string().contains("101"));
     assert_eq!(big.load(Ordering::SeqCst), 0, "nothing loaded");
     assert!(cache.contains("small"), "nothing evicted");
 
-    let lenient = ModelCache::builder().budget(100).allow_oversized(true).build();
+    let lenient = ModelCache::builder()
+        .budget(100)
+        .allow_oversized(true)
+        .build();
     counting(&lenient, "small", 50, ModelPolicy::default());
     counting(&lenient, "big", 101, ModelPolicy::default());
     lenient.get::<Model>("small").unwrap();
@@ -126,13 +155,26 @@ fn flaw7_panicking_loader_leaves_cache_usable() {
         }
         Ok(modelcache_core::Loaded::new(7u32, 10))
     });
-    cache.register("flaky", Arc::new(loader), ModelPolicy::default()).unwrap();
+    cache
+        .register("flaky", Arc::new(loader), ModelPolicy::default())
+        .unwrap();
     counting(&cache, "other", 10, ModelPolicy::default());
     let err = cache.get::<u32>("flaky").unwrap_err();
-    assert!(matches!(&err, CacheError::LoaderPanicked { message, .. } if message == "corrupt weights"), "{err}");
-    assert_eq!(check_invariants(&cache).charged, 0, "the reservation was released");
+    assert!(
+        matches!(&err, CacheError::LoaderPanicked { message, .. } if message == "corrupt weights"),
+        "{err}"
+    );
+    assert_eq!(
+        check_invariants(&cache).charged,
+        0,
+        "the reservation was released"
+    );
     cache.get::<Model>("other").unwrap();
-    assert_eq!(*cache.get::<u32>("flaky").unwrap().lock(), 7, "the next request retries");
+    assert_eq!(
+        *cache.get::<u32>("flaky").unwrap().lock(),
+        7,
+        "the next request retries"
+    );
     check_invariants(&cache);
 }
 
@@ -141,11 +183,23 @@ fn flaw7_panicking_loader_leaves_cache_usable() {
 #[test]
 fn flaw9_models_of_different_types_share_one_budget() {
     let cache = ModelCache::new(250);
-    let f = Arc::new(modelcache_core::FnLoader::new("flux", 100, |_| Ok(modelcache_core::Loaded::new(1u8, 100))));
-    let l = Arc::new(modelcache_core::FnLoader::new("ltx", 100, |_| Ok(modelcache_core::Loaded::new("ltx".to_owned(), 100))));
-    let k = Arc::new(modelcache_core::FnLoader::new("kokoro", 100, |_| Ok(modelcache_core::Loaded::new(vec![1.0f32], 100))));
+    let f = Arc::new(modelcache_core::FnLoader::new("flux", 100, |_| {
+        Ok(modelcache_core::Loaded::new(1u8, 100))
+    }));
+    let l = Arc::new(modelcache_core::FnLoader::new("ltx", 100, |_| {
+        Ok(modelcache_core::Loaded::new("ltx".to_owned(), 100))
+    }));
+    let k = Arc::new(modelcache_core::FnLoader::new("kokoro", 100, |_| {
+        Ok(modelcache_core::Loaded::new(vec![1.0f32], 100))
+    }));
     for (id, loader) in [("flux", f), ("ltx", l), ("kokoro", k)] {
-        cache.register(id, loader as Arc<dyn modelcache_core::ModelLoader>, ModelPolicy::default()).unwrap();
+        cache
+            .register(
+                id,
+                loader as Arc<dyn modelcache_core::ModelLoader>,
+                ModelPolicy::default(),
+            )
+            .unwrap();
     }
     drop(cache.get::<u8>("flux").unwrap());
     drop(cache.get::<String>("ltx").unwrap());
@@ -153,7 +207,10 @@ fn flaw9_models_of_different_types_share_one_budget() {
     let s = check_invariants(&cache);
     assert_eq!((s.entries, s.charged, s.evictions), (2, 200, 1));
     assert!(!cache.contains("flux"));
-    assert!(matches!(cache.get::<u8>("ltx"), Err(CacheError::WrongType { .. })));
+    assert!(matches!(
+        cache.get::<u8>("ltx"),
+        Err(CacheError::WrongType { .. })
+    ));
 }
 
 /// Flaw 13: a load in flight during `invalidate` inserted the stale model afterwards.
@@ -167,7 +224,11 @@ fn flaw13_invalidate_during_load_does_not_insert_the_stale_model() {
     assert!(cache.invalidate("m"));
     gate.release.send(Ok(())).unwrap();
     let stale = first.join().unwrap();
-    assert_eq!(stale.lock().generation, 1, "the caller still gets what it asked for");
+    assert_eq!(
+        stale.lock().generation,
+        1,
+        "the caller still gets what it asked for"
+    );
     assert!(!cache.contains("m"), "but it is not cached");
     let s = check_invariants(&cache);
     assert_eq!(s.held_bytes, 100, "and it is charged while held");

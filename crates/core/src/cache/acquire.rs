@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 
+use super::ModelCache;
 use super::admission::{Scope, Verdict, decide};
 use super::events::{CacheEvent, EvictReason};
 use super::flight::Flight;
@@ -14,7 +15,6 @@ use super::handle::Handle;
 use super::policy::ModelPolicy;
 use super::resident::{Lease, Resident};
 use super::state::{Effects, Held, Registered, Slot, State, address};
-use super::ModelCache;
 use crate::backend::{Loaded, ModelLoader};
 use crate::error::{BackendError, CacheError, Holder};
 use crate::progress::{LoadProgress, NoProgress};
@@ -22,7 +22,10 @@ use crate::progress::{LoadProgress, NoProgress};
 /// What a leader runs to load a model.
 enum Work<'a> {
     Loader(Arc<dyn ModelLoader>),
-    Once { hint: u64, load: Box<dyn FnOnce() -> Result<Loaded, BackendError> + 'a> },
+    Once {
+        hint: u64,
+        load: Box<dyn FnOnce() -> Result<Loaded, BackendError> + 'a>,
+    },
 }
 
 struct Job<'a> {
@@ -54,7 +57,17 @@ impl ModelCache {
             })?),
             None => None,
         };
-        let replaced = st.models.insert(Arc::clone(&id), Registered { loader, policy, pool }).is_some();
+        let replaced = st
+            .models
+            .insert(
+                Arc::clone(&id),
+                Registered {
+                    loader,
+                    policy,
+                    pool,
+                },
+            )
+            .is_some();
         drop(st);
         if replaced {
             self.invalidate(&id);
@@ -99,28 +112,36 @@ impl ModelCache {
         T: Send + Sync + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let load = move || loader().map(|v| Loaded::new(v, hint)).map_err(|e| BackendError::Other(e.into()));
-        let work = Work::Once { hint, load: Box::new(load) };
+        let load = move || {
+            loader()
+                .map(|v| Loaded::new(v, hint))
+                .map_err(|e| BackendError::Other(e.into()))
+        };
+        let work = Work::Once {
+            hint,
+            load: Box::new(load),
+        };
         Handle::from_lease(self.acquire(id, Some(work), &NoProgress)?)
     }
 
-    fn acquire(&self, id: &str, work: Option<Work<'_>>, progress: &dyn LoadProgress) -> Result<Lease, CacheError> {
+    fn acquire(
+        &self,
+        id: &str,
+        work: Option<Work<'_>>,
+        progress: &dyn LoadProgress,
+    ) -> Result<Lease, CacheError> {
         let mut st = self.shared.state.lock();
-        match st.map.to_back(id) {
-            Some(Slot::Ready(r)) => {
-                // Rising from any count under the lock: see `Resident::users`.
-                r.users.fetch_add(1, Ordering::AcqRel);
-                let lease = Lease::adopt(Arc::clone(r));
-                st.counters.hits += 1;
-                return Ok(lease);
-            }
+        if let Some(lease) = hit(&mut st, id) {
+            return Ok(lease);
+        }
+        match st.map.get(id) {
+            Some(Slot::Ready(_)) | None => {}
             Some(Slot::Loading(f)) => {
                 let flight = Arc::clone(f);
                 flight.waiters.fetch_add(1, Ordering::Relaxed);
                 st.counters.misses += 1;
                 return wait_for(st, &flight);
             }
-            None => {}
         }
         st.counters.misses += 1;
         let job = job_for(&st, id, work)?;
@@ -137,16 +158,30 @@ impl ModelCache {
         self.lead(id, &flight, job, progress)
     }
 
-    fn lead(&self, id: &str, flight: &Arc<Flight>, job: Job<'_>, progress: &dyn LoadProgress) -> Result<Lease, CacheError> {
-        let mut leader = Leader { cache: self, id, flight, backend: Arc::clone(&job.backend), done: false };
+    fn lead(
+        &self,
+        id: &str,
+        flight: &Arc<Flight>,
+        job: Job<'_>,
+        progress: &dyn LoadProgress,
+    ) -> Result<Lease, CacheError> {
+        let mut leader = Leader {
+            cache: self,
+            id,
+            flight,
+            backend: Arc::clone(&job.backend),
+            done: false,
+        };
         let need = match (job.policy.size, &job.work) {
             (Some(size), _) => size,
             (None, Work::Once { hint, .. }) => *hint,
-            (None, Work::Loader(loader)) => match catch_unwind(AssertUnwindSafe(|| loader.memory_hint())) {
-                Ok(Ok(bytes)) => bytes,
-                Ok(Err(e)) => return Err(leader.fail(leader.load_error(e), true)),
-                Err(panic) => return Err(leader.fail(panicked(id, &*panic), true)),
-            },
+            (None, Work::Loader(loader)) => {
+                match catch_unwind(AssertUnwindSafe(|| loader.memory_hint())) {
+                    Ok(Ok(bytes)) => bytes,
+                    Ok(Err(e)) => return Err(leader.fail(leader.load_error(e), true)),
+                    Err(panic) => return Err(leader.fail(panicked(id, &*panic), true)),
+                }
+            }
         };
         if let Err(e) = self.admit(id, flight, need) {
             return Err(leader.fail(e, false));
@@ -174,13 +209,16 @@ impl ModelCache {
         let mut st = shared.state.lock();
         let mut waited = false;
         loop {
-            if flight.stale.load(Ordering::Relaxed) {
-                return Err(CacheError::Abandoned { id: id.into(), reason: "invalidated while waiting for room".into() });
-            }
             let candidates = st.candidates();
             let mut ledger = st.ledger();
             ledger.budget = shared.budget;
-            match decide(&candidates, &ledger, need, flight.pool, shared.allow_oversized) {
+            match decide(
+                &candidates,
+                &ledger,
+                need,
+                flight.pool,
+                shared.allow_oversized,
+            ) {
                 Verdict::Fit(victims) => {
                     let mut fx = Effects::default();
                     for i in victims {
@@ -194,9 +232,16 @@ impl ModelCache {
                 }
                 Verdict::TooLarge { scope, budget } => {
                     let pool = scope.map(|p| st.pools[p].name.to_string());
-                    return Err(CacheError::TooLarge { id: id.into(), needed: need, budget, pool });
+                    return Err(CacheError::TooLarge {
+                        id: id.into(),
+                        needed: need,
+                        budget,
+                        pool,
+                    });
                 }
-                Verdict::Never { scope, holders } => return Err(self.no_room(&st, id, need, scope, holders, waited)),
+                Verdict::Never { scope, holders } => {
+                    return Err(self.no_room(&st, id, need, scope, holders, waited));
+                }
                 Verdict::Wait { scope, holders } => {
                     if Instant::now() >= deadline {
                         if waited {
@@ -216,17 +261,42 @@ impl ModelCache {
         }
     }
 
-    fn no_room(&self, st: &State, id: &str, need: u64, scope: Scope, holders: Vec<Holder>, waited: bool) -> CacheError {
+    fn no_room(
+        &self,
+        st: &State,
+        id: &str,
+        need: u64,
+        scope: Scope,
+        holders: Vec<Holder>,
+        waited: bool,
+    ) -> CacheError {
         let (budget, charged, pool) = match scope.and_then(|p| st.pools.get(p)) {
             Some(p) => (p.budget, p.charged, Some(p.name.to_string())),
             None => (self.shared.budget, st.charged, None),
         };
-        CacheError::NoRoom { id: id.into(), needed: need, budget, charged, pool, waited, holders }
+        CacheError::NoRoom {
+            id: id.into(),
+            needed: need,
+            budget,
+            charged,
+            pool,
+            waited,
+            holders,
+        }
     }
 
     /// Budget zero: nothing is retained and every request loads.
-    fn load_uncached(&self, id: &str, job: Job<'_>, progress: &dyn LoadProgress) -> Result<Lease, CacheError> {
-        let load_error = |e| CacheError::Load { id: id.into(), backend: job.backend.to_string(), source: Arc::new(e) };
+    fn load_uncached(
+        &self,
+        id: &str,
+        job: Job<'_>,
+        progress: &dyn LoadProgress,
+    ) -> Result<Lease, CacheError> {
+        let load_error = |e| CacheError::Load {
+            id: id.into(),
+            backend: job.backend.to_string(),
+            source: Arc::new(e),
+        };
         let outcome = catch_unwind(AssertUnwindSafe(|| match job.work {
             Work::Loader(loader) => loader.load(progress),
             Work::Once { load, .. } => load(),
@@ -250,7 +320,15 @@ impl ModelCache {
         Ok(Lease::adopt(resident))
     }
 
-    fn resident(&self, id: &str, backend: &Arc<str>, loaded: Loaded, policy: &ModelPolicy, pool: Option<usize>, users: usize) -> Arc<Resident> {
+    fn resident(
+        &self,
+        id: &str,
+        backend: &Arc<str>,
+        loaded: Loaded,
+        policy: &ModelPolicy,
+        pool: Option<usize>,
+        users: usize,
+    ) -> Arc<Resident> {
         Arc::new(Resident {
             id: id.into(),
             backend: Arc::clone(backend),
@@ -270,11 +348,30 @@ impl ModelCache {
     }
 }
 
+/// The hit path: O(1), no allocation. Marks `id` most recently used.
+pub(crate) fn hit(st: &mut State, id: &str) -> Option<Lease> {
+    let Some(Slot::Ready(r)) = st.map.to_back(id) else {
+        return None;
+    };
+    // Rising from any count under the lock: see `Resident::users`.
+    r.users.fetch_add(1, Ordering::AcqRel);
+    let lease = Lease::adopt(Arc::clone(r));
+    st.counters.hits += 1;
+    Some(lease)
+}
+
 fn job_for<'a>(st: &State, id: &str, work: Option<Work<'a>>) -> Result<Job<'a>, CacheError> {
     let registered = st.models.get(id);
-    let (policy, pool) = registered.map(|r| (r.policy.clone(), r.pool)).unwrap_or_default();
+    let (policy, pool) = registered
+        .map(|r| (r.policy.clone(), r.pool))
+        .unwrap_or_default();
     match (work, registered) {
-        (Some(work), _) => Ok(Job { backend: "closure".into(), policy, pool, work }),
+        (Some(work), _) => Ok(Job {
+            backend: "closure".into(),
+            policy,
+            pool,
+            work,
+        }),
         (None, Some(r)) => Ok(Job {
             backend: r.loader.backend().into(),
             policy,
@@ -301,7 +398,10 @@ fn panicked(id: &str, payload: &(dyn std::any::Any + Send)) -> CacheError {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned());
-    CacheError::LoaderPanicked { id: id.into(), message }
+    CacheError::LoaderPanicked {
+        id: id.into(),
+        message,
+    }
 }
 
 /// The request running a load. If it is dropped before finishing (an unwind through the cache's
@@ -316,7 +416,11 @@ struct Leader<'a> {
 
 impl Leader<'_> {
     fn load_error(&self, e: BackendError) -> CacheError {
-        CacheError::Load { id: self.id.into(), backend: self.backend.to_string(), source: Arc::new(e) }
+        CacheError::Load {
+            id: self.id.into(),
+            backend: self.backend.to_string(),
+            source: Arc::new(e),
+        }
     }
 
     fn fail(&mut self, error: CacheError, count_failure: bool) -> CacheError {
@@ -325,8 +429,10 @@ impl Leader<'_> {
         let mut st = shared.state.lock();
         let reserved = self.flight.reserved.swap(0, Ordering::Relaxed);
         st.uncharge(reserved, self.flight.pool);
-        let ours = matches!(st.map.get(self.id), Some(Slot::Loading(f)) if Arc::ptr_eq(f, self.flight));
+        let ours =
+            matches!(st.map.get(self.id), Some(Slot::Loading(f)) if Arc::ptr_eq(f, self.flight));
         let slot = if ours { st.map.remove(self.id) } else { None };
+        let orphan = st.drop_orphan(self.flight);
         if count_failure {
             st.counters.load_failures += 1;
         }
@@ -334,15 +440,24 @@ impl Leader<'_> {
         self.flight.done.notify_all();
         shared.room.notify_all();
         drop(st);
-        drop(slot);
+        drop((slot, orphan));
         tracing::warn!(target: "modelcache", model = %self.id, %error, "load failed");
         let mut fx = Effects::default();
-        fx.events.push(CacheEvent::LoadFailed { id: self.id.into(), error: error.clone() });
+        fx.events.push(CacheEvent::LoadFailed {
+            id: self.id.into(),
+            error: error.clone(),
+        });
         fx.finish(shared);
         error
     }
 
-    fn succeed(&mut self, loaded: Loaded, policy: &ModelPolicy, pool: Option<usize>, elapsed: Duration) -> Lease {
+    fn succeed(
+        &mut self,
+        loaded: Loaded,
+        policy: &ModelPolicy,
+        pool: Option<usize>,
+        elapsed: Duration,
+    ) -> Lease {
         self.done = true;
         let shared = &self.cache.shared;
         let mut st = shared.state.lock();
@@ -351,14 +466,26 @@ impl Leader<'_> {
         st.uncharge(reserved, pool);
         st.charge(measured, pool);
         let users = 1 + self.flight.waiters.load(Ordering::Relaxed);
-        let resident = self.cache.resident(self.id, &self.backend, loaded, policy, pool, users);
+        let resident = self
+            .cache
+            .resident(self.id, &self.backend, loaded, policy, pool, users);
         let mut fx = Effects::default();
         let mut replaced = None;
-        if self.flight.stale.load(Ordering::Relaxed) {
+        let orphan = st.drop_orphan(self.flight);
+        if orphan.is_some() {
             // Invalidated while loading: hand it to those who asked, never insert it.
-            st.held.insert(address(&resident), Held { id: Arc::clone(&resident.id), bytes: measured, pool });
+            st.held.insert(
+                address(&resident),
+                Held {
+                    id: Arc::clone(&resident.id),
+                    bytes: measured,
+                    pool,
+                },
+            );
         } else {
-            replaced = st.map.insert(Arc::clone(&resident.id), Slot::Ready(Arc::clone(&resident)));
+            replaced = st
+                .map
+                .insert(Arc::clone(&resident.id), Slot::Ready(Arc::clone(&resident)));
             if measured > reserved {
                 self.cache.trim_locked(&mut st, pool, &mut fx);
             }
@@ -371,7 +498,7 @@ impl Leader<'_> {
             shared.room.notify_all();
         }
         drop(st);
-        drop(replaced);
+        drop((replaced, orphan));
         tracing::info!(target: "modelcache", model = %self.id, hint = reserved, bytes = measured, ?elapsed, "loaded");
         fx.events.push(CacheEvent::Loaded {
             id: self.id.into(),
@@ -388,7 +515,10 @@ impl Leader<'_> {
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
         if !self.done {
-            let error = CacheError::Abandoned { id: self.id.into(), reason: "the loading request unwound".into() };
+            let error = CacheError::Abandoned {
+                id: self.id.into(),
+                reason: "the loading request unwound".into(),
+            };
             self.fail(error, true);
         }
     }

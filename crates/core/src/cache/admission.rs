@@ -50,14 +50,24 @@ pub(crate) fn decide(
     let pool_ledger = pool.and_then(|p| ledger.pools.get(p).copied());
     // A lone oversized model needs everything else in its scope gone.
     let deficit = |charged: u64, budget: u64| {
-        if need > budget { charged } else { (charged.saturating_add(need)).saturating_sub(budget) }
+        if need > budget {
+            charged
+        } else {
+            (charged.saturating_add(need)).saturating_sub(budget)
+        }
     };
     if !allow_oversized {
         if need > ledger.budget {
-            return Verdict::TooLarge { scope: None, budget: ledger.budget };
+            return Verdict::TooLarge {
+                scope: None,
+                budget: ledger.budget,
+            };
         }
         if let Some((_, budget)) = pool_ledger.filter(|&(_, b)| need > b) {
-            return Verdict::TooLarge { scope: pool, budget };
+            return Verdict::TooLarge {
+                scope: pool,
+                budget,
+            };
         }
     }
     let mut global = deficit(ledger.charged, ledger.budget);
@@ -87,10 +97,19 @@ pub(crate) fn decide(
         .iter()
         .filter(relevant)
         .filter(|c| c.bytes > 0)
-        .filter_map(|c| c.holder.map(|state| Holder { id: c.id.to_string(), bytes: c.bytes, state }))
+        .filter_map(|c| {
+            c.holder.map(|state| Holder {
+                id: c.id.to_string(),
+                bytes: c.bytes,
+                state,
+            })
+        })
         .collect();
-    let may_free: u64 =
-        holders.iter().filter(|h| h.state != HolderState::Pinned).map(|h| h.bytes).sum();
+    let may_free: u64 = holders
+        .iter()
+        .filter(|h| h.state != HolderState::Pinned)
+        .map(|h| h.bytes)
+        .sum();
     if may_free < short {
         Verdict::Never { scope, holders }
     } else {
@@ -103,7 +122,12 @@ mod tests {
     use super::*;
 
     fn cand(id: &str, bytes: u64, pool: Option<usize>, holder: Option<HolderState>) -> Candidate {
-        Candidate { id: id.into(), bytes, pool, holder }
+        Candidate {
+            id: id.into(),
+            bytes,
+            pool,
+            holder,
+        }
     }
 
     #[test]
@@ -113,7 +137,11 @@ mod tests {
             cand("old", 30, None, None),
             cand("new", 30, None, None),
         ];
-        let l = Ledger { charged: 100, budget: 100, pools: vec![] };
+        let l = Ledger {
+            charged: 100,
+            budget: 100,
+            pools: vec![],
+        };
         match decide(&c, &l, 20, None, false) {
             Verdict::Fit(v) => assert_eq!(v, vec![1]),
             other => panic!("{other:?}"),
@@ -122,8 +150,16 @@ mod tests {
 
     #[test]
     fn pool_deficit_only_evicts_pool_members() {
-        let c = [cand("a", 10, None, None), cand("v1", 10, Some(0), None), cand("v2", 10, Some(0), None)];
-        let l = Ledger { charged: 30, budget: 100, pools: vec![(20, 20)] };
+        let c = [
+            cand("a", 10, None, None),
+            cand("v1", 10, Some(0), None),
+            cand("v2", 10, Some(0), None),
+        ];
+        let l = Ledger {
+            charged: 30,
+            budget: 100,
+            pools: vec![(20, 20)],
+        };
         match decide(&c, &l, 10, Some(0), false) {
             Verdict::Fit(v) => assert_eq!(v, vec![1]),
             other => panic!("{other:?}"),
@@ -133,17 +169,37 @@ mod tests {
     #[test]
     fn pinned_shortfall_is_never_and_in_use_is_wait() {
         let pinned = [cand("p", 90, None, Some(HolderState::Pinned))];
-        let l = Ledger { charged: 90, budget: 100, pools: vec![] };
-        assert!(matches!(decide(&pinned, &l, 20, None, false), Verdict::Never { .. }));
+        let l = Ledger {
+            charged: 90,
+            budget: 100,
+            pools: vec![],
+        };
+        assert!(matches!(
+            decide(&pinned, &l, 20, None, false),
+            Verdict::Never { .. }
+        ));
         let used = [cand("u", 90, None, Some(HolderState::InUse))];
-        assert!(matches!(decide(&used, &l, 20, None, false), Verdict::Wait { .. }));
+        assert!(matches!(
+            decide(&used, &l, 20, None, false),
+            Verdict::Wait { .. }
+        ));
     }
 
     #[test]
     fn oversized_is_refused_unless_allowed_alone() {
         let c = [cand("a", 10, None, None)];
-        let l = Ledger { charged: 10, budget: 100, pools: vec![] };
-        assert!(matches!(decide(&c, &l, 101, None, false), Verdict::TooLarge { scope: None, budget: 100 }));
+        let l = Ledger {
+            charged: 10,
+            budget: 100,
+            pools: vec![],
+        };
+        assert!(matches!(
+            decide(&c, &l, 101, None, false),
+            Verdict::TooLarge {
+                scope: None,
+                budget: 100
+            }
+        ));
         match decide(&c, &l, 101, None, true) {
             Verdict::Fit(v) => assert_eq!(v, vec![0]),
             other => panic!("{other:?}"),

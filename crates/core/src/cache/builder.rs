@@ -86,7 +86,11 @@ impl CacheBuilder {
             pools: self
                 .pools
                 .into_iter()
-                .map(|(name, budget)| Pool { name: name.into(), budget, charged: 0 })
+                .map(|(name, budget)| Pool {
+                    name: name.into(),
+                    budget,
+                    charged: 0,
+                })
                 .collect(),
             ..State::default()
         };
@@ -98,7 +102,11 @@ impl CacheBuilder {
                 budget: self.budget,
                 load_timeout: self.load_timeout,
                 allow_oversized: self.allow_oversized,
-                signals: Arc::new(Signals { clock: self.clock, epoch, room_waiters: AtomicUsize::new(0) }),
+                signals: Arc::new(Signals {
+                    clock: self.clock,
+                    epoch,
+                    room_waiters: AtomicUsize::new(0),
+                }),
                 on_event: self.on_event,
             }),
         }

@@ -1,6 +1,6 @@
 //! One load in flight, shared by the request that runs it and every request that waits for it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Condvar;
@@ -13,8 +13,6 @@ pub(crate) struct Flight {
     /// Bytes reserved for this load (0 until admission succeeds).
     pub reserved: AtomicU64,
     pub pool: Option<usize>,
-    /// Set by `invalidate`/`clear` while loading: the result must not be inserted.
-    pub stale: AtomicBool,
     /// Requests waiting for the result; each gets a lease counted before the leader lets go.
     pub waiters: AtomicUsize,
     pub result: OnceLock<Result<Arc<Resident>, CacheError>>,
@@ -27,7 +25,6 @@ impl Flight {
         Self {
             reserved: AtomicU64::new(0),
             pool,
-            stale: AtomicBool::new(false),
             waiters: AtomicUsize::new(0),
             result: OnceLock::new(),
             done: Condvar::new(),

@@ -29,7 +29,10 @@ impl<T: Send + Sync + 'static> Handle<T> {
                 actual: r.type_name,
             });
         }
-        Ok(Self { lease, _type: PhantomData })
+        Ok(Self {
+            lease,
+            _type: PhantomData,
+        })
     }
 
     pub(crate) fn value(&self) -> &T {
@@ -46,7 +49,10 @@ impl<T: Send + Sync + 'static> Handle<T> {
     /// backend declared it shareable, in which case this never blocks.
     pub fn lock(&self) -> ModelGuard<'_, T> {
         let guard = self.lease.resident.exclusive.as_ref().map(|m| m.lock());
-        ModelGuard { _guard: guard, value: self.value() }
+        ModelGuard {
+            _guard: guard,
+            value: self.value(),
+        }
     }
 
     /// Like [`lock`](Handle::lock) but returns `None` instead of waiting.
@@ -55,7 +61,10 @@ impl<T: Send + Sync + 'static> Handle<T> {
             Some(m) => Some(m.try_lock()?),
             None => None,
         };
-        Some(ModelGuard { _guard: guard, value: self.value() })
+        Some(ModelGuard {
+            _guard: guard,
+            value: self.value(),
+        })
     }
 }
 
@@ -83,13 +92,19 @@ impl<T> Handle<T> {
 
 impl<T> Clone for Handle<T> {
     fn clone(&self) -> Self {
-        Self { lease: self.lease.clone(), _type: PhantomData }
+        Self {
+            lease: self.lease.clone(),
+            _type: PhantomData,
+        }
     }
 }
 
 impl<T> std::fmt::Debug for Handle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle").field("id", &self.id()).field("bytes", &self.bytes()).finish()
+        f.debug_struct("Handle")
+            .field("id", &self.id())
+            .field("bytes", &self.bytes())
+            .finish()
     }
 }
 

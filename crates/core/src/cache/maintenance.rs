@@ -43,7 +43,8 @@ impl Shared {
     pub(crate) fn on_idle(self: &Arc<Self>, r: &Resident, unload_now: bool) {
         let mut fx = Effects::default();
         let mut st = self.state.lock();
-        let current = matches!(st.map.get(&*r.id), Some(Slot::Ready(x)) if address(x) == address(r));
+        let current =
+            matches!(st.map.get(&*r.id), Some(Slot::Ready(x)) if address(x) == address(r));
         if unload_now && current && r.is_idle() && !r.is_pinned() {
             st.evict(&r.id, EvictReason::Expired, &mut fx);
         }
@@ -73,7 +74,10 @@ impl ModelCache {
         let mut fx = Effects::default();
         let mut st = self.shared.state.lock();
         let ids: Vec<Arc<str>> = st.map.keys().cloned().collect();
-        let flights: Vec<_> = ids.iter().filter_map(|id| remove(&mut st, id, EvictReason::Cleared, &mut fx).1).collect();
+        let flights: Vec<_> = ids
+            .iter()
+            .filter_map(|id| remove(&mut st, id, EvictReason::Cleared, &mut fx).1)
+            .collect();
         drop(st);
         drop(flights);
         self.shared.room.notify_all();
@@ -169,7 +173,10 @@ impl ModelCache {
                 }
             })
             .ok();
-        Reaper { stop: Some(stop), thread }
+        Reaper {
+            stop: Some(stop),
+            thread,
+        }
     }
 }
 
@@ -178,8 +185,10 @@ impl ModelCache {
 fn remove(st: &mut State, id: &str, reason: EvictReason, fx: &mut Effects) -> (bool, Option<Slot>) {
     match st.map.get(id) {
         Some(Slot::Loading(f)) => {
-            f.stale.store(true, Ordering::Relaxed);
-            (true, st.map.remove(id))
+            let flight = Arc::clone(f);
+            let slot = st.map.remove(id);
+            st.orphans.push((id.into(), flight));
+            (true, slot)
         }
         Some(Slot::Ready(_)) => {
             st.evict(id, reason, fx);

@@ -2,6 +2,8 @@
 
 mod acquire;
 mod admission;
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod builder;
 mod events;
 mod flight;
@@ -19,6 +21,8 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::OwnedModelGuard;
 pub use builder::CacheBuilder;
 pub use events::{CacheEvent, EvictReason};
 pub use handle::{Handle, ModelGuard};

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use super::ModelCache;
 use super::admission::{Candidate, Verdict, decide};
 use super::state::Slot;
-use super::ModelCache;
 use crate::error::{CacheError, Holder, HolderState};
 
 /// The answer of [`ModelCache::plan`].
@@ -17,7 +17,12 @@ pub struct Plan {
 impl Plan {
     /// Whether every model would be served without waiting.
     pub fn fits(&self) -> bool {
-        self.steps.iter().all(|s| !matches!(s.outcome, StepOutcome::WouldWait { .. } | StepOutcome::WouldFail(_)))
+        self.steps.iter().all(|s| {
+            !matches!(
+                s.outcome,
+                StepOutcome::WouldWait { .. } | StepOutcome::WouldFail(_)
+            )
+        })
     }
 
     /// Every model the plan would evict.
@@ -77,7 +82,10 @@ impl ModelCache {
             let st = self.shared.state.lock();
             let resident = match st.map.get(id) {
                 Some(Slot::Ready(r)) => Some((r.bytes, StepOutcome::Resident)),
-                Some(Slot::Loading(f)) => Some((f.reserved.load(std::sync::atomic::Ordering::Relaxed), StepOutcome::Loading)),
+                Some(Slot::Loading(f)) => Some((
+                    f.reserved.load(std::sync::atomic::Ordering::Relaxed),
+                    StepOutcome::Loading,
+                )),
                 None => None,
             };
             let registered = st.models.get(id).cloned();
@@ -104,21 +112,35 @@ impl ModelCache {
         let mut candidates = st.candidates();
         let mut ledger = st.ledger();
         ledger.budget = self.shared.budget;
-        let pool_name = |p: Option<usize>| p.and_then(|p| st.pools.get(p)).map(|p| p.name.to_string());
+        let pool_name =
+            |p: Option<usize>| p.and_then(|p| st.pools.get(p)).map(|p| p.name.to_string());
         let mut steps = Vec::with_capacity(needs.len());
         for (id, (bytes, pool, known)) in needs {
             let outcome = if let Some(outcome) = known {
                 // A requested model is in use from now on.
-                for c in candidates.iter_mut().filter(|c| &*c.id == id && c.holder.is_none()) {
+                for c in candidates
+                    .iter_mut()
+                    .filter(|c| &*c.id == id && c.holder.is_none())
+                {
                     c.holder = Some(HolderState::InUse);
                 }
                 outcome
             } else {
-                match decide(&candidates, &ledger, bytes, pool, self.shared.allow_oversized) {
+                match decide(
+                    &candidates,
+                    &ledger,
+                    bytes,
+                    pool,
+                    self.shared.allow_oversized,
+                ) {
                     Verdict::Fit(victims) => {
                         let evicts: Vec<Holder> = victims
                             .iter()
-                            .map(|&i| Holder { id: candidates[i].id.to_string(), bytes: candidates[i].bytes, state: HolderState::InUse })
+                            .map(|&i| Holder {
+                                id: candidates[i].id.to_string(),
+                                bytes: candidates[i].bytes,
+                                state: HolderState::InUse,
+                            })
                             .collect();
                         for &i in victims.iter().rev() {
                             let c = candidates.remove(i);
@@ -131,12 +153,25 @@ impl ModelCache {
                         if let Some(p) = pool {
                             ledger.pools[p].0 += bytes;
                         }
-                        candidates.push(Candidate { id: id.into(), bytes, pool, holder: Some(HolderState::InUse) });
+                        candidates.push(Candidate {
+                            id: id.into(),
+                            bytes,
+                            pool,
+                            holder: Some(HolderState::InUse),
+                        });
                         StepOutcome::Load { evicts }
                     }
-                    Verdict::Wait { scope, holders } => StepOutcome::WouldWait { pool: pool_name(scope), holders },
+                    Verdict::Wait { scope, holders } => StepOutcome::WouldWait {
+                        pool: pool_name(scope),
+                        holders,
+                    },
                     Verdict::TooLarge { scope, budget } => {
-                        StepOutcome::WouldFail(CacheError::TooLarge { id: id.into(), needed: bytes, budget, pool: pool_name(scope) })
+                        StepOutcome::WouldFail(CacheError::TooLarge {
+                            id: id.into(),
+                            needed: bytes,
+                            budget,
+                            pool: pool_name(scope),
+                        })
                     }
                     Verdict::Never { scope, holders } => {
                         let (budget, charged) = match scope {
@@ -155,7 +190,11 @@ impl ModelCache {
                     }
                 }
             };
-            steps.push(PlanStep { id: id.into(), bytes, outcome });
+            steps.push(PlanStep {
+                id: id.into(),
+                bytes,
+                outcome,
+            });
         }
         Ok(Plan { steps })
     }

@@ -2,9 +2,9 @@
 
 use std::sync::atomic::Ordering;
 
+use super::ModelCache;
 use super::state::Slot;
 use super::stats::{CacheStats, EntryInfo, PoolStats};
-use super::ModelCache;
 
 impl ModelCache {
     /// Counters and current usage.
@@ -27,10 +27,18 @@ impl ModelCache {
             pools: st
                 .pools
                 .iter()
-                .map(|p| PoolStats { name: p.name.to_string(), budget: p.budget, charged: p.charged })
+                .map(|p| PoolStats {
+                    name: p.name.to_string(),
+                    budget: p.budget,
+                    charged: p.charged,
+                })
                 .collect(),
             ..CacheStats::default()
         };
+        for (_, f) in &st.orphans {
+            s.loading += 1;
+            s.loading_bytes += f.reserved.load(Ordering::Relaxed);
+        }
         for slot in st.map.values() {
             match slot {
                 Slot::Ready(r) => {
@@ -67,7 +75,9 @@ impl ModelCache {
                     let registered = st.models.get(id);
                     EntryInfo {
                         id: id.to_string(),
-                        backend: registered.map(|m| m.loader.backend().to_owned()).unwrap_or_default(),
+                        backend: registered
+                            .map(|m| m.loader.backend().to_owned())
+                            .unwrap_or_default(),
                         bytes: f.reserved.load(Ordering::Relaxed),
                         handles: 0,
                         pinned: registered.is_some_and(|m| m.policy.pin),

@@ -20,7 +20,13 @@ pub(crate) struct Signals {
 
 impl Signals {
     pub fn nanos_since_epoch(&self) -> u64 {
-        u64::try_from(self.clock.now().saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(
+            self.clock
+                .now()
+                .saturating_duration_since(self.epoch)
+                .as_nanos(),
+        )
+        .unwrap_or(u64::MAX)
     }
 }
 
@@ -61,8 +67,9 @@ impl Resident {
     }
 
     pub fn idle_since(&self) -> Option<Instant> {
-        self.is_idle()
-            .then(|| self.signals.epoch + Duration::from_nanos(self.idle_since.load(Ordering::Relaxed)))
+        self.is_idle().then(|| {
+            self.signals.epoch + Duration::from_nanos(self.idle_since.load(Ordering::Relaxed))
+        })
     }
 }
 
@@ -94,7 +101,9 @@ impl Clone for Lease {
     fn clone(&self) -> Self {
         // Rising from a count of at least one (ours), so no lock is needed.
         self.resident.users.fetch_add(1, Ordering::AcqRel);
-        Self { resident: Arc::clone(&self.resident) }
+        Self {
+            resident: Arc::clone(&self.resident),
+        }
     }
 }
 
@@ -104,7 +113,8 @@ impl Drop for Lease {
         if r.users.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        r.idle_since.store(r.signals.nanos_since_epoch(), Ordering::Relaxed);
+        r.idle_since
+            .store(r.signals.nanos_since_epoch(), Ordering::Relaxed);
         let unload_now = r.keep_alive == Some(Duration::ZERO);
         if unload_now || r.signals.room_waiters.load(Ordering::Acquire) > 0 {
             if let Some(cache) = r.cache.upgrade() {

@@ -52,6 +52,8 @@ pub(crate) struct State {
     pub charged: u64,
     /// Keyed by the resident's address.
     pub held: HashMap<usize, Held>,
+    /// Loads invalidated while in flight: still charged, never to be inserted.
+    pub orphans: Vec<(Arc<str>, Arc<Flight>)>,
     pub counters: Counters,
 }
 
@@ -81,7 +83,11 @@ impl State {
     }
 
     pub fn uncharge(&mut self, bytes: u64, pool: Option<usize>) {
-        debug_assert!(self.charged >= bytes, "uncharging {bytes} with {} charged", self.charged);
+        debug_assert!(
+            self.charged >= bytes,
+            "uncharging {bytes} with {} charged",
+            self.charged
+        );
         self.charged = self.charged.saturating_sub(bytes);
         if let Some(p) = pool.and_then(|p| self.pools.get_mut(p)) {
             p.charged = p.charged.saturating_sub(bytes);
@@ -122,6 +128,12 @@ impl State {
                 },
             })
             .collect();
+        out.extend(self.orphans.iter().map(|(id, f)| Candidate {
+            id: Arc::clone(id),
+            bytes: f.reserved.load(Ordering::Relaxed),
+            pool: f.pool,
+            holder: Some(HolderState::Loading),
+        }));
         out.extend(self.held.values().map(|h| Candidate {
             id: Arc::clone(&h.id),
             bytes: h.bytes,
@@ -131,13 +143,31 @@ impl State {
         out
     }
 
+    /// Forgets a finished flight that had been invalidated.
+    pub fn drop_orphan(&mut self, flight: &Arc<Flight>) -> Option<Arc<Flight>> {
+        let i = self
+            .orphans
+            .iter()
+            .position(|(_, f)| Arc::ptr_eq(f, flight))?;
+        Some(self.orphans.swap_remove(i).1)
+    }
+
     /// Removes a resident entry. An idle one is released now; one still held moves to the held
     /// set and is released when its last handle drops.
     pub fn evict(&mut self, id: &str, reason: EvictReason, fx: &mut Effects) {
-        let Some(Slot::Ready(r)) = self.map.remove(id) else { return };
+        let Some(Slot::Ready(r)) = self.map.remove(id) else {
+            return;
+        };
         let still_held = !r.is_idle();
         if still_held {
-            self.held.insert(address(&r), Held { id: Arc::clone(&r.id), bytes: r.bytes, pool: r.pool });
+            self.held.insert(
+                address(&r),
+                Held {
+                    id: Arc::clone(&r.id),
+                    bytes: r.bytes,
+                    pool: r.pool,
+                },
+            );
         } else {
             r.settled.store(true, Ordering::Release);
             self.uncharge(r.bytes, r.pool);
@@ -148,7 +178,12 @@ impl State {
             self.counters.expirations += 1;
         }
         tracing::info!(target: "modelcache", model = %r.id, bytes = r.bytes, ?reason, still_held, "evicted");
-        fx.events.push(CacheEvent::Evicted { id: r.id.to_string(), bytes: r.bytes, reason, still_held });
+        fx.events.push(CacheEvent::Evicted {
+            id: r.id.to_string(),
+            bytes: r.bytes,
+            reason,
+            still_held,
+        });
         fx.dropped.push(r);
     }
 }

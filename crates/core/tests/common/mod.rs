@@ -21,7 +21,13 @@ pub fn counting(cache: &ModelCache, id: &str, bytes: u64, policy: ModelPolicy) -
     let name = id.to_owned();
     let loader = FnLoader::new("test", bytes, move |_| {
         let generation = r.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(Loaded::new(Model { id: name.clone(), generation }, bytes))
+        Ok(Loaded::new(
+            Model {
+                id: name.clone(),
+                generation,
+            },
+            bytes,
+        ))
     });
     cache.register(id, Arc::new(loader), policy).unwrap();
     runs
@@ -46,18 +52,32 @@ pub fn gated(cache: &ModelCache, id: &str, hint: u64, measured: u64, policy: Mod
         let generation = r.fetch_add(1, Ordering::SeqCst) + 1;
         started_tx.lock().unwrap().send(()).unwrap();
         match release_rx.lock().unwrap().recv().unwrap() {
-            Ok(()) => Ok(Loaded::new(Model { id: name.clone(), generation }, measured)),
+            Ok(()) => Ok(Loaded::new(
+                Model {
+                    id: name.clone(),
+                    generation,
+                },
+                measured,
+            )),
             Err(reason) => Err(BackendError::invalid("/gated", reason)),
         }
     });
     cache.register(id, Arc::new(loader), policy).unwrap();
-    Gate { started, release, runs }
+    Gate {
+        started,
+        release,
+        runs,
+    }
 }
 
 /// Charged bytes equal what is resident + loading + held, and stay within the budget.
 pub fn check_invariants(cache: &ModelCache) -> CacheStats {
     let s = cache.stats();
-    assert_eq!(s.charged, s.resident_bytes + s.loading_bytes + s.held_bytes, "ledger out of balance: {s:?}");
+    assert_eq!(
+        s.charged,
+        s.resident_bytes + s.loading_bytes + s.held_bytes,
+        "ledger out of balance: {s:?}"
+    );
     assert!(s.charged <= s.budget, "over budget: {s:?}");
     for p in &s.pools {
         assert!(p.charged <= p.budget, "pool over budget: {s:?}");
