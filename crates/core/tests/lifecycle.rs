@@ -218,7 +218,14 @@ fn stats_listing_and_events_report_what_happened() {
         .on_event(move |e| sink.lock().unwrap().push(e.clone()))
         .build();
     counting(&cache, "a", 100, ModelPolicy::default().pool("gpu0"));
-    counting(&cache, "b", 100, ModelPolicy::default().pinned(true));
+    counting(
+        &cache,
+        "b",
+        100,
+        ModelPolicy::default()
+            .pinned(true)
+            .keep_alive(Duration::from_secs(60)),
+    );
     drop(cache.get::<Model>("a").unwrap());
     let b = cache.get::<Model>("b").unwrap();
     let s = check_invariants(&cache);

@@ -206,6 +206,9 @@ impl ModelCache {
     fn admit(&self, id: &str, flight: &Flight, need: u64) -> Result<(), CacheError> {
         let shared = &self.shared;
         let deadline = Instant::now() + shared.load_timeout;
+        // Registered before looking at who is idle: see `Lease::drop`.
+        shared.signals.room_waiters.fetch_add(1, Ordering::SeqCst);
+        let _registered = RoomWaiter(&shared.signals.room_waiters);
         let mut st = shared.state.lock();
         let mut waited = false;
         loop {
@@ -253,9 +256,7 @@ impl ModelCache {
                         st.counters.waits += 1;
                         waited = true;
                     }
-                    shared.signals.room_waiters.fetch_add(1, Ordering::AcqRel);
                     shared.room.wait_until(&mut st, deadline);
-                    shared.signals.room_waiters.fetch_sub(1, Ordering::AcqRel);
                 }
             }
         }
@@ -345,6 +346,15 @@ impl ModelCache {
             cache: Arc::downgrade(&self.shared),
             signals: Arc::clone(&self.shared.signals),
         })
+    }
+}
+
+/// Counts a request as waiting for room for as long as it lives.
+struct RoomWaiter<'a>(&'a AtomicUsize);
+
+impl Drop for RoomWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

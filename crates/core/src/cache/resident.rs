@@ -49,7 +49,8 @@ pub(crate) struct Resident {
     pub exclusive: Option<Arc<Mutex<()>>>,
     /// Outstanding leases (handles). Zero means idle. It only rises from zero under the cache lock.
     pub users: AtomicUsize,
-    /// When `users` last fell to zero, in nanoseconds since `signals.epoch`.
+    /// When `users` last fell to zero, in nanoseconds since `signals.epoch` (kept only for
+    /// models with a keep-alive).
     pub idle_since: AtomicU64,
     /// Its bytes are no longer charged.
     pub settled: AtomicBool,
@@ -67,9 +68,9 @@ impl Resident {
     }
 
     pub fn idle_since(&self) -> Option<Instant> {
-        self.is_idle().then(|| {
-            self.signals.epoch + Duration::from_nanos(self.idle_since.load(Ordering::Relaxed))
-        })
+        let nanos = self.idle_since.load(Ordering::Relaxed);
+        (self.is_idle() && self.keep_alive.is_some())
+            .then(|| self.signals.epoch + Duration::from_nanos(nanos))
     }
 }
 
@@ -110,13 +111,19 @@ impl Clone for Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let r = &self.resident;
-        if r.users.fetch_sub(1, Ordering::AcqRel) != 1 {
+        // SeqCst pairs with `admit`: a request registers as a room waiter before it looks at
+        // who is idle, and this drop looks for waiters after it made the model idle, so one of
+        // the two always sees the other (no lost wake-up).
+        if r.users.fetch_sub(1, Ordering::SeqCst) != 1 {
             return;
         }
-        r.idle_since
-            .store(r.signals.nanos_since_epoch(), Ordering::Relaxed);
+        // The clock is read only for models that can expire, to keep it off the hit path.
+        if r.keep_alive.is_some() {
+            r.idle_since
+                .store(r.signals.nanos_since_epoch(), Ordering::Relaxed);
+        }
         let unload_now = r.keep_alive == Some(Duration::ZERO);
-        if unload_now || r.signals.room_waiters.load(Ordering::Acquire) > 0 {
+        if unload_now || r.signals.room_waiters.load(Ordering::SeqCst) > 0 {
             if let Some(cache) = r.cache.upgrade() {
                 cache.on_idle(r, unload_now);
             }

@@ -85,7 +85,8 @@ pub struct EntryInfo {
     pub pinned: bool,
     /// Whether it is still loading.
     pub loading: bool,
-    /// When it last became idle, if it is idle now.
+    /// When it last became idle, if it is idle now and has a keep-alive (models without one
+    /// never expire, so the clock is not read for them on the hit path).
     pub idle_since: Option<Instant>,
     /// Its pool.
     pub pool: Option<String>,
