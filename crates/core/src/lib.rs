@@ -46,6 +46,7 @@ mod clock;
 mod error;
 mod estimate;
 mod progress;
+mod sync;
 
 /// This crate's version: dynamic plugins must be built against the same one.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

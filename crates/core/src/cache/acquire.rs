@@ -2,10 +2,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 
 use super::ModelCache;
 use super::admission::{Scope, Verdict, decide};
@@ -18,6 +18,7 @@ use super::state::{Effects, Held, Registered, Slot, State, address};
 use crate::backend::{Loaded, ModelLoader};
 use crate::error::{BackendError, CacheError, Holder};
 use crate::progress::{LoadProgress, NoProgress};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, MutexGuard, wait_until};
 
 /// What a leader runs to load a model.
 enum Work<'a> {
@@ -256,7 +257,7 @@ impl ModelCache {
                         st.counters.waits += 1;
                         waited = true;
                     }
-                    shared.room.wait_until(&mut st, deadline);
+                    wait_until(&shared.room, &mut st, deadline);
                 }
             }
         }

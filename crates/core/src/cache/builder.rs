@@ -1,10 +1,9 @@
 //! Configuring a cache.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{AtomicUsize, Condvar, Mutex};
 
 use super::events::CacheEvent;
 use super::resident::Signals;

@@ -1,9 +1,9 @@
 //! One load in flight, shared by the request that runs it and every request that waits for it.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use crate::sync::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::Condvar;
+use crate::sync::Condvar;
 
 use super::resident::Resident;
 use crate::CacheError;

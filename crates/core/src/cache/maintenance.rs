@@ -6,14 +6,13 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::MutexGuard;
-
 use super::admission::{Verdict, decide};
 use super::events::EvictReason;
 use super::resident::Resident;
 use super::state::{Effects, Slot, State, address};
 use super::{ModelCache, Shared};
 use crate::CacheError;
+use crate::sync::MutexGuard;
 
 impl Effects {
     /// Runs after the lock is released: drops evicted models, then reports events.

@@ -19,7 +19,7 @@ mod stats;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 
 #[cfg(feature = "tokio")]
 pub use asynchronous::OwnedModelGuard;

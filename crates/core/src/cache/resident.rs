@@ -1,7 +1,7 @@
 //! A loaded model and the reference count that decides when it is idle.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 
 use super::Shared;
 use crate::clock::Clock;
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
 
 /// State shared by the cache and every resident without a strong reference to the cache.
 pub(crate) struct Signals {

@@ -1,0 +1,274 @@
+//! Model checking of the cache with shuttle: its scheduler explores thread interleavings at
+//! every lock, condition-variable wait and atomic operation of the cache (through the shim in
+//! `src/sync.rs`), with random and PCT schedules. After every operation and at the end the
+//! ledger must balance and stay within budget; shuttle itself fails a schedule that deadlocks
+//! (a lost wake-up leaves a waiter blocked forever: timed waits never time out under shuttle).
+//!
+//! Run: `cargo test -p modelcache-core --features shuttle --test model_check`. Iterations per
+//! scenario default to a CI-sized number; `MODELCACHE_SHUTTLE_ITERATIONS` raises them
+//! (`scripts/model-check` does). A failing schedule prints a string to pass to `shuttle::replay`.
+#![cfg(feature = "shuttle")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use modelcache_core::{BackendError, CacheError, FnLoader, Loaded, ModelCache, ModelPolicy};
+use shuttle::thread;
+
+fn iterations() -> usize {
+    std::env::var("MODELCACHE_SHUTTLE_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
+/// Runs `scenario` under random and PCT schedules.
+fn explore(scenario: impl Fn() + Send + Sync + 'static) {
+    let scenario = Arc::new(scenario);
+    let s = Arc::clone(&scenario);
+    shuttle::check_random(move || s(), iterations());
+    shuttle::check_pct(move || scenario(), iterations(), 3);
+}
+
+#[derive(Debug)]
+struct Model(&'static str);
+
+fn check(cache: &ModelCache) {
+    let s = cache.stats();
+    assert_eq!(
+        s.charged,
+        s.resident_bytes + s.loading_bytes + s.held_bytes,
+        "{s:?}"
+    );
+    assert!(s.charged <= s.budget, "{s:?}");
+}
+
+/// Registers `id` with a loader that counts its runs and fails the schedule if two loads of the
+/// same model ever run at once (single flight broken). Its counter is shuttle's, so the
+/// scheduler can switch threads in the middle of a load.
+fn register(
+    cache: &ModelCache,
+    id: &'static str,
+    bytes: u64,
+    policy: ModelPolicy,
+) -> Arc<AtomicUsize> {
+    register_generations(cache, id, bytes, policy, 1)
+}
+
+/// As [`register`], allowing `generations` concurrent loads: an invalidated load may still run
+/// when the next generation's load starts.
+fn register_generations(
+    cache: &ModelCache,
+    id: &'static str,
+    bytes: u64,
+    policy: ModelPolicy,
+    generations: usize,
+) -> Arc<AtomicUsize> {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let active = Arc::new(shuttle::sync::atomic::AtomicUsize::new(0));
+    let r = Arc::clone(&runs);
+    let loader = FnLoader::new("mc", bytes, move |_| {
+        r.fetch_add(1, Ordering::SeqCst);
+        let others = active.fetch_add(1, Ordering::SeqCst);
+        assert!(others < generations, "{} loads of {id} at once", others + 1);
+        thread::yield_now();
+        active.fetch_sub(1, Ordering::SeqCst);
+        Ok(Loaded::new(Model(id), bytes))
+    });
+    cache.register(id, Arc::new(loader), policy).unwrap();
+    runs
+}
+
+fn quiescent(cache: &ModelCache) {
+    check(cache);
+    let s = cache.stats();
+    assert_eq!((s.loading, s.held_bytes), (0, 0), "{s:?}");
+    assert!(cache.entries().iter().all(|e| e.handles == 0));
+}
+
+#[test]
+fn single_flight_and_eviction_under_contention() {
+    explore(|| {
+        let cache = ModelCache::builder()
+            .budget(100)
+            .load_timeout(Duration::from_secs(3600))
+            .build();
+        let a = register(&cache, "a", 60, ModelPolicy::default());
+        register(&cache, "b", 60, ModelPolicy::default());
+        let threads: Vec<_> = ["a", "a", "b"]
+            .into_iter()
+            .map(|id| {
+                let c = cache.clone();
+                thread::spawn(move || {
+                    let h = c.get::<Model>(id).unwrap();
+                    assert_eq!(h.lock().0, id);
+                    check(&c);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // "a" and "b" cannot both be resident; the two "a" requests share a load unless "b"
+        // evicted "a" between them (then "a" loads once per residency).
+        let s = cache.stats();
+        assert!(a.load(Ordering::SeqCst) <= 2);
+        assert_eq!(s.loads as usize, a.load(Ordering::SeqCst) + 1);
+        quiescent(&cache);
+    });
+}
+
+#[test]
+fn failures_and_panics_reach_waiters_and_release_reservations() {
+    explore(|| {
+        let cache = ModelCache::builder().budget(100).build();
+        let tries = Arc::new(AtomicUsize::new(0));
+        let t = Arc::clone(&tries);
+        let loader = FnLoader::new("mc", 50, move |_| match t.fetch_add(1, Ordering::SeqCst) {
+            0 => Err(BackendError::invalid("/m", "first try fails")),
+            1 => panic!("second try panics"),
+            _ => Ok(Loaded::new(Model("m"), 50)),
+        });
+        cache
+            .register("m", Arc::new(loader), ModelPolicy::default())
+            .unwrap();
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let c = cache.clone();
+                thread::spawn(move || {
+                    let r = c.get::<Model>("m");
+                    check(&c);
+                    match r {
+                        Ok(h) => assert_eq!(h.lock().0, "m"),
+                        Err(CacheError::Load { .. } | CacheError::LoaderPanicked { .. }) => {}
+                        Err(other) => panic!("unexpected {other}"),
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        quiescent(&cache);
+        // Each try is one loader run: failures were shared, never retried behind a caller's back.
+        assert_eq!(
+            cache.stats().load_failures as usize + cache.stats().loads as usize,
+            tries.load(Ordering::SeqCst)
+        );
+    });
+}
+
+#[test]
+fn invalidate_during_load_and_handle_drops() {
+    explore(|| {
+        let cache = ModelCache::builder()
+            .budget(100)
+            .load_timeout(Duration::from_secs(3600))
+            .build();
+        let runs = register_generations(&cache, "m", 40, ModelPolicy::default(), 2);
+        register(
+            &cache,
+            "z",
+            40,
+            ModelPolicy::default().keep_alive(Duration::ZERO),
+        );
+        let c1 = cache.clone();
+        let getter = thread::spawn(move || {
+            let h = c1.get::<Model>("m").unwrap();
+            check(&c1);
+            let z = c1.get::<Model>("z").unwrap();
+            drop(h);
+            drop(z);
+            check(&c1);
+        });
+        let c2 = cache.clone();
+        let invalidator = thread::spawn(move || {
+            c2.invalidate("m");
+            check(&c2);
+            c2.clear();
+            check(&c2);
+        });
+        let c3 = cache.clone();
+        let other = thread::spawn(move || {
+            drop(c3.get::<Model>("m").unwrap());
+            check(&c3);
+        });
+        for t in [getter, invalidator, other] {
+            t.join().unwrap();
+        }
+        assert!(
+            runs.load(Ordering::SeqCst) <= 2,
+            "at most one load per generation"
+        );
+        assert!(!cache.contains("z"), "keep-alive zero: unloaded when idle");
+        quiescent(&cache);
+    });
+}
+
+#[test]
+fn waiters_for_room_are_woken_when_handles_drop() {
+    explore(|| {
+        // Room for one model: each request must wait for the other's handle to drop.
+        let cache = ModelCache::builder()
+            .budget(100)
+            .load_timeout(Duration::from_secs(3600))
+            .build();
+        register(&cache, "x", 100, ModelPolicy::default());
+        register(&cache, "y", 100, ModelPolicy::default());
+        register(&cache, "p", 0, ModelPolicy::default().pinned(true));
+        let threads: Vec<_> = ["x", "y", "x"]
+            .into_iter()
+            .map(|id| {
+                let c = cache.clone();
+                thread::spawn(move || {
+                    let h = c.get::<Model>(id).unwrap();
+                    check(&c);
+                    assert_eq!(h.lock().0, id);
+                    c.set_pinned("p", false).ok();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        quiescent(&cache);
+    });
+}
+
+#[test]
+fn keep_alive_expiry_races_with_requests() {
+    explore(|| {
+        let clock = Arc::new(modelcache_core::ManualClock::new());
+        let cache = ModelCache::builder()
+            .budget(100)
+            .clock(clock.clone())
+            .load_timeout(Duration::from_secs(3600))
+            .build();
+        register(
+            &cache,
+            "k",
+            50,
+            ModelPolicy::default().keep_alive(Duration::from_secs(1)),
+        );
+        register(&cache, "j", 50, ModelPolicy::default());
+        drop(cache.get::<Model>("k").unwrap());
+        let c1 = cache.clone();
+        let expirer = thread::spawn(move || {
+            clock.advance(Duration::from_secs(2));
+            c1.expire();
+            check(&c1);
+        });
+        let c2 = cache.clone();
+        let user = thread::spawn(move || {
+            let k = c2.get::<Model>("k").unwrap();
+            let j = c2.get::<Model>("j").unwrap();
+            check(&c2);
+            assert_eq!((k.lock().0, j.lock().0), ("k", "j"));
+        });
+        expirer.join().unwrap();
+        user.join().unwrap();
+        quiescent(&cache);
+    });
+}
