@@ -1,0 +1,27 @@
+//! FLUX.1 fixtures: BFL single files, the diffusers tree, both together as the Hub repos ship them, and mflux
+//! quantized trees (reference §2 and §5).
+
+mod ae;
+mod bfl;
+mod configs;
+mod diffusers;
+mod diffusers_keys;
+mod mflux;
+mod params;
+mod repo;
+mod spec;
+
+pub use ae::ae_keys;
+pub use bfl::{transformer_keys as bfl_transformer_keys, write_flux_bfl};
+pub use configs::{model_index, scheduler_config, transformer_config, vae_config};
+pub use diffusers::write_flux_diffusers;
+pub use diffusers_keys::{
+    transformer_keys as diffusers_transformer_keys, vae_keys as diffusers_vae_keys,
+};
+pub use mflux::{
+    MfluxSpec, clip_keys as mflux_clip_keys, quantize, t5_keys as mflux_t5_keys,
+    transformer_keys as mflux_transformer_keys, vae_keys as mflux_vae_keys, write_flux_mflux,
+};
+pub use params::{AeConfig, FluxConfig};
+pub use repo::write_flux_repo;
+pub use spec::FluxSpec;
