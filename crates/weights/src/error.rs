@@ -1,0 +1,362 @@
+//! The one error type of this crate.
+
+use std::path::{Path, PathBuf};
+
+/// A `Result` whose error is [`WeightsError`].
+pub type Result<T, E = WeightsError> = std::result::Result<T, E>;
+
+/// Why a checkpoint could not be discovered, inventoried or loaded.
+///
+/// Every variant names the file (or folder) concerned, and the tensor where there is one; the
+/// `Display` text includes both.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WeightsError {
+    /// Reading or opening a file or folder failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is shorter than its header says (or too short to hold a header at all).
+    #[error("{}: truncated: needs {expected} bytes, has {actual}", path.display())]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// The length the header implies (at least this many bytes).
+        expected: u64,
+        /// The length found.
+        actual: u64,
+    },
+    /// The file is longer than its header says: bytes follow the last tensor.
+    #[error("{}: {} bytes after the last tensor (expected length {expected}, found {actual})",
+        path.display(), actual.saturating_sub(*expected))]
+    TrailingBytes {
+        /// The file.
+        path: PathBuf,
+        /// The length the header implies.
+        expected: u64,
+        /// The length found.
+        actual: u64,
+    },
+    /// The header length field is over the limit of the reference reader.
+    #[error("{}: header length {len} is over the limit of {limit} bytes", path.display())]
+    HeaderTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The header length the file claims.
+        len: u64,
+        /// The limit ([`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN)).
+        limit: u64,
+    },
+    /// The header is not a UTF-8 JSON object.
+    #[error("{}: header is not a UTF-8 JSON object: {reason}", path.display())]
+    HeaderNotJson {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A `__metadata__` value is not a string.
+    #[error("{}: __metadata__ value for key `{key}` is not a string", path.display())]
+    MetadataNotString {
+        /// The file.
+        path: PathBuf,
+        /// The metadata key whose value is not a string.
+        key: String,
+    },
+    /// A tensor entry lacks `dtype`, `shape` or `data_offsets`, or has the wrong JSON types.
+    #[error("{}: tensor `{tensor}`: invalid header entry: {reason}", path.display())]
+    InvalidTensorEntry {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A tensor's dtype string is not one the safetensors format defines.
+    #[error("{}: tensor `{tensor}`: unknown dtype `{dtype}`", path.display())]
+    UnknownDtype {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The dtype string found.
+        dtype: String,
+    },
+    /// A tensor's element count times its element size overflows, or is not a whole number of
+    /// bytes (sub-byte dtypes).
+    #[error("{}: tensor `{tensor}`: shape {shape:?} gives no whole, representable byte size", path.display())]
+    BadShape {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The shape found.
+        shape: Vec<u64>,
+    },
+    /// A tensor's `data_offsets` end before they begin.
+    #[error("{}: tensor `{tensor}`: data_offsets [{begin}, {end}] end before they begin", path.display())]
+    InvalidOffsets {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The begin offset.
+        begin: u64,
+        /// The end offset.
+        end: u64,
+    },
+    /// `END - BEGIN` differs from the size the dtype and shape imply.
+    #[error("{}: tensor `{tensor}`: data_offsets span {actual} bytes but dtype and shape need {expected}",
+        path.display())]
+    SizeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// Bytes implied by dtype and shape.
+        expected: u64,
+        /// Bytes spanned by `data_offsets`.
+        actual: u64,
+    },
+    /// Sorted by offset, this tensor starts after the previous one ends (or the first one does
+    /// not start at 0).
+    #[error("{}: tensor `{tensor}`: gap before it (previous data ends at {expected}, it begins at {begin})",
+        path.display())]
+    OffsetsGap {
+        /// The file.
+        path: PathBuf,
+        /// The tensor after the gap.
+        tensor: String,
+        /// Where it should begin.
+        expected: u64,
+        /// Where it begins.
+        begin: u64,
+    },
+    /// Sorted by offset, this tensor starts before the previous one ends.
+    #[error("{}: tensor `{tensor}`: overlaps the previous tensor (previous data ends at {expected}, it begins at {begin})",
+        path.display())]
+    OffsetsOverlap {
+        /// The file.
+        path: PathBuf,
+        /// The overlapping tensor.
+        tensor: String,
+        /// Where it should begin.
+        expected: u64,
+        /// Where it begins.
+        begin: u64,
+    },
+    /// A tensor name occurs twice: twice in one header, or in two files of one checkpoint.
+    #[error("tensor `{tensor}` appears twice: in {} and in {}", first.display(), second.display())]
+    DuplicateTensor {
+        /// The tensor.
+        tensor: String,
+        /// The file where it was seen first.
+        first: PathBuf,
+        /// The file where it was seen again (the same file for a duplicate header key).
+        second: PathBuf,
+    },
+    /// An index (`*.safetensors.index.json`) or `model_index.json` is malformed.
+    #[error("{}: invalid index: {reason}", path.display())]
+    InvalidIndex {
+        /// The index file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An index names a shard file that does not exist.
+    #[error("{}: shard `{shard}` does not exist", index.display())]
+    MissingShard {
+        /// The index file.
+        index: PathBuf,
+        /// The shard file name as written in the index.
+        shard: String,
+    },
+    /// An index maps a tensor to a shard whose header does not have it.
+    #[error("{}: tensor `{tensor}` is mapped to shard `{shard}`, which does not contain it", index.display())]
+    MissingTensor {
+        /// The index file.
+        index: PathBuf,
+        /// The shard file name as written in the index.
+        shard: String,
+        /// The tensor.
+        tensor: String,
+    },
+    /// A folder holds no safetensors checkpoint.
+    #[error("{}: no .safetensors file or index found", dir.display())]
+    NoWeights {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// A folder holds several index files and none is the standard name.
+    #[error("{}: several index files, open one explicitly: {candidates:?}", dir.display())]
+    Ambiguous {
+        /// The folder.
+        dir: PathBuf,
+        /// The candidates found.
+        candidates: Vec<PathBuf>,
+    },
+    /// A diffusers component that `model_index.json` does not list (or that has no weights).
+    #[error("{}: no component `{name}` with weights", root.display())]
+    UnknownComponent {
+        /// The diffusers root.
+        root: PathBuf,
+        /// The component name asked for.
+        name: String,
+    },
+    /// The file changed between inventory and load (header or length differ).
+    #[error("{}: changed since it was inventoried: {reason}", path.display())]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+    /// The tensor's dtype cannot be held by the target (e.g. `I8` or `U64` in candle).
+    #[error("{}: tensor `{tensor}`: dtype {dtype} cannot be loaded into {target}", path.display())]
+    UnsupportedDtype {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The stored dtype.
+        dtype: crate::Dtype,
+        /// The tensor library.
+        target: &'static str,
+    },
+    /// A load-time dtype conversion to something other than `BF16`, `F16`, `F32` or `F64`.
+    #[error("cannot convert floating-point tensors to {target}: choose BF16, F16, F32 or F64")]
+    UnsupportedConversion {
+        /// The requested target dtype.
+        target: crate::Dtype,
+    },
+    /// The tensor library rejected a tensor.
+    #[error("{}: tensor `{tensor}`: {source}", path.display())]
+    Candle {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The candle error (boxed: it is large).
+        #[source]
+        source: Box<candle_core::Error>,
+    },
+    /// A caller-supplied tensor does not match its declared dtype and shape (writer).
+    #[error("{}: tensor `{tensor}`: {actual} data bytes given, dtype and shape need {expected}",
+        path.display())]
+    WriteSizeMismatch {
+        /// The file being written.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// Bytes implied by dtype and shape.
+        expected: u64,
+        /// Bytes given.
+        actual: u64,
+    },
+    /// mlx-rs rejected a tensor.
+    #[cfg(all(feature = "mlx", target_os = "macos"))]
+    #[error("{}: tensor `{tensor}`: {source}", path.display())]
+    Mlx {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The mlx-rs error.
+        #[source]
+        source: mlx_rs::error::Exception,
+    },
+}
+
+impl WeightsError {
+    /// The file or folder the error is about (the first file for a duplicate tensor), if any.
+    pub fn path(&self) -> Option<&Path> {
+        use WeightsError as E;
+        match self {
+            E::Io { path, .. }
+            | E::Truncated { path, .. }
+            | E::TrailingBytes { path, .. }
+            | E::HeaderTooLarge { path, .. }
+            | E::HeaderNotJson { path, .. }
+            | E::MetadataNotString { path, .. }
+            | E::InvalidTensorEntry { path, .. }
+            | E::UnknownDtype { path, .. }
+            | E::BadShape { path, .. }
+            | E::InvalidOffsets { path, .. }
+            | E::SizeMismatch { path, .. }
+            | E::OffsetsGap { path, .. }
+            | E::OffsetsOverlap { path, .. }
+            | E::InvalidIndex { path, .. }
+            | E::Changed { path, .. }
+            | E::UnsupportedDtype { path, .. }
+            | E::Candle { path, .. }
+            | E::WriteSizeMismatch { path, .. } => Some(path),
+            #[cfg(all(feature = "mlx", target_os = "macos"))]
+            E::Mlx { path, .. } => Some(path),
+            E::DuplicateTensor { first, .. } => Some(first),
+            E::MissingShard { index, .. } | E::MissingTensor { index, .. } => Some(index),
+            E::NoWeights { dir } | E::Ambiguous { dir, .. } => Some(dir),
+            E::UnknownComponent { root, .. } => Some(root),
+            E::UnsupportedConversion { .. } => None,
+        }
+    }
+
+    /// The tensor the error is about, if any.
+    pub fn tensor(&self) -> Option<&str> {
+        use WeightsError as E;
+        match self {
+            E::InvalidTensorEntry { tensor, .. }
+            | E::UnknownDtype { tensor, .. }
+            | E::BadShape { tensor, .. }
+            | E::InvalidOffsets { tensor, .. }
+            | E::SizeMismatch { tensor, .. }
+            | E::OffsetsGap { tensor, .. }
+            | E::OffsetsOverlap { tensor, .. }
+            | E::DuplicateTensor { tensor, .. }
+            | E::MissingTensor { tensor, .. }
+            | E::UnsupportedDtype { tensor, .. }
+            | E::Candle { tensor, .. }
+            | E::WriteSizeMismatch { tensor, .. } => Some(tensor),
+            #[cfg(all(feature = "mlx", target_os = "macos"))]
+            E::Mlx { tensor, .. } => Some(tensor),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_send_sync_static() {
+        fn check<T: Send + Sync + 'static + std::error::Error>() {}
+        check::<WeightsError>();
+    }
+
+    #[test]
+    fn display_names_file_and_tensor() {
+        let e = WeightsError::SizeMismatch {
+            path: PathBuf::from("/m/a.safetensors"),
+            tensor: "w".into(),
+            expected: 8,
+            actual: 4,
+        };
+        let s = e.to_string();
+        assert!(s.contains("/m/a.safetensors") && s.contains("`w`"), "{s}");
+        assert_eq!(e.path(), Some(Path::new("/m/a.safetensors")));
+        assert_eq!(e.tensor(), Some("w"));
+    }
+}
