@@ -1,0 +1,254 @@
+//! The suite's checks. Called by [`conformance_tests!`](crate::conformance_tests).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use modelcache_core::{Backend, BackendModel, LoadProgress, ModelCache, ModelPolicy, ModelSource};
+
+use crate::corrupt::Corruption;
+use crate::io_counter::thread_rchar;
+use crate::suite::{Case, Suite};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    model: PathBuf,
+}
+
+fn write<B: Backend>(case: &Case<B>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let model = (case.write)(&root)
+        .unwrap_or_else(|e| panic!("case {}: writing the fixture failed: {e}", case.name));
+    Fixture {
+        _dir: dir,
+        root,
+        model,
+    }
+}
+
+fn safetensors_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            safetensors_under(&p, out);
+        } else if p.extension().is_some_and(|e| e == "safetensors") {
+            out.push(p);
+        }
+    }
+}
+
+fn used_files<B: Backend>(case: &Case<B>, fx: &Fixture) -> Vec<PathBuf> {
+    match &case.used_files {
+        Some(f) => f(&fx.model),
+        None => {
+            let mut out = Vec::new();
+            safetensors_under(&fx.root, &mut out);
+            out
+        }
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    total: AtomicU64,
+    advanced: AtomicU64,
+}
+
+impl LoadProgress for Recorder {
+    fn start(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.advanced.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
+    assert!(!suite.cases.is_empty(), "a suite needs at least one case");
+    for case in &suite.cases {
+        let fx = write(case);
+        let options = (case.options)();
+        let source = ModelSource {
+            id: case.name,
+            path: &fx.model,
+            options: &options,
+        };
+        let hint = suite
+            .backend
+            .memory_hint(&source)
+            .unwrap_or_else(|e| panic!("case {}: hint: {e}", case.name));
+        let progress = Recorder::default();
+        let model = suite
+            .backend
+            .load(&source, &progress)
+            .unwrap_or_else(|e| panic!("case {}: load: {e}", case.name));
+        let measured = suite.backend.resident_bytes(&model);
+        assert!(measured > 0, "case {}: measured size is zero", case.name);
+        let off = hint.abs_diff(measured) as f64 / measured as f64;
+        assert!(
+            off <= 0.01,
+            "case {}: hint {hint} is {:.2}% off the measured {measured}",
+            case.name,
+            off * 100.0
+        );
+        let advanced = progress.advanced.load(Ordering::Relaxed);
+        assert!(advanced > 0, "case {}: no progress reported", case.name);
+        let total = progress.total.load(Ordering::Relaxed);
+        assert!(
+            total == 0 || advanced <= total,
+            "case {}: progress {advanced} past its total {total}",
+            case.name
+        );
+    }
+}
+
+pub fn hint_reads_headers_only<B: Backend>(suite: &Suite<B>) {
+    for case in &suite.cases {
+        let fx = write(case);
+        let options = (case.options)();
+        let source = ModelSource {
+            id: case.name,
+            path: &fx.model,
+            options: &options,
+        };
+        // What reading headers and small files only may cost: every non-weights file in
+        // full, plus the length prefix and header of every weights file.
+        let mut allowed = 0u64;
+        let mut tensor_bytes = 0u64;
+        let mut stack = vec![fx.root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                let len = entry.metadata().unwrap().len();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "safetensors") {
+                    let mut n = [0u8; 8];
+                    use std::io::Read;
+                    std::fs::File::open(&path)
+                        .unwrap()
+                        .read_exact(&mut n)
+                        .unwrap();
+                    let header = 8 + u64::from_le_bytes(n);
+                    allowed += header;
+                    tensor_bytes += len - header;
+                } else {
+                    allowed += len;
+                }
+            }
+        }
+        let Some(before) = thread_rchar() else {
+            eprintln!("/proc/thread-self/io is unavailable: skipping the read-count check");
+            return;
+        };
+        let hint = suite.backend.memory_hint(&source).unwrap();
+        let read = thread_rchar().unwrap() - before;
+        assert!(hint > 0, "case {}: zero hint", case.name);
+        // Slack for reads of folder listings and /proc itself.
+        let slack = 64 * 1024;
+        assert!(
+            read <= allowed + slack,
+            "case {}: memory_hint read {read} bytes; headers and small files are {allowed} (tensor data {tensor_bytes})",
+            case.name
+        );
+    }
+}
+
+pub fn corrupt_files_are_typed_errors<B: Backend>(suite: &Suite<B>) {
+    for case in &suite.cases {
+        let files = used_files(case, &write(case));
+        assert!(
+            !files.is_empty(),
+            "case {}: no checkpoint files to corrupt",
+            case.name
+        );
+        for (i, _) in files.iter().enumerate() {
+            for corruption in Corruption::ALL {
+                let fx = write(case);
+                let file = used_files(case, &fx).swap_remove(i);
+                corruption.apply(&file).unwrap();
+                let name = file.file_name().unwrap().to_string_lossy().into_owned();
+                let options = (case.options)();
+                let source = ModelSource {
+                    id: case.name,
+                    path: &fx.model,
+                    options: &options,
+                };
+                let what = format!("case {}, {corruption:?} {}", case.name, file.display());
+                let hint = catch_unwind(AssertUnwindSafe(|| suite.backend.memory_hint(&source)))
+                    .unwrap_or_else(|_| panic!("{what}: memory_hint panicked"));
+                let load = catch_unwind(AssertUnwindSafe(|| {
+                    suite
+                        .backend
+                        .load(&source, &modelcache_core::NoProgress)
+                        .map(|_| ())
+                }))
+                .unwrap_or_else(|_| panic!("{what}: load panicked"));
+                for (step, result) in [("memory_hint", hint.map(|_| ())), ("load", load)] {
+                    let err = result
+                        .err()
+                        .unwrap_or_else(|| panic!("{what}: {step} succeeded"));
+                    let text = err.to_string();
+                    assert!(
+                        text.contains(&name),
+                        "{what}: {step}'s error does not name the file: {text}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+pub fn missing_path_is_an_error<B: Backend>(suite: &Suite<B>) {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-model");
+    let options = B::Options::default();
+    let source = ModelSource {
+        id: "missing",
+        path: &missing,
+        options: &options,
+    };
+    let err = suite
+        .backend
+        .memory_hint(&source)
+        .expect_err("a missing path must be an error");
+    assert!(
+        err.to_string().contains("no-such-model"),
+        "the error does not name the path: {err}"
+    );
+    let err = suite
+        .backend
+        .load(&source, &modelcache_core::NoProgress)
+        .map(|_| ())
+        .expect_err("load of a missing path");
+    assert!(
+        err.to_string().contains("no-such-model"),
+        "the error does not name the path: {err}"
+    );
+}
+
+pub fn serves_through_the_cache<B: Backend>(suite: &Suite<B>) {
+    let case = &suite.cases[0];
+    let fx = write(case);
+    let cache = ModelCache::new(u64::MAX / 2);
+    let loader = BackendModel::new(Arc::clone(&suite.backend), "m", &fx.model, (case.options)());
+    cache
+        .register("m", Arc::new(loader), ModelPolicy::default())
+        .unwrap();
+    let plan = cache.plan(&["m"]).unwrap();
+    let a = cache.get::<B::Model>("m").unwrap();
+    assert_eq!(cache.stats().charged, a.bytes());
+    assert!(plan.steps[0].bytes.abs_diff(a.bytes()) as f64 <= a.bytes() as f64 * 0.01);
+    let b = cache.get::<B::Model>("m").unwrap();
+    assert!(modelcache_core::Handle::ptr_eq(&a, &b));
+    assert_eq!(cache.stats().loads, 1);
+}
