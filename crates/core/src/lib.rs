@@ -56,8 +56,8 @@ pub use budget::{BUDGET_ENV, Budget, BudgetError, format_bytes, physical_memory}
 #[cfg(feature = "tokio")]
 pub use cache::OwnedModelGuard;
 pub use cache::{
-    CacheBuilder, CacheEvent, CacheStats, EntryInfo, EvictReason, Handle, ModelCache, ModelGuard,
-    ModelPolicy, Plan, PlanStep, PoolStats, Reaper, StepOutcome,
+    AnyHandle, CacheBuilder, CacheEvent, CacheStats, EntryInfo, EvictReason, Handle, ModelCache,
+    ModelGuard, ModelPolicy, Plan, PlanStep, PoolStats, Reaper, Served, StepOutcome,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use erased_serde;

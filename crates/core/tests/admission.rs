@@ -286,3 +286,27 @@ fn the_global_budget_also_binds_pool_members() {
     assert!(!cache.contains("a"));
     check_invariants(&cache);
 }
+
+#[test]
+fn untyped_requests_say_how_they_were_served() {
+    use modelcache_core::{NoProgress, Served};
+    let cache = ModelCache::new(1000);
+    let gate = common::gated(&cache, "g", 10, 10, ModelPolicy::default());
+    counting(&cache, "a", 10, ModelPolicy::default());
+    let (a, served) = cache.request("a", &NoProgress).unwrap();
+    assert_eq!((a.id(), a.bytes(), served), ("a", 10, Served::Loaded));
+    assert!(a.type_name().ends_with("Model"));
+    let (_, served) = cache.request("a", &NoProgress).unwrap();
+    assert_eq!(served, Served::Hit);
+    assert_eq!(a.clone().downcast::<Model>().unwrap().lock().id, "a");
+    assert!(matches!(a.downcast::<u8>(), Err(CacheError::WrongType { .. })));
+
+    let c = cache.clone();
+    let leader = std::thread::spawn(move || c.request("g", &NoProgress).unwrap().1);
+    gate.started.recv().unwrap();
+    let c = cache.clone();
+    let joiner = std::thread::spawn(move || c.request("g", &NoProgress).unwrap().1);
+    until(|| cache.stats().misses == 3);
+    gate.release.send(Ok(())).unwrap();
+    assert_eq!((leader.join().unwrap(), joiner.join().unwrap()), (Served::Loaded, Served::Joined));
+}

@@ -11,7 +11,7 @@ use super::ModelCache;
 use super::admission::{Scope, Verdict, decide};
 use super::events::{CacheEvent, EvictReason};
 use super::flight::Flight;
-use super::handle::Handle;
+use super::handle::{AnyHandle, Handle, Served};
 use super::policy::ModelPolicy;
 use super::resident::{Lease, Resident};
 use super::state::{Effects, Held, Registered, Slot, State, address};
@@ -93,7 +93,7 @@ impl ModelCache {
         id: &str,
         progress: &dyn LoadProgress,
     ) -> Result<Handle<T>, CacheError> {
-        Handle::from_lease(self.acquire(id, None, progress)?)
+        Handle::from_lease(self.acquire(id, None, progress)?.0)
     }
 
     /// Returns the model `id`, running `loader` to load it if it is not resident.
@@ -122,7 +122,21 @@ impl ModelCache {
             hint,
             load: Box::new(load),
         };
-        Handle::from_lease(self.acquire(id, Some(work), &NoProgress)?)
+        Handle::from_lease(self.acquire(id, Some(work), &NoProgress)?.0)
+    }
+
+    /// Returns the registered model `id` whatever its type, and how the request was served.
+    /// For tools that handle models they do not know the types of (the command line, benches).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get), except that there is no type to get wrong.
+    pub fn request(
+        &self,
+        id: &str,
+        progress: &dyn LoadProgress,
+    ) -> Result<(AnyHandle, Served), CacheError> {
+        self.acquire(id, None, progress)
+            .map(|(lease, served)| (AnyHandle { lease }, served))
     }
 
     fn acquire(
@@ -130,10 +144,10 @@ impl ModelCache {
         id: &str,
         work: Option<Work<'_>>,
         progress: &dyn LoadProgress,
-    ) -> Result<Lease, CacheError> {
+    ) -> Result<(Lease, Served), CacheError> {
         let mut st = self.shared.state.lock();
         if let Some(lease) = hit(&mut st, id) {
-            return Ok(lease);
+            return Ok((lease, Served::Hit));
         }
         match st.map.get(id) {
             Some(Slot::Ready(_)) | None => {}
@@ -141,14 +155,16 @@ impl ModelCache {
                 let flight = Arc::clone(f);
                 flight.waiters.fetch_add(1, Ordering::Relaxed);
                 st.counters.misses += 1;
-                return wait_for(st, &flight);
+                return wait_for(st, &flight).map(|l| (l, Served::Joined));
             }
         }
         st.counters.misses += 1;
         let job = job_for(&st, id, work)?;
         if self.shared.budget == 0 {
             drop(st);
-            return self.load_uncached(id, job, progress);
+            return self
+                .load_uncached(id, job, progress)
+                .map(|l| (l, Served::Loaded));
         }
         let mut fx = Effects::default();
         self.expire_locked(&mut st, &mut fx);
@@ -157,6 +173,7 @@ impl ModelCache {
         drop(st);
         fx.finish(&self.shared);
         self.lead(id, &flight, job, progress)
+            .map(|l| (l, Served::Loaded))
     }
 
     fn lead(

@@ -121,3 +121,60 @@ impl<T> Deref for ModelGuard<'_, T> {
         self.value
     }
 }
+
+/// How a request was served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// The model was resident.
+    Hit,
+    /// The model was loading; the request waited for that load.
+    Joined,
+    /// The request ran the load.
+    Loaded,
+}
+
+/// A handle to a cached model of any type, from [`ModelCache::request`](crate::ModelCache::request).
+/// It keeps the model in use like a [`Handle`].
+#[derive(Clone)]
+pub struct AnyHandle {
+    pub(crate) lease: Lease,
+}
+
+impl AnyHandle {
+    /// The model ID.
+    pub fn id(&self) -> &str {
+        &self.lease.resident.id
+    }
+
+    /// The backend that loaded it.
+    pub fn backend(&self) -> &str {
+        &self.lease.resident.backend
+    }
+
+    /// The bytes it is charged (its measured size).
+    pub fn bytes(&self) -> u64 {
+        self.lease.resident.bytes
+    }
+
+    /// The Rust type of the model.
+    pub fn type_name(&self) -> &'static str {
+        self.lease.resident.type_name
+    }
+
+    /// The typed handle.
+    ///
+    /// # Errors
+    /// [`CacheError::WrongType`] when the model is not a `T`.
+    pub fn downcast<T: Send + Sync + 'static>(self) -> Result<Handle<T>, CacheError> {
+        Handle::from_lease(self.lease)
+    }
+}
+
+impl std::fmt::Debug for AnyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnyHandle")
+            .field("id", &self.id())
+            .field("type", &self.type_name())
+            .finish()
+    }
+}

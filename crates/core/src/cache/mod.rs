@@ -25,7 +25,7 @@ use crate::sync::{Condvar, Mutex};
 pub use asynchronous::OwnedModelGuard;
 pub use builder::CacheBuilder;
 pub use events::{CacheEvent, EvictReason};
-pub use handle::{Handle, ModelGuard};
+pub use handle::{AnyHandle, Handle, ModelGuard, Served};
 pub use maintenance::Reaper;
 pub use policy::ModelPolicy;
 pub use preflight::{Plan, PlanStep, StepOutcome};
