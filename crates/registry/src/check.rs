@@ -1,0 +1,174 @@
+//! The `check` step: does every configured checkpoint exist, can its size be read, and does it
+//! fit its budget? Nothing is loaded; one bad model does not stop the others from being served.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use modelcache_core::{BackendError, format_bytes};
+
+use crate::config::Location;
+use crate::registry::Registry;
+
+/// What [`Registry::check`] found, one row per model.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// The configuration file.
+    pub file: PathBuf,
+    /// One row per model, by ID.
+    pub models: Vec<ModelCheck>,
+}
+
+/// One model's row of a [`CheckReport`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ModelCheck {
+    /// The model ID.
+    pub id: String,
+    /// Its backend.
+    pub backend: String,
+    /// Its checkpoint path.
+    pub path: PathBuf,
+    /// Where it is defined.
+    pub at: Location,
+    /// Bytes it will be charged before loading: `size` if configured, else the backend's hint.
+    pub bytes: Option<u64>,
+    /// What is wrong, if anything.
+    pub problem: Option<CheckProblem>,
+}
+
+/// What is wrong with a configured model.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CheckProblem {
+    /// The checkpoint path does not exist.
+    Missing,
+    /// The backend could not read the checkpoint's size (malformed, unreadable).
+    Unreadable(BackendError),
+    /// It is larger than a budget it counts against, so a request for it would fail.
+    TooLarge {
+        /// The budget in bytes.
+        budget: u64,
+        /// The pool, if that is the budget it exceeds.
+        pool: Option<String>,
+    },
+}
+
+impl CheckReport {
+    /// Whether every model passed.
+    pub fn is_ok(&self) -> bool {
+        self.models.iter().all(|m| m.problem.is_none())
+    }
+
+    /// The models with a problem.
+    pub fn problems(&self) -> impl Iterator<Item = &ModelCheck> {
+        self.models.iter().filter(|m| m.problem.is_some())
+    }
+}
+
+impl Registry {
+    /// Checks every model's checkpoint without loading it: the path exists, the backend can
+    /// read its size (headers only), and it fits its budgets.
+    pub fn check(&self) -> CheckReport {
+        let budget = self.cache().budget();
+        let models = self
+            .models()
+            .map(|m| {
+                let mut row = ModelCheck {
+                    id: m.id.clone(),
+                    backend: m.backend.clone(),
+                    path: m.path.clone(),
+                    at: m.at.clone(),
+                    bytes: m.policy.size,
+                    problem: None,
+                };
+                if !m.path.exists() {
+                    row.problem = Some(CheckProblem::Missing);
+                    return row;
+                }
+                match m.loader().memory_hint() {
+                    Ok(hint) => {
+                        row.bytes = Some(m.policy.size.unwrap_or(hint));
+                    }
+                    Err(e) => {
+                        row.problem = Some(CheckProblem::Unreadable(e));
+                        return row;
+                    }
+                }
+                let bytes = row.bytes.unwrap_or(0);
+                if !self.allow_oversized() && budget > 0 {
+                    let pool = m.policy.pool.as_ref().and_then(|name| {
+                        self.pools()
+                            .iter()
+                            .find(|(p, _)| p == name)
+                            .map(|(p, b)| (p.clone(), *b))
+                    });
+                    if bytes > budget {
+                        row.problem = Some(CheckProblem::TooLarge { budget, pool: None });
+                    } else if let Some((name, pool_budget)) = pool.filter(|(_, b)| bytes > *b) {
+                        row.problem = Some(CheckProblem::TooLarge {
+                            budget: pool_budget,
+                            pool: Some(name),
+                        });
+                    }
+                }
+                row
+            })
+            .collect();
+        CheckReport {
+            file: self.file().to_owned(),
+            models,
+        }
+    }
+}
+
+impl fmt::Display for CheckProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckProblem::Missing => f.write_str("the path does not exist"),
+            CheckProblem::Unreadable(e) => write!(f, "cannot read its size: {e}"),
+            CheckProblem::TooLarge { budget, pool } => match pool {
+                Some(p) => write!(f, "larger than pool {p:?} ({})", format_bytes(*budget)),
+                None => write!(f, "larger than the budget ({})", format_bytes(*budget)),
+            },
+        }
+    }
+}
+
+impl fmt::Display for ModelCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = self.bytes.map_or_else(|| "?".to_owned(), format_bytes);
+        match &self.problem {
+            None => write!(
+                f,
+                "ok     {} ({}, {bytes}): {}",
+                self.id,
+                self.backend,
+                self.path.display()
+            ),
+            Some(p) => write!(
+                f,
+                "error  {}: model {:?} ({}): {}: {p}",
+                self.at,
+                self.id,
+                self.backend,
+                self.path.display()
+            ),
+        }
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for m in &self.models {
+            writeln!(f, "{m}")?;
+        }
+        let bad = self.problems().count();
+        write!(
+            f,
+            "{}: {} models, {bad} with problems",
+            self.file.display(),
+            self.models.len()
+        )
+    }
+}

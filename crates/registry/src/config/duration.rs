@@ -1,0 +1,94 @@
+//! Durations as written in models.toml: `"2m"`, `"30m"`, `"0s"`; keep-alive also takes `"never"`.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+
+/// How long an idle, unpinned model stays loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepAlive {
+    /// Keep it until its room is needed (`"never"`, or no keep-alive at all).
+    Never,
+    /// Unload it once it has been idle this long (`"0s"` = as soon as it is idle).
+    After(Duration),
+}
+
+impl KeepAlive {
+    /// As the core's [`ModelPolicy::keep_alive`](modelcache_core::ModelPolicy::keep_alive).
+    pub fn as_policy(self) -> Option<Duration> {
+        match self {
+            KeepAlive::Never => None,
+            KeepAlive::After(d) => Some(d),
+        }
+    }
+}
+
+/// Parses `"2m"`, `"1h 30m"`, `"0s"`.
+pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("invalid duration {text:?}: {e} (write e.g. \"90s\", \"2m\", \"1h 30m\", \"0s\")")
+    })
+}
+
+/// A duration field; errors name the value and say why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DurationValue(pub Duration);
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurationValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"2m\" or \"0s\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                parse(v).map(DurationValue).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeepAlive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = KeepAlive;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a keep-alive such as \"30m\", \"0s\" or \"never\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                if v.trim().eq_ignore_ascii_case("never") {
+                    return Ok(KeepAlive::Never);
+                }
+                parse(v)
+                    .map(KeepAlive::After)
+                    .map_err(|e| E::custom(format!("{e}, or \"never\"")))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_human_durations() {
+        assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse("1h 30m"), Ok(Duration::from_secs(5400)));
+        let e = parse("2 fortnights").unwrap_err();
+        assert!(e.contains("\"2 fortnights\""), "{e}");
+    }
+
+    #[test]
+    fn keep_alive_maps_to_the_policy() {
+        assert_eq!(KeepAlive::Never.as_policy(), None);
+        let d = Duration::from_secs(3);
+        assert_eq!(KeepAlive::After(d).as_policy(), Some(d));
+    }
+}

@@ -1,0 +1,246 @@
+//! What goes wrong, in terms a user can act on: the file, line and column, the model, the
+//! field, and what was expected.
+
+use std::path::PathBuf;
+
+use modelcache_core::{BackendError, BudgetError, CacheError};
+
+use crate::config::Location;
+
+/// A models.toml that cannot be read or parsed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {}: {source}", file.display())]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bad TOML, an unknown key, a missing key, or a value of the wrong kind (a bad size or
+    /// duration says which value and why).
+    #[error(
+        "{at}: {}{}{message}",
+        table.as_ref().map(|t| format!("in [{t}]: ")).unwrap_or_default(),
+        key.as_ref().map(|k| format!("`{k}`: ")).unwrap_or_default()
+    )]
+    Syntax {
+        /// Where.
+        at: Location,
+        /// The table it is in, e.g. `models.flux-schnell`, when known.
+        table: Option<String>,
+        /// The key whose value is wrong, when known.
+        key: Option<String>,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+    /// A model names a pool that has no `[pools.NAME]` table.
+    #[error(
+        "{at}: unknown pool {pool:?} for model {model:?}; known: {}",
+        names(known)
+    )]
+    UnknownPool {
+        /// Where the pool is named.
+        at: Location,
+        /// The model.
+        model: String,
+        /// The pool it names.
+        pool: String,
+        /// The pools the file defines.
+        known: Vec<String>,
+    },
+    /// A path names an unset environment variable, or is malformed.
+    #[error(
+        "{at}: {}path {value:?}: {reason}",
+        model.as_ref().map(|m| format!("model {m:?}: ")).unwrap_or_default()
+    )]
+    Path {
+        /// Where the path is written.
+        at: Location,
+        /// The model, if it is a model's path (else a plugin's).
+        model: Option<String>,
+        /// The path as written.
+        value: String,
+        /// Why it cannot be resolved.
+        reason: String,
+    },
+    /// A budget that does not parse or cannot be resolved on this system.
+    #[error("{}: {what}: {source}", file.display())]
+    Budget {
+        /// The configuration file.
+        file: PathBuf,
+        /// Which budget: `[cache] budget`, `[pools.NAME] budget` or `MODELCACHE_BUDGET`.
+        what: String,
+        /// The budget's own error (the value and why).
+        #[source]
+        source: BudgetError,
+    },
+    /// Neither `[cache] budget` nor `MODELCACHE_BUDGET` is set.
+    #[error(
+        "{}: no budget: set `budget` in [cache] (e.g. \"24GiB\", \"80%\", or 0 to keep nothing) \
+         or the environment variable MODELCACHE_BUDGET",
+        file.display()
+    )]
+    NoBudget {
+        /// The configuration file.
+        file: PathBuf,
+    },
+}
+
+/// A configuration that parses but cannot be turned into a cache of models.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// See [`ConfigError`].
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A model names a backend nobody registered.
+    #[error(
+        "{at}: unknown backend {backend:?} for model {model:?}; known: {}",
+        names(known)
+    )]
+    UnknownBackend {
+        /// Where the backend is named.
+        at: Location,
+        /// The model.
+        model: String,
+        /// The backend it names.
+        backend: String,
+        /// The registered backends.
+        known: Vec<String>,
+    },
+    /// The backend refused the model's options.
+    #[error("{at}: {}", options_message(model, source))]
+    Options {
+        /// Where the options are written (the model's key if it has none).
+        at: Location,
+        /// The model.
+        model: String,
+        /// The backend.
+        backend: String,
+        /// The backend's error, naming the offending field.
+        #[source]
+        source: Box<BackendError>,
+    },
+    /// The cache refused a model's registration.
+    #[error("{at}: model {model:?}: {source}")]
+    Register {
+        /// Where the model is defined.
+        at: Location,
+        /// The model.
+        model: String,
+        /// The cache's error.
+        #[source]
+        source: Box<CacheError>,
+    },
+    /// A plugin listed in `[plugins] paths` was refused.
+    #[error("{at}: {source}")]
+    Plugin {
+        /// Where the plugin is listed.
+        at: Location,
+        /// Why it was refused.
+        #[source]
+        source: Box<PluginError>,
+    },
+}
+
+/// A dynamic plugin that could not be loaded or was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PluginError {
+    /// The library could not be opened.
+    #[error("cannot load plugin {}: {source}", path.display())]
+    Open {
+        /// The library.
+        path: PathBuf,
+        /// The loader's error.
+        #[source]
+        source: libloading::Error,
+    },
+    /// The library does not export the plugin entry points.
+    #[error(
+        "{} is not a modelcache plugin: it exports no `{symbol}` \
+         (a plugin crate writes `modelcache_registry::declare_plugin!`)",
+        path.display()
+    )]
+    NotAPlugin {
+        /// The library.
+        path: PathBuf,
+        /// The missing symbol.
+        symbol: &'static str,
+    },
+    /// The plugin speaks another version of the plugin ABI.
+    #[error(
+        "plugin {} speaks plugin ABI version {plugin}, but this program speaks version {host}; \
+         rebuild the plugin against modelcache-core {core}",
+        path.display(), core = modelcache_core::VERSION
+    )]
+    Abi {
+        /// The library.
+        path: PathBuf,
+        /// The plugin's ABI version.
+        plugin: u32,
+        /// This program's ABI version.
+        host: u32,
+    },
+    /// The plugin was built with another version of modelcache-core or of the compiler.
+    #[error(
+        "plugin {} was built with {component} {plugin:?}, but this program was built with \
+         {component} {host:?}; rebuild the plugin with the same compiler and modelcache-core \
+         version (Rust has no stable ABI)",
+        path.display()
+    )]
+    Version {
+        /// The library.
+        path: PathBuf,
+        /// `modelcache-core` or `rustc`.
+        component: &'static str,
+        /// The plugin's version.
+        plugin: String,
+        /// This program's version.
+        host: String,
+    },
+    /// The plugin's declaration is malformed or does not match what it registers.
+    #[error("plugin {}: {reason}", path.display())]
+    Declaration {
+        /// The library.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The plugin provides a backend whose name is already taken.
+    #[error(
+        "plugin {} provides backend {backend:?}, which {existing} already provides",
+        path.display()
+    )]
+    Conflict {
+        /// The library.
+        path: PathBuf,
+        /// The backend's name.
+        backend: String,
+        /// Who provides it already.
+        existing: String,
+    },
+}
+
+/// The backend's message, naming the model once.
+fn options_message(model: &str, source: &BackendError) -> String {
+    let text = source.to_string();
+    let text = text.trim_end();
+    if text.contains(&format!("model {model:?}")) {
+        text.to_owned()
+    } else {
+        format!("model {model:?}: {text}")
+    }
+}
+
+fn names(known: &[String]) -> String {
+    if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known.join(", ")
+    }
+}

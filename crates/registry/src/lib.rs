@@ -1,0 +1,116 @@
+//! # modelcache-registry
+//!
+//! Users describe their models in a models.toml; model families are crates. This crate turns
+//! the one into a [`ModelCache`](modelcache_core::ModelCache) served by the other:
+//!
+//! * [`Config`]: models.toml parsed once into typed values (bytes, durations, resolved paths).
+//!   Unknown keys are errors with file, line and column; so are bad sizes and durations,
+//!   which say which value and why.
+//! * [`Backends`]: the backends a config can name. Built-in plugins are registered by the
+//!   facade crate, a user crate registers its own in one line
+//!   (`backends.register(MyBackend::default())`), and dynamic plugins are loaded from
+//!   `[plugins] paths` (see the [`plugin`] module for the rules they follow).
+//! * [`Registry`]: the cache built from both. Every model's options are deserialized by its
+//!   backend's own options type when the registry is built, so bad options fail at startup.
+//!   Missing checkpoints are reported by [`Registry::check`], not at parse time, so a config
+//!   with one missing model still serves the others.
+//!
+//! ```toml
+//! [cache]
+//! budget = "24GiB"          # or "80%" of physical memory, or 0; MODELCACHE_BUDGET overrides
+//! load_timeout = "2m"       # how long a request waits for room before failing
+//! keep_alive = "30m"        # default idle time before an unpinned model is unloaded; omit = never
+//! allow_oversized = false   # admit a lone model larger than its budget
+//!
+//! [models.flux-schnell]
+//! backend = "flux"
+//! path = "models/flux-schnell"   # relative to this file's folder; ~ and $VARS expanded
+//! pin = false
+//! keep_alive = "10m"             # or "0s" (unload when idle), or "never" (ignore the default)
+//! size = "12GiB"                 # optional: overrides the backend's memory hint
+//! options = { components = ["transformer", "vae"], dtype = "bf16" }
+//! pool = "gpu0"                  # optional: also counts against this pool's budget
+//!
+//! [pools.gpu0]
+//! budget = "16GiB"
+//!
+//! [plugins]
+//! paths = ["plugins/libmy_backend.so"]
+//! ```
+//!
+//! ```
+//! use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource};
+//! use modelcache_registry::{Backends, Config, Registry};
+//!
+//! /// A toy model family: its "checkpoint" is its options.
+//! struct Greeter;
+//!
+//! #[derive(Default, serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct GreeterOptions {
+//!     greeting: String,
+//! }
+//!
+//! impl Backend for Greeter {
+//!     type Options = GreeterOptions;
+//!     type Model = String;
+//!     fn name(&self) -> &str {
+//!         "greeter"
+//!     }
+//!     fn memory_hint(&self, src: &ModelSource<'_, GreeterOptions>) -> Result<u64, BackendError> {
+//!         Ok(src.options.greeting.len() as u64 + src.id.len() as u64 + 2)
+//!     }
+//!     fn load(
+//!         &self,
+//!         src: &ModelSource<'_, GreeterOptions>,
+//!         _progress: &dyn LoadProgress,
+//!     ) -> Result<String, BackendError> {
+//!         Ok(format!("{}, {}", src.options.greeting, src.id))
+//!     }
+//!     fn resident_bytes(&self, model: &String) -> u64 {
+//!         model.len() as u64
+//!     }
+//! }
+//!
+//! let config = Config::parse(
+//!     r#"
+//!     [cache]
+//!     budget = "1MiB"
+//!
+//!     [models.world]
+//!     backend = "greeter"
+//!     path = "models/world"
+//!     options = { greeting = "Hello" }
+//!     "#,
+//!     "/etc/modelcache/models.toml",
+//! )?;
+//! let backends = Backends::new().with(Greeter); // one line per backend
+//! let registry = Registry::build(&backends, &config)?;
+//!
+//! let world = registry.model("world").ok_or("not configured")?;
+//! assert_eq!(world.path, std::path::Path::new("/etc/modelcache/models/world"));
+//! let model = registry.get::<String>("world")?;
+//! assert_eq!(*model.lock(), "Hello, world");
+//! // Asking for the wrong type is an error naming both types.
+//! assert!(registry.get::<Vec<u8>>("world").is_err());
+//! Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+mod backends;
+mod check;
+pub mod config;
+mod dynamic;
+mod error;
+pub mod plugin;
+mod registry;
+
+pub use backends::{Backends, Origin};
+pub use check::{CheckProblem, CheckReport, ModelCheck};
+pub use config::{
+    CacheConfig, Config, KeepAlive, Location, ModelConfig, PluginPath, PluginsConfig, PoolConfig,
+};
+pub use error::{ConfigError, PluginError, RegistryError};
+pub use plugin::PluginInfo;
+pub use registry::{ModelEntry, Registry};

@@ -1,0 +1,39 @@
+//! # modelcache-example-plugin
+//!
+//! A model-family backend written as an out-of-tree crate would be, used two ways:
+//!
+//! * **Linked in:** depend on this crate and register its backend in one line,
+//!   `backends.register(ExampleBackend)`.
+//! * **Dynamic:** build it as a `cdylib` (`cargo build -p modelcache-example-plugin`) and list
+//!   the library in models.toml's `[plugins] paths`. [`declare_plugin!`] below exports the entry
+//!   points; the program refuses the library if its compiler or modelcache-core version differs.
+//!
+//! Its "checkpoint" is a folder holding `model.txt`, and the model is that text (options can
+//! upper-case and repeat it), so it loads in microseconds in tests.
+//!
+//! ```toml
+//! [models.hello]
+//! backend = "example"
+//! path = "models/hello"              # holds model.txt
+//! options = { uppercase = true, repeat = 2 }
+//! ```
+//!
+//! The `pretend-mismatch` feature (tests only) declares a modelcache-core version no program
+//! has, to prove that a mismatched plugin is refused.
+//!
+//! [`declare_plugin!`]: modelcache_registry::declare_plugin
+#![warn(missing_docs)]
+// Not `forbid`: `declare_plugin!` exports `#[unsafe(no_mangle)]` symbols.
+#![deny(unsafe_code)]
+
+mod backend;
+mod options;
+
+pub use backend::{ExampleBackend, MODEL_FILE};
+pub use options::ExampleOptions;
+
+#[cfg(not(feature = "pretend-mismatch"))]
+modelcache_registry::declare_plugin!(ExampleBackend);
+
+#[cfg(feature = "pretend-mismatch")]
+modelcache_registry::declare_plugin!(@core_version "0.0.0-pretend"; ExampleBackend);
