@@ -217,12 +217,20 @@ impl<B: Backend> DynBackend for B {
             Some(de) => {
                 erased_serde::deserialize::<B::Options>(de).map_err(|e| BackendError::Options {
                     backend: Backend::name(&*self).to_owned(),
-                    reason: format!("model {id:?}: {e}"),
+                    reason: format!("model {id:?}: {}", e.to_string().trim_end()),
                 })?
             }
             None => B::Options::default(),
         };
-        self.check_options(&options)?;
+        self.check_options(&options).map_err(|e| match e {
+            BackendError::Options { backend, reason } if !reason.contains(id) => {
+                BackendError::Options {
+                    backend,
+                    reason: format!("model {id:?}: {reason}"),
+                }
+            }
+            other => other,
+        })?;
         Ok(Arc::new(BackendModel::new(self, id, path, options)))
     }
 }

@@ -163,8 +163,16 @@ pub fn format_bytes(bytes: u64) -> String {
     format!("{v:.2} {}", UNITS[unit])
 }
 
-/// Physical memory available to this process: the machine's total, lowered by a cgroup limit.
+/// Physical memory available to this process: the machine's total, lowered by a cgroup limit
+/// on Linux; `sysctl hw.memsize` on macOS.
 pub fn physical_memory() -> Option<u64> {
+    if cfg!(target_os = "macos") {
+        let out = std::process::Command::new("sysctl")
+            .args(["-n", "hw.memsize"])
+            .output()
+            .ok()?;
+        return String::from_utf8(out.stdout).ok()?.trim().parse().ok();
+    }
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let total = meminfo
         .lines()

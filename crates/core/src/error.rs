@@ -159,7 +159,15 @@ pub enum CacheError {
         known: Vec<String>,
     },
     /// The model holds a different type than the caller asked for.
-    #[error("model {id:?} holds a {actual}, not a {expected}")]
+    #[error(
+        "model {id:?} holds a {actual}, not a {expected}{}",
+        if actual == expected {
+            " (same name, different build: the model comes from a plugin built with another \
+             compiler or other dependency versions)"
+        } else {
+            ""
+        }
+    )]
     WrongType {
         /// The model ID.
         id: String,

@@ -299,7 +299,10 @@ fn untyped_requests_say_how_they_were_served() {
     let (_, served) = cache.request("a", &NoProgress).unwrap();
     assert_eq!(served, Served::Hit);
     assert_eq!(a.clone().downcast::<Model>().unwrap().lock().id, "a");
-    assert!(matches!(a.downcast::<u8>(), Err(CacheError::WrongType { .. })));
+    assert!(matches!(
+        a.downcast::<u8>(),
+        Err(CacheError::WrongType { .. })
+    ));
 
     let c = cache.clone();
     let leader = std::thread::spawn(move || c.request("g", &NoProgress).unwrap().1);
@@ -308,5 +311,8 @@ fn untyped_requests_say_how_they_were_served() {
     let joiner = std::thread::spawn(move || c.request("g", &NoProgress).unwrap().1);
     until(|| cache.stats().misses == 3);
     gate.release.send(Ok(())).unwrap();
-    assert_eq!((leader.join().unwrap(), joiner.join().unwrap()), (Served::Loaded, Served::Joined));
+    assert_eq!(
+        (leader.join().unwrap(), joiner.join().unwrap()),
+        (Served::Loaded, Served::Joined)
+    );
 }
