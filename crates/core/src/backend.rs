@@ -60,12 +60,51 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// Describes the checkpoint without loading it (headers only): the layout found, the files
+    /// that would be read, the tensor count and the bytes it will hold. The default knows only
+    /// the bytes, from [`memory_hint`](Backend::memory_hint).
+    ///
+    /// # Errors
+    /// When the checkpoint is missing or malformed.
+    fn inspect(&self, source: &ModelSource<'_, Self::Options>) -> Result<Inspection, BackendError> {
+        Ok(Inspection {
+            bytes: self.memory_hint(source)?,
+            ..Inspection::default()
+        })
+    }
+
     /// Checks options when the configuration is read, before any request.
     ///
     /// # Errors
     /// When the options are inconsistent.
     fn check_options(&self, _options: &Self::Options) -> Result<(), BackendError> {
         Ok(())
+    }
+}
+
+/// What [`Backend::inspect`] found in a checkpoint, without loading it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Inspection {
+    /// The layout recognized, e.g. `"bfl-single-file"`, `"diffusers"`, `"mflux-4bit"`.
+    pub layout: Option<String>,
+    /// The files a load would read.
+    pub files: Vec<PathBuf>,
+    /// Tensors a load would create.
+    pub tensors: Option<usize>,
+    /// Bytes the loaded model will hold (the memory hint).
+    pub bytes: u64,
+}
+
+impl Inspection {
+    /// An inspection of `bytes` with the layout, files and tensor count known.
+    pub fn new(layout: impl Into<String>, files: Vec<PathBuf>, tensors: usize, bytes: u64) -> Self {
+        Self {
+            layout: Some(layout.into()),
+            files,
+            tensors: Some(tensors),
+            bytes,
+        }
     }
 }
 
@@ -128,6 +167,16 @@ pub trait ModelLoader: Send + Sync {
     /// # Errors
     /// When the checkpoint is missing, malformed or unreadable.
     fn load(&self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError>;
+    /// See [`Backend::inspect`].
+    ///
+    /// # Errors
+    /// When the checkpoint is missing or malformed.
+    fn inspect(&self) -> Result<Inspection, BackendError> {
+        Ok(Inspection {
+            bytes: self.memory_hint()?,
+            ..Inspection::default()
+        })
+    }
 }
 
 /// A [`Backend`] bound to one model's path and options.
@@ -174,6 +223,10 @@ impl<B: Backend> ModelLoader for BackendModel<B> {
 
     fn memory_hint(&self) -> Result<u64, BackendError> {
         self.backend.memory_hint(&self.source())
+    }
+
+    fn inspect(&self) -> Result<Inspection, BackendError> {
+        self.backend.inspect(&self.source())
     }
 
     fn load(&self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {

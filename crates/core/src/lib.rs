@@ -51,7 +51,9 @@ mod sync;
 /// This crate's version: dynamic plugins must be built against the same one.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub use backend::{Backend, BackendModel, DynBackend, FnLoader, Loaded, ModelLoader, ModelSource};
+pub use backend::{
+    Backend, BackendModel, DynBackend, FnLoader, Inspection, Loaded, ModelLoader, ModelSource,
+};
 pub use budget::{BUDGET_ENV, Budget, BudgetError, format_bytes, physical_memory};
 #[cfg(feature = "tokio")]
 pub use cache::OwnedModelGuard;

@@ -292,3 +292,11 @@ fn shareable_models_are_not_serialized_and_others_are() {
     assert!(e.try_lock().is_none(), "exclusive: callers are serialized");
     assert_eq!((*g1, *g2), (1, 2));
 }
+
+#[test]
+fn inspection_defaults_to_the_hint() {
+    use modelcache_core::ModelLoader;
+    let loader = modelcache_core::FnLoader::new("m", 42, |_| Ok(modelcache_core::Loaded::new(0u8, 42)));
+    let i = loader.inspect().unwrap();
+    assert_eq!((i.bytes, i.layout, i.tensors), (42, None, None));
+}
