@@ -1,0 +1,104 @@
+//! The Kokoro backend: hint and load, both after the same header-only checks.
+
+use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource};
+use modelcache_weights::{Checkpoint, LoadOptions};
+
+use crate::errors::weights_error;
+use crate::inspect::Inspected;
+use crate::model::KokoroModel;
+use crate::options::{KokoroOptions, LoadDtype};
+
+/// The Kokoro-82M model family (`backend = "kokoro"`), mlx-community safetensors layout.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KokoroBackend;
+
+/// A ready [`KokoroBackend`], to register in one line.
+pub const BACKEND: KokoroBackend = KokoroBackend;
+
+impl KokoroBackend {
+    /// The name used as `backend = "kokoro"` in models.toml.
+    pub const NAME: &'static str = "kokoro";
+
+    fn inspect(&self, source: &ModelSource<'_, KokoroOptions>) -> Result<Inspected, BackendError> {
+        source.options.check(Self::NAME)?;
+        Inspected::new(source)
+    }
+}
+
+impl Backend for KokoroBackend {
+    type Options = KokoroOptions;
+    type Model = KokoroModel;
+
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    /// The exact bytes [`load`](Backend::load) will hold, from `config.json` and the
+    /// safetensors headers, after the same checks as the load.
+    fn memory_hint(&self, source: &ModelSource<'_, KokoroOptions>) -> Result<u64, BackendError> {
+        let dtype = source.options.dtype.map(LoadDtype::dtype);
+        Ok(self.inspect(source)?.loaded_bytes(dtype))
+    }
+
+    fn load(
+        &self,
+        source: &ModelSource<'_, KokoroOptions>,
+        progress: &dyn LoadProgress,
+    ) -> Result<KokoroModel, BackendError> {
+        let inspected = self.inspect(source)?;
+        progress.start(inspected.stored_bytes());
+        let Inspected {
+            config,
+            widths,
+            weights,
+            voices,
+        } = inspected;
+        let options = match source.options.dtype {
+            Some(dtype) => LoadOptions::default().with_dtype(dtype.dtype()),
+            None => LoadOptions::default(),
+        };
+        let read = |checkpoint: &Checkpoint| {
+            checkpoint
+                .load_with_progress(&options, &|n| progress.advance(n))
+                .map_err(|e| weights_error(file_of(checkpoint), e))
+        };
+        let loaded = read(&weights).and_then(|weights| {
+            let voices = voices
+                .iter()
+                .map(|(name, v)| Ok((name.clone(), read(v)?)))
+                .collect::<Result<_, BackendError>>()?;
+            Ok((weights, voices))
+        });
+        progress.finish();
+        let (weights, voices) = loaded?;
+        Ok(KokoroModel {
+            config,
+            widths,
+            weights,
+            voices,
+        })
+    }
+
+    fn resident_bytes(&self, model: &KokoroModel) -> u64 {
+        model.resident_bytes()
+    }
+
+    /// `true`: a loaded model is read-only candle tensors (immutable, reference-counted
+    /// storage), so concurrent callers need no lock.
+    fn shareable(&self) -> bool {
+        true
+    }
+
+    /// Refuses an empty or duplicated voice list, and names that are not plain file stems.
+    fn check_options(&self, options: &KokoroOptions) -> Result<(), BackendError> {
+        options.check(Self::NAME)
+    }
+}
+
+/// The (single) file of a single-file checkpoint.
+fn file_of(checkpoint: &Checkpoint) -> &std::path::Path {
+    checkpoint
+        .files()
+        .first()
+        .map_or(std::path::Path::new(""), |f| f.path())
+}
