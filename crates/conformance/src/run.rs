@@ -165,46 +165,72 @@ pub fn hint_reads_headers_only<B: Backend>(suite: &Suite<B>) {
 
 pub fn corrupt_files_are_typed_errors<B: Backend>(suite: &Suite<B>) {
     for case in &suite.cases {
-        let files = used_files(case, &write(case));
+        let fx = write(case);
+        let required = used_files(case, &fx).len();
+        let optional = case
+            .optional_files
+            .as_ref()
+            .map_or(0, |f| f(&fx.model).len());
         assert!(
-            !files.is_empty(),
+            required > 0,
             "case {}: no checkpoint files to corrupt",
             case.name
         );
-        for (i, _) in files.iter().enumerate() {
+        for i in 0..required + optional {
             for corruption in Corruption::ALL {
-                let fx = write(case);
-                let file = used_files(case, &fx).swap_remove(i);
-                corruption.apply(&file).unwrap();
-                let name = file.file_name().unwrap().to_string_lossy().into_owned();
-                let options = (case.options)();
-                let source = ModelSource {
-                    id: case.name,
-                    path: &fx.model,
-                    options: &options,
-                };
-                let what = format!("case {}, {corruption:?} {}", case.name, file.display());
-                let hint = catch_unwind(AssertUnwindSafe(|| suite.backend.memory_hint(&source)))
-                    .unwrap_or_else(|_| panic!("{what}: memory_hint panicked"));
-                let load = catch_unwind(AssertUnwindSafe(|| {
-                    suite
-                        .backend
-                        .load(&source, &modelcache_core::NoProgress)
-                        .map(|_| ())
-                }))
-                .unwrap_or_else(|_| panic!("{what}: load panicked"));
-                for (step, result) in [("memory_hint", hint.map(|_| ())), ("load", load)] {
-                    let err = result
-                        .err()
-                        .unwrap_or_else(|| panic!("{what}: {step} succeeded"));
-                    let text = err.to_string();
-                    assert!(
-                        text.contains(&name),
-                        "{what}: {step}'s error does not name the file: {text}"
-                    );
+                if i >= required && corruption == Corruption::Deleted {
+                    continue;
                 }
+                let fx = write(case);
+                let file = if i < required {
+                    used_files(case, &fx).swap_remove(i)
+                } else {
+                    case.optional_files
+                        .as_ref()
+                        .map(|f| f(&fx.model))
+                        .unwrap_or_default()
+                        .swap_remove(i - required)
+                };
+                check_corruption(suite, case, &fx, &file, corruption);
             }
         }
+    }
+}
+
+fn check_corruption<B: Backend>(
+    suite: &Suite<B>,
+    case: &Case<B>,
+    fx: &Fixture,
+    file: &Path,
+    corruption: Corruption,
+) {
+    corruption.apply(file).unwrap();
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let options = (case.options)();
+    let source = ModelSource {
+        id: case.name,
+        path: &fx.model,
+        options: &options,
+    };
+    let what = format!("case {}, {corruption:?} {}", case.name, file.display());
+    let hint = catch_unwind(AssertUnwindSafe(|| suite.backend.memory_hint(&source)))
+        .unwrap_or_else(|_| panic!("{what}: memory_hint panicked"));
+    let load = catch_unwind(AssertUnwindSafe(|| {
+        suite
+            .backend
+            .load(&source, &modelcache_core::NoProgress)
+            .map(|_| ())
+    }))
+    .unwrap_or_else(|_| panic!("{what}: load panicked"));
+    for (step, result) in [("memory_hint", hint.map(|_| ())), ("load", load)] {
+        let err = result
+            .err()
+            .unwrap_or_else(|| panic!("{what}: {step} succeeded"));
+        let text = err.to_string();
+        assert!(
+            text.contains(&name),
+            "{what}: {step}'s error does not name the file: {text}"
+        );
     }
 }
 

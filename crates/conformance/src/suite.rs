@@ -17,6 +17,7 @@ pub struct Case<B: Backend> {
     pub(crate) write: Box<WriteFn>,
     pub(crate) options: Box<OptionsFn<B::Options>>,
     pub(crate) used_files: Option<Box<FilesFn>>,
+    pub(crate) optional_files: Option<Box<FilesFn>>,
 }
 
 impl<B: Backend> Case<B> {
@@ -31,6 +32,7 @@ impl<B: Backend> Case<B> {
             write: Box::new(write),
             options: Box::new(B::Options::default),
             used_files: None,
+            optional_files: None,
         }
     }
 
@@ -49,6 +51,17 @@ impl<B: Backend> Case<B> {
         files: impl Fn(&Path) -> Vec<PathBuf> + Send + Sync + 'static,
     ) -> Self {
         self.used_files = Some(Box::new(files));
+        self
+    }
+
+    /// Files the backend reads if present but may do without (a voice under "all voices"):
+    /// they get every corruption except deletion.
+    #[must_use]
+    pub fn optional_files(
+        mut self,
+        files: impl Fn(&Path) -> Vec<PathBuf> + Send + Sync + 'static,
+    ) -> Self {
+        self.optional_files = Some(Box::new(files));
         self
     }
 }

@@ -38,8 +38,9 @@ pub enum BackendError {
         /// What is wrong, in words.
         reason: String,
     },
-    /// A structured checkpoint error from a lower layer, kept for downcasting.
-    #[error("{}: {source}", path.display())]
+    /// A structured checkpoint error from a lower layer, kept for downcasting. Its message is
+    /// the source's, which must name the file (the weights crate's errors do).
+    #[error("{source}")]
     Checkpoint {
         /// The offending file.
         path: PathBuf,

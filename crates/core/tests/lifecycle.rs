@@ -296,7 +296,8 @@ fn shareable_models_are_not_serialized_and_others_are() {
 #[test]
 fn inspection_defaults_to_the_hint() {
     use modelcache_core::ModelLoader;
-    let loader = modelcache_core::FnLoader::new("m", 42, |_| Ok(modelcache_core::Loaded::new(0u8, 42)));
+    let loader =
+        modelcache_core::FnLoader::new("m", 42, |_| Ok(modelcache_core::Loaded::new(0u8, 42)));
     let i = loader.inspect().unwrap();
     assert_eq!((i.bytes, i.layout, i.tensors), (42, None, None));
 }
