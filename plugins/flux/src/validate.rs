@@ -1,0 +1,203 @@
+//! Checking a checkpoint against the key table its config implies, from headers only.
+//!
+//! Each component's config (inferred from shapes, or read from `config.json`) gives an
+//! [`Expected`] table: every required tensor with the shape the model needs. [`check`] walks it
+//! in model order and reports the first problem as [`BackendError::Invalid`] naming the file and
+//! the tensor. Extra tensors are tolerated. MLX-quantized weights (`U32` codes with `scales` and
+//! `biases`, reference §5.1) are checked with the packing taken into account.
+
+use std::path::Path;
+
+use modelcache_core::BackendError;
+use modelcache_weights::Dtype;
+
+use crate::error;
+use crate::shapes::Shapes;
+
+/// The MLX group sizes (`mlx.core.quantize`).
+const GROUP_SIZES: [u64; 3] = [32, 64, 128];
+
+/// The tensors a config requires, in model order, with their logical (unpacked) shapes.
+#[derive(Debug, Default)]
+pub(crate) struct Expected {
+    tensors: Vec<(String, Vec<u64>)>,
+    /// Conv weights in MLX's channels-last layout `[O, kH, kW, I]` (mflux), not `[O, I, kH, kW]`.
+    mlx_convs: bool,
+}
+
+impl Expected {
+    /// An empty table; `mlx_convs` selects MLX's conv weight layout.
+    pub(crate) fn new(mlx_convs: bool) -> Self {
+        Self {
+            tensors: Vec::new(),
+            mlx_convs,
+        }
+    }
+
+    /// Any tensor.
+    pub(crate) fn tensor(&mut self, name: impl Into<String>, shape: impl Into<Vec<u64>>) {
+        self.tensors.push((name.into(), shape.into()));
+    }
+
+    /// `Linear(i, o)`: `weight [o, i]` and, with `bias`, `bias [o]`.
+    pub(crate) fn linear(&mut self, name: &str, i: u64, o: u64, bias: bool) {
+        self.tensor(format!("{name}.weight"), [o, i]);
+        if bias {
+            self.tensor(format!("{name}.bias"), [o]);
+        }
+    }
+
+    /// A square-kernel `Conv2d(i, o, k)` with bias.
+    pub(crate) fn conv2d(&mut self, name: &str, i: u64, o: u64, k: u64) {
+        let weight = if self.mlx_convs {
+            [o, k, k, i]
+        } else {
+            [o, i, k, k]
+        };
+        self.tensor(format!("{name}.weight"), weight);
+        self.tensor(format!("{name}.bias"), [o]);
+    }
+
+    /// An affine norm over `c` channels.
+    pub(crate) fn norm(&mut self, name: &str, c: u64) {
+        self.tensor(format!("{name}.weight"), [c]);
+        self.tensor(format!("{name}.bias"), [c]);
+    }
+
+    /// The number of tensors.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.tensors.len()
+    }
+}
+
+/// Checks every expected tensor of `shapes`'s checkpoint; `context` says where the expected
+/// shapes come from (it ends every error's reason). Returns the MLX group size when the
+/// checkpoint holds quantized weights.
+///
+/// # Errors
+/// The first missing tensor or wrong shape, as [`BackendError::Invalid`].
+pub(crate) fn check(
+    shapes: &Shapes<'_>,
+    expected: &Expected,
+    context: &str,
+) -> Result<Option<u64>, BackendError> {
+    let mut group = None;
+    for (name, shape) in &expected.tensors {
+        let Some((file, t)) = shapes.get(name) else {
+            return Err(error::tensor(
+                shapes.location(),
+                name,
+                format!("missing (required by {context})"),
+            ));
+        };
+        let found: Vec<u64> = t.shape().iter().map(|&d| d as u64).collect();
+        let packed = match (shapes.bits(), t.dtype(), &shape[..]) {
+            (Some(bits), Dtype::U32, &[o, i]) if name.ends_with(".weight") => Some((bits, o, i)),
+            _ => None,
+        };
+        let Some((bits, o, i)) = packed else {
+            if found != *shape {
+                return Err(error::tensor(
+                    file.path(),
+                    name,
+                    format!("shape {found:?}, expected {shape:?} ({context})"),
+                ));
+            }
+            continue;
+        };
+        let bits_u = u64::from(bits);
+        let want = [o, i.saturating_mul(bits_u) / 32];
+        if i.saturating_mul(bits_u) % 32 != 0 || found != want {
+            return Err(error::tensor(
+                file.path(),
+                name,
+                format!(
+                    "packed U32 weight of shape {found:?}, expected {want:?}: \
+                     [{o}, {i}] at {bits} bits per value, 32 per U32 ({context})"
+                ),
+            ));
+        }
+        let base = &name[..name.len() - ".weight".len()];
+        for side in ["scales", "biases"] {
+            group = Some(check_side(shapes, base, side, [o, i], group, context)?);
+        }
+    }
+    Ok(group)
+}
+
+/// Checks `{base}.scales` or `{base}.biases` of a quantized `[o, i]` weight: `[o, i / group]`,
+/// with one group size for the whole checkpoint.
+fn check_side(
+    shapes: &Shapes<'_>,
+    base: &str,
+    side: &str,
+    [o, i]: [u64; 2],
+    group: Option<u64>,
+    context: &str,
+) -> Result<u64, BackendError> {
+    let name = format!("{base}.{side}");
+    let Some((file, t)) = shapes.get(&name) else {
+        return Err(error::tensor(
+            shapes.location(),
+            name,
+            format!("missing: `{base}.weight` is quantized ({context})"),
+        ));
+    };
+    let found: Vec<u64> = t.shape().iter().map(|&d| d as u64).collect();
+    let bad = |reason: String| Err(error::tensor(file.path(), &name, reason));
+    let &[rows, groups] = &found[..] else {
+        return bad(format!("shape {found:?}, expected [{o}, {i} / group size]"));
+    };
+    if rows != o || groups == 0 || i % groups != 0 {
+        return bad(format!(
+            "shape {found:?}, expected [{o}, {i} / group size] ({context})"
+        ));
+    }
+    let g = i / groups;
+    match group {
+        Some(known) if known != g => bad(format!(
+            "shape {found:?} means group size {g}, but other weights use {known}: expected [{o}, {}]",
+            i / known
+        )),
+        _ if !GROUP_SIZES.contains(&g) => bad(format!(
+            "shape {found:?} means group size {g}; MLX groups are 32, 64 or 128"
+        )),
+        _ => Ok(g),
+    }
+}
+
+/// Cross-checks a block count read from `config` (`field = configured`) with the blocks the
+/// weights hold under `prefix`, whose first tensor is `first`.
+///
+/// # Errors
+/// [`BackendError::Invalid`] naming the first missing or the first extra block's tensor.
+pub(crate) fn check_count(
+    shapes: &Shapes<'_>,
+    (prefix, first): (&str, &str),
+    config: &Path,
+    field: &str,
+    configured: u64,
+) -> Result<(), BackendError> {
+    let held = shapes.count(prefix)?;
+    let says = format!(
+        "{field} = {configured} in {}, but the weights hold {held} blocks `{prefix}N`",
+        config.display()
+    );
+    if held < configured {
+        return Err(error::tensor(
+            shapes.location(),
+            format!("{prefix}{held}.{first}"),
+            format!("missing: {says}"),
+        ));
+    }
+    if held > configured {
+        let extra = format!("{prefix}{configured}.");
+        let (file, t) = shapes.first_under(&extra).map_or_else(
+            || (shapes.location().to_path_buf(), format!("{extra}{first}")),
+            |(f, t)| (f.path().to_path_buf(), t.name().to_owned()),
+        );
+        return Err(error::tensor(file, t, says));
+    }
+    Ok(())
+}
