@@ -1,0 +1,18 @@
+//! Turning lower-layer errors into [`BackendError`]s that name the file.
+
+use std::path::Path;
+
+use modelcache_core::BackendError;
+use modelcache_weights::WeightsError;
+
+/// Wraps a weights error, keeping it for downcasting; `path` is the file it names (the model
+/// path when it names none).
+pub(crate) fn weights(e: WeightsError, fallback: &Path) -> BackendError {
+    let path = e
+        .path()
+        .map_or_else(|| fallback.to_path_buf(), Path::to_path_buf);
+    BackendError::Checkpoint {
+        path,
+        source: Box::new(e),
+    }
+}

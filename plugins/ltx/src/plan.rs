@@ -1,0 +1,171 @@
+//! What a load will do, worked out from headers and configs alone: the hint is its byte count,
+//! the load carries it out.
+
+use std::path::Path;
+
+use modelcache_core::{BackendError, LoadProgress};
+use modelcache_weights::{Checkpoint, Dtype, LoadOptions};
+
+use crate::config::LtxConfig;
+use crate::layout::{self, Layout};
+use crate::model::{ComponentWeights, LtxModel};
+use crate::options::{Component, LtxOptions};
+use crate::{Naming, diffusers, error, keys, single_file};
+
+/// One component to load: its validated checkpoint (the `model.diffusion_model.` or `vae.`
+/// selection of a single file, or a diffusers component folder).
+pub(crate) struct Part {
+    pub(crate) component: Component,
+    pub(crate) naming: Naming,
+    /// Stripped from stored names (`model.diffusion_model.`, `vae.`, or nothing).
+    pub(crate) prefix: &'static str,
+    pub(crate) checkpoint: Checkpoint,
+}
+
+/// The validated, header-only description of one load.
+pub(crate) struct Plan {
+    layout: Layout,
+    config: LtxConfig,
+    parts: Vec<Part>,
+    dtype: Option<Dtype>,
+}
+
+impl Plan {
+    /// Resolves the layout, reads every header and config the selected components need, and
+    /// checks them against each other. Reads no tensor data.
+    pub(crate) fn open(path: &Path, options: &LtxOptions) -> Result<Self, BackendError> {
+        options.check()?;
+        let layout = layout::resolve(path, options)?;
+        let (config, parts) = match &layout {
+            Layout::SingleFile { file } => single_file::open(file, options)?,
+            Layout::Diffusers { root } => diffusers::open(root, options)?,
+        };
+        for part in &parts {
+            loadable(&part.checkpoint)?;
+        }
+        cross_check(&config, &parts)?;
+        Ok(Self {
+            layout,
+            config,
+            parts,
+            dtype: options.dtype.map(|d| d.dtype()),
+        })
+    }
+
+    /// Bytes the loaded tensors will hold: exact, dtype conversion included.
+    pub(crate) fn resident_bytes(&self) -> u64 {
+        self.parts
+            .iter()
+            .map(|p| p.checkpoint.loaded_bytes(self.dtype))
+            .sum()
+    }
+
+    /// Bytes the load reads.
+    fn read_bytes(&self) -> u64 {
+        self.parts.iter().map(|p| p.checkpoint.tensor_bytes()).sum()
+    }
+
+    /// Loads every part, reporting progress in bytes read.
+    pub(crate) fn load(self, progress: &dyn LoadProgress) -> Result<LtxModel, BackendError> {
+        progress.start(self.read_bytes());
+        let result = self.load_parts(progress);
+        progress.finish();
+        result
+    }
+
+    fn load_parts(self, progress: &dyn LoadProgress) -> Result<LtxModel, BackendError> {
+        let mut options = LoadOptions::default();
+        if let Some(dtype) = self.dtype {
+            options = options.with_dtype(dtype);
+        }
+        let advance = |bytes: u64| progress.advance(bytes);
+        let home = match &self.layout {
+            Layout::SingleFile { file } => file.clone(),
+            Layout::Diffusers { root } => root.clone(),
+        };
+        let mut components = Vec::with_capacity(self.parts.len());
+        for part in self.parts {
+            let tensors = part
+                .checkpoint
+                .load_with_progress(&options, &advance)
+                .map_err(|e| error::weights(e, &home))?;
+            components.push(ComponentWeights::new(
+                part.component,
+                part.naming,
+                part.prefix,
+                tensors,
+            ));
+        }
+        Ok(LtxModel::new(self.layout, self.config, components))
+    }
+}
+
+/// Every selected tensor's dtype has a candle type (checked here so that the hint fails too).
+fn loadable(checkpoint: &Checkpoint) -> Result<(), BackendError> {
+    match checkpoint
+        .tensors()
+        .find(|(_, t)| t.dtype().to_candle().is_none())
+    {
+        Some((file, t)) => Err(BackendError::Invalid {
+            path: file.path().to_path_buf(),
+            tensor: Some(t.name().to_owned()),
+            reason: format!("dtype {} cannot be loaded into a candle tensor", t.dtype()),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The components' configs agree where they meet: the transformer reads the VAE's latents and
+/// the text encoder's embeddings. The tensor named is the transformer's input that disagrees
+/// (its shape matches its own config, checked before).
+fn cross_check(config: &LtxConfig, parts: &[Part]) -> Result<(), BackendError> {
+    let (Some(t), Some(part)) = (
+        config.transformer(),
+        parts.iter().find(|p| p.component == Component::Transformer),
+    ) else {
+        return Ok(());
+    };
+    let fail = |name: &str, reason: String| {
+        let full = format!("{}{name}", part.prefix);
+        // The tensor was found when the transformer was checked; the first file otherwise.
+        let path = part
+            .checkpoint
+            .get(&full)
+            .map(|(f, _)| f)
+            .or_else(|| part.checkpoint.files().first())
+            .map(|f| f.path().to_path_buf())
+            .unwrap_or_default();
+        Err(BackendError::Invalid {
+            path,
+            tensor: Some(full),
+            reason,
+        })
+    };
+    if let Some(vae) = config.vae() {
+        if vae.latent_channels() != t.in_channels() {
+            return fail(
+                keys::transformer::proj_in_weight(part.naming),
+                format!(
+                    "the transformer takes in_channels = {} but the VAE's latent_channels is {}: \
+                     they do not belong together",
+                    t.in_channels(),
+                    vae.latent_channels()
+                ),
+            );
+        }
+    }
+    if let Some(te) = config.text_encoder() {
+        if te.d_model() != t.caption_channels() {
+            return fail(
+                "caption_projection.linear_1.weight",
+                format!(
+                    "the transformer takes caption_channels = {} but the text encoder's d_model \
+                     is {}: they do not belong together",
+                    t.caption_channels(),
+                    te.d_model()
+                ),
+            );
+        }
+    }
+    Ok(())
+}

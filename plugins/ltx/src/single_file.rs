@@ -1,0 +1,124 @@
+//! The single-file checkpoint: `model.diffusion_model.*`, `vae.*` and
+//! `__metadata__["config"]` in one `.safetensors` file (reference §3.1 (a)).
+
+use std::path::Path;
+
+use modelcache_core::BackendError;
+use modelcache_weights::Checkpoint;
+use serde_json::{Map, Value};
+
+use crate::config::{LtxConfig, TransformerConfig, VaeConfig, sub_object};
+use crate::expect::Expect;
+use crate::options::{Component, LtxOptions};
+use crate::plan::Part;
+use crate::{Naming, error, keys};
+
+/// The transformer's key prefix.
+pub(crate) const TRANSFORMER_PREFIX: &str = "model.diffusion_model.";
+/// The VAE's key prefix.
+pub(crate) const VAE_PREFIX: &str = "vae.";
+/// The metadata entry holding the configs.
+pub(crate) const CONFIG_KEY: &str = "config";
+
+/// Reads the header and the metadata config, and checks the selected components against it.
+pub(crate) fn open(
+    file: &Path,
+    options: &LtxOptions,
+) -> Result<(LtxConfig, Vec<Part>), BackendError> {
+    let checkpoint = Checkpoint::open_file(file).map_err(|e| error::weights(e, file))?;
+    let configs = metadata_config(&checkpoint, file)?;
+    let invalid = |reason: String| BackendError::invalid(file, reason);
+    let mut config = LtxConfig::default();
+    let mut parts = Vec::new();
+    if options.wants(Component::TextEncoder) {
+        return Err(BackendError::Missing {
+            path: file.to_path_buf(),
+            what: "the text encoder: an LTX-Video single file holds only the transformer and the \
+                   VAE; load the text encoder from the diffusers tree"
+                .into(),
+        });
+    }
+    if options.wants(Component::Transformer) {
+        let origin = "__metadata__ config.transformer";
+        let value = sub_object(&configs, "transformer", "__metadata__ config").map_err(invalid)?;
+        let c = TransformerConfig::from_json(value, Naming::Original, origin).map_err(invalid)?;
+        let part = select(&checkpoint, file, TRANSFORMER_PREFIX, "transformer")?;
+        let why = format!("{origin}: {}", c.summary());
+        keys::transformer::check(
+            &Expect::new(&part, TRANSFORMER_PREFIX, why),
+            &c,
+            Naming::Original,
+        )?;
+        config.transformer = Some(c);
+        parts.push(Part {
+            component: Component::Transformer,
+            naming: Naming::Original,
+            prefix: TRANSFORMER_PREFIX,
+            checkpoint: part,
+        });
+    }
+    if options.wants(Component::Vae) {
+        let origin = "__metadata__ config.vae";
+        let value = sub_object(&configs, "vae", "__metadata__ config").map_err(invalid)?;
+        let c = VaeConfig::from_original_json(value, origin).map_err(invalid)?;
+        let part = select(&checkpoint, file, VAE_PREFIX, "VAE")?;
+        let why = format!("{origin}: {}", c.summary());
+        keys::vae_original::check(&Expect::new(&part, VAE_PREFIX, why), &c)?;
+        config.vae = Some(c);
+        parts.push(Part {
+            component: Component::Vae,
+            naming: Naming::Original,
+            prefix: VAE_PREFIX,
+            checkpoint: part,
+        });
+    }
+    Ok((config, parts))
+}
+
+/// The tensors under `prefix`; none at all is an error.
+fn select(
+    checkpoint: &Checkpoint,
+    file: &Path,
+    prefix: &str,
+    what: &str,
+) -> Result<Checkpoint, BackendError> {
+    let part = checkpoint
+        .clone()
+        .filtered(|t| t.name().starts_with(prefix));
+    if part.is_empty() {
+        return Err(BackendError::invalid(
+            file,
+            format!("no `{prefix}*` tensor: the file holds no LTX-Video {what}"),
+        ));
+    }
+    Ok(part)
+}
+
+/// `__metadata__["config"]`, parsed.
+fn metadata_config(
+    checkpoint: &Checkpoint,
+    file: &Path,
+) -> Result<Map<String, Value>, BackendError> {
+    let text = checkpoint
+        .files()
+        .first()
+        .and_then(|f| f.metadata().get(CONFIG_KEY));
+    let Some(text) = text else {
+        return Err(BackendError::invalid(
+            file,
+            "no `config` entry in the safetensors __metadata__: an LTX-Video single file carries \
+             its transformer and VAE configs there",
+        ));
+    };
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(BackendError::invalid(
+            file,
+            "__metadata__ `config` is not a JSON object",
+        )),
+        Err(e) => Err(BackendError::invalid(
+            file,
+            format!("__metadata__ `config` is not JSON: {e}"),
+        )),
+    }
+}
