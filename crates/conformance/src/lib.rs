@@ -10,6 +10,7 @@
 //!
 //! The suite checks, for every fixture case:
 //! * it loads, and `memory_hint` is within 1% of the measured resident size;
+//! * `inspect` agrees with `memory_hint` and lists files that exist;
 //! * progress is reported and adds up to something;
 //! * the hint reads checkpoint headers only (bytes read by the hinting thread, from
 //!   `/proc/thread-self/io`, stay within the headers and small files);

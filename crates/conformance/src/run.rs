@@ -86,6 +86,29 @@ pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
             .backend
             .memory_hint(&source)
             .unwrap_or_else(|e| panic!("case {}: hint: {e}", case.name));
+        let inspection = suite
+            .backend
+            .inspect(&source)
+            .unwrap_or_else(|e| panic!("case {}: inspect: {e}", case.name));
+        assert_eq!(
+            inspection.bytes, hint,
+            "case {}: inspect and memory_hint disagree",
+            case.name
+        );
+        for f in &inspection.files {
+            assert!(
+                f.is_file(),
+                "case {}: inspect lists {} that is not a file",
+                case.name,
+                f.display()
+            );
+        }
+        assert_ne!(
+            inspection.tensors,
+            Some(0),
+            "case {}: inspect counts no tensors",
+            case.name
+        );
         let progress = Recorder::default();
         let model = suite
             .backend

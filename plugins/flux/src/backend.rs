@@ -1,6 +1,6 @@
 //! [`FluxBackend`]: the [`Backend`] implementation.
 
-use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource};
+use modelcache_core::{Backend, BackendError, Inspection, LoadProgress, ModelSource};
 use modelcache_weights::LoadOptions;
 
 use crate::error;
@@ -31,6 +31,20 @@ impl Backend for FluxBackend {
     fn memory_hint(&self, source: &ModelSource<'_, FluxOptions>) -> Result<u64, BackendError> {
         let plan = Plan::open(source.path, source.options)?;
         Ok(plan.loaded_bytes(source.options.dtype.map(|d| d.dtype())))
+    }
+
+    /// The layout chosen, the files of the requested components, their tensor count and the
+    /// hint: the same headers-only plan as [`memory_hint`](Backend::memory_hint).
+    fn inspect(&self, source: &ModelSource<'_, FluxOptions>) -> Result<Inspection, BackendError> {
+        let plan = Plan::open(source.path, source.options)?;
+        let files = plan
+            .parts
+            .iter()
+            .flat_map(|p| p.checkpoint.files().iter().map(|f| f.path().to_path_buf()))
+            .collect();
+        let tensors = plan.parts.iter().map(|p| p.checkpoint.len()).sum();
+        let bytes = plan.loaded_bytes(source.options.dtype.map(|d| d.dtype()));
+        Ok(Inspection::new(plan.layout.as_str(), files, tensors, bytes))
     }
 
     fn load(

@@ -1,6 +1,6 @@
 //! The Kokoro backend: hint and load, both after the same header-only checks.
 
-use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource};
+use modelcache_core::{Backend, BackendError, Inspection, LoadProgress, ModelSource};
 use modelcache_weights::{Checkpoint, LoadOptions};
 
 use crate::errors::weights_error;
@@ -19,7 +19,10 @@ impl KokoroBackend {
     /// The name used as `backend = "kokoro"` in models.toml.
     pub const NAME: &'static str = "kokoro";
 
-    fn inspect(&self, source: &ModelSource<'_, KokoroOptions>) -> Result<Inspected, BackendError> {
+    fn inspected(
+        &self,
+        source: &ModelSource<'_, KokoroOptions>,
+    ) -> Result<Inspected, BackendError> {
         source.options.check(Self::NAME)?;
         Inspected::new(source)
     }
@@ -37,7 +40,20 @@ impl Backend for KokoroBackend {
     /// safetensors headers, after the same checks as the load.
     fn memory_hint(&self, source: &ModelSource<'_, KokoroOptions>) -> Result<u64, BackendError> {
         let dtype = source.options.dtype.map(LoadDtype::dtype);
-        Ok(self.inspect(source)?.loaded_bytes(dtype))
+        Ok(self.inspected(source)?.loaded_bytes(dtype))
+    }
+
+    /// The mlx-community layout, the weights file and the selected voices, their tensor count
+    /// and the hint, from the same checks as the load.
+    fn inspect(&self, source: &ModelSource<'_, KokoroOptions>) -> Result<Inspection, BackendError> {
+        let inspected = self.inspected(source)?;
+        let files = inspected
+            .checkpoints()
+            .flat_map(|c| c.files().iter().map(|f| f.path().to_path_buf()))
+            .collect();
+        let tensors = inspected.checkpoints().map(Checkpoint::len).sum();
+        let bytes = inspected.loaded_bytes(source.options.dtype.map(LoadDtype::dtype));
+        Ok(Inspection::new("mlx-community", files, tensors, bytes))
     }
 
     fn load(
@@ -45,7 +61,7 @@ impl Backend for KokoroBackend {
         source: &ModelSource<'_, KokoroOptions>,
         progress: &dyn LoadProgress,
     ) -> Result<KokoroModel, BackendError> {
-        let inspected = self.inspect(source)?;
+        let inspected = self.inspected(source)?;
         progress.start(inspected.stored_bytes());
         let Inspected {
             config,

@@ -62,7 +62,7 @@ impl Inspected {
         self.checkpoints().map(Checkpoint::tensor_bytes).sum()
     }
 
-    fn checkpoints(&self) -> impl Iterator<Item = &Checkpoint> {
+    pub(crate) fn checkpoints(&self) -> impl Iterator<Item = &Checkpoint> {
         std::iter::once(&self.weights).chain(self.voices.iter().map(|(_, v)| v))
     }
 }

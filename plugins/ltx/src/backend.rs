@@ -31,6 +31,14 @@ impl Backend for LtxBackend {
         Ok(Plan::open(source.path, source.options)?.resident_bytes())
     }
 
+    /// The layout, files, tensor count and hint, from the same headers-only plan.
+    fn inspect(
+        &self,
+        source: &ModelSource<'_, LtxOptions>,
+    ) -> Result<modelcache_core::Inspection, BackendError> {
+        Ok(Plan::open(source.path, source.options)?.inspection())
+    }
+
     fn load(
         &self,
         source: &ModelSource<'_, LtxOptions>,

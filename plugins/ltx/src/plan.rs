@@ -53,6 +53,22 @@ impl Plan {
     }
 
     /// Bytes the loaded tensors will hold: exact, dtype conversion included.
+    /// What `check` shows: the layout's name, the files read, the tensor count and the bytes.
+    pub(crate) fn inspection(&self) -> modelcache_core::Inspection {
+        let layout = match self.layout {
+            Layout::SingleFile { .. } => "single-file",
+            Layout::Diffusers { .. } => "diffusers",
+        };
+        let mut files: Vec<std::path::PathBuf> = self
+            .parts
+            .iter()
+            .flat_map(|p| p.checkpoint.files().iter().map(|f| f.path().to_path_buf()))
+            .collect();
+        files.dedup();
+        let tensors = self.parts.iter().map(|p| p.checkpoint.len()).sum();
+        modelcache_core::Inspection::new(layout, files, tensors, self.resident_bytes())
+    }
+
     pub(crate) fn resident_bytes(&self) -> u64 {
         self.parts
             .iter()
