@@ -158,6 +158,8 @@ impl State {
         let Some(Slot::Ready(r)) = self.map.remove(id) else {
             return;
         };
+        let _span =
+            tracing::debug_span!(target: "modelcache", "evict", model = %r.id, ?reason).entered();
         let still_held = !r.is_idle();
         if still_held {
             self.held.insert(
