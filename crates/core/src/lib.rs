@@ -18,6 +18,9 @@
 //!   error that says who holds the memory. A model larger than the whole budget fails at once.
 //! * **No poisoning.** A panicking loader is an error for every waiter; the cache stays usable.
 //!
+//! A model family is a crate that implements [`Backend`]; to ship it as a dynamic library as
+//! well, it adds one [`declare_plugin!`] line. Both come from this crate alone (see [`plugin`]).
+//!
 //! ```
 //! use std::sync::Arc;
 //! use modelcache_core::{FnLoader, Loaded, ModelCache, ModelPolicy};
@@ -45,6 +48,7 @@ mod cache;
 mod clock;
 mod error;
 mod estimate;
+pub mod plugin;
 mod progress;
 mod sync;
 

@@ -2,7 +2,9 @@
 //!
 //! The order of the checks is the point: the C-ABI version first, then the plain-C declaration
 //! (core and compiler versions), and only then the Rust-ABI entry point that hands over
-//! backends. Libraries are leaked, never unloaded.
+//! backends. The plugin side of each step is `modelcache_core::plugin`; the host checks against
+//! the constants of the same module, as compiled into this program. Libraries are leaked, never
+//! unloaded.
 #![allow(unsafe_code)]
 
 use std::path::Path;
@@ -10,14 +12,17 @@ use std::sync::Arc;
 
 use libloading::{Library, Symbol};
 use modelcache_core::DynBackend;
+use modelcache_core::plugin::{ABI_VERSION, PluginDeclaration, RUSTC_VERSION, RawStr, RegisterFn};
 
 use crate::backends::Backends;
 use crate::config::Config;
 use crate::error::{PluginError, RegistryError};
-use crate::plugin::{
-    ABI_SYMBOL, ABI_VERSION, DECLARE_SYMBOL, PluginDeclaration, PluginInfo, REGISTER_SYMBOL,
-    RUSTC_VERSION, RawStr, RegisterFn,
-};
+use crate::plugin::PluginInfo;
+
+// The symbols `modelcache_core::declare_plugin!` exports.
+const ABI_SYMBOL: &str = "modelcache_plugin_abi";
+const DECLARE_SYMBOL: &str = "modelcache_plugin_declare";
+const REGISTER_SYMBOL: &str = "modelcache_plugin_register";
 
 /// Longest string a declaration may hold; anything longer is a garbled declaration.
 const MAX_STR: usize = 4096;
@@ -34,8 +39,8 @@ impl Backends {
     ///
     /// Loading a library runs its initialization code, and the checks cannot see everything a
     /// plugin must get right. The caller vouches that `path` is a plugin made with
-    /// [`declare_plugin!`](crate::declare_plugin) that follows the rules of the
-    /// [`plugin`](crate::plugin) module: in particular the same global allocator (neither side
+    /// [`declare_plugin!`](modelcache_core::declare_plugin) that follows
+    /// [the rules](modelcache_core::plugin#the-rules): in particular the same global allocator (neither side
     /// sets one) and no other library exporting the plugin symbols with other types.
     ///
     /// # Errors

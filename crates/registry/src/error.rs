@@ -163,7 +163,7 @@ pub enum PluginError {
     /// The library does not export the plugin entry points.
     #[error(
         "{} is not a modelcache plugin: it exports no `{symbol}` \
-         (a plugin crate writes `modelcache_registry::declare_plugin!`)",
+         (a plugin crate writes `modelcache_core::declare_plugin!`)",
         path.display()
     )]
     NotAPlugin {

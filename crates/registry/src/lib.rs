@@ -9,7 +9,8 @@
 //! * [`Backends`]: the backends a config can name. Built-in plugins are registered by the
 //!   facade crate, a user crate registers its own in one line
 //!   (`backends.register(MyBackend::default())`), and dynamic plugins are loaded from
-//!   `[plugins] paths` (see the [`plugin`] module for the rules they follow).
+//!   `[plugins] paths`. A plugin crate needs modelcache-core alone
+//!   ([`modelcache_core::declare_plugin!`]); see the [`plugin`] module for the rules it follows.
 //! * [`Registry`]: the cache built from both. Every model's options are deserialized by its
 //!   backend's own options type when the registry is built, so bad options fail at startup.
 //!   Missing checkpoints are reported by [`Registry::check`], not at parse time, so a config
@@ -112,5 +113,7 @@ pub use config::{
     CacheConfig, Config, KeepAlive, Location, ModelConfig, PluginPath, PluginsConfig, PoolConfig,
 };
 pub use error::{ConfigError, PluginError, RegistryError};
+/// Re-exported from modelcache-core, where plugins find it.
+pub use modelcache_core::declare_plugin;
 pub use plugin::PluginInfo;
 pub use registry::{ModelEntry, Registry};

@@ -13,7 +13,7 @@ pub const MODEL_FILE: &str = "model.txt";
 ///
 /// Its model type is `String` on purpose: a program reaches a dynamically loaded plugin's
 /// models with `get::<T>` only when `T` is the same type in both builds, which `std` types
-/// always are (see `modelcache_registry::plugin`).
+/// always are (see `modelcache_core::plugin`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ExampleBackend;
 

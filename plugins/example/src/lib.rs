@@ -7,6 +7,7 @@
 //! * **Dynamic:** build it as a `cdylib` (`cargo build -p modelcache-example-plugin`) and list
 //!   the library in models.toml's `[plugins] paths`. [`declare_plugin!`] below exports the entry
 //!   points; the program refuses the library if its compiler or modelcache-core version differs.
+//!   Like any plugin, it depends on modelcache-core alone (and serde for its options).
 //!
 //! Its "checkpoint" is a folder holding `model.txt`, and the model is that text (options can
 //! upper-case and repeat it), so it loads in microseconds in tests.
@@ -21,7 +22,7 @@
 //! The `pretend-mismatch` feature (tests only) declares a modelcache-core version no program
 //! has, to prove that a mismatched plugin is refused.
 //!
-//! [`declare_plugin!`]: modelcache_registry::declare_plugin
+//! [`declare_plugin!`]: modelcache_core::declare_plugin
 #![warn(missing_docs)]
 // Not `forbid`: `declare_plugin!` exports `#[unsafe(no_mangle)]` symbols.
 #![deny(unsafe_code)]
@@ -33,7 +34,7 @@ pub use backend::{ExampleBackend, MODEL_FILE};
 pub use options::ExampleOptions;
 
 #[cfg(not(feature = "pretend-mismatch"))]
-modelcache_registry::declare_plugin!(ExampleBackend);
+modelcache_core::declare_plugin!(ExampleBackend);
 
 #[cfg(feature = "pretend-mismatch")]
-modelcache_registry::declare_plugin!(@core_version "0.0.0-pretend"; ExampleBackend);
+modelcache_core::declare_plugin!(@core_version "0.0.0-pretend"; ExampleBackend);

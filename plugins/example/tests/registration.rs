@@ -36,7 +36,7 @@ fn registers_in_one_line_and_serves_a_configured_model() {
 #[cfg(not(feature = "pretend-mismatch"))]
 #[test]
 fn the_entry_points_declare_and_register_the_backend() {
-    use modelcache_registry::plugin::{ABI_VERSION, RUSTC_VERSION, RawStr};
+    use modelcache_core::plugin::{ABI_VERSION, RUSTC_VERSION, RawStr};
 
     // SAFETY: the declaration's strings point at this crate's static data.
     #[allow(unsafe_code)]
