@@ -28,12 +28,14 @@ fn ns(n: u64) -> String {
 pub fn bench(args: &Args, opts: &BenchOpts) -> Result<ExitCode, Failure> {
     let registry = open(args)?;
     let cache = registry.cache();
-    let ids: Vec<String> = registry.models().map(|m| m.id.clone()).collect();
+    // In the order of the file: the trace makes the first model the most popular.
+    let ordered = super::setup::in_file_order(&registry);
+    let ids: Vec<String> = ordered.iter().map(|m| m.id.clone()).collect();
     if ids.is_empty() {
         return Err(format!("{} configures no models", registry.file().display()).into());
     }
     let mut models = Vec::new();
-    for m in registry.models() {
+    for m in &ordered {
         if !opts.json {
             eprintln!("measuring {} ...", m.id);
         }

@@ -108,7 +108,7 @@ pub fn ls(args: &Args) -> Result<ExitCode, Failure> {
         "pool",
         "path",
     ]);
-    for m in registry.models() {
+    for m in super::setup::in_file_order(&registry) {
         table.row(vec![
             m.id.clone(),
             m.backend.clone(),

@@ -151,3 +151,10 @@ pub fn fixtures(
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// The configured models in the order the file lists them.
+pub fn in_file_order(registry: &Registry) -> Vec<&modelcache::registry::ModelEntry> {
+    let mut models: Vec<_> = registry.models().collect();
+    models.sort_by_key(|m| (m.at.line, m.at.column));
+    models
+}
