@@ -22,7 +22,7 @@ pub struct ModelSource<'a, O> {
 
 /// One model family: knows how big a checkpoint will be in memory and how to load it.
 ///
-/// Three methods are required; the rest have defaults. The cache calls
+/// Four methods are required (`name` and the three below); the rest have defaults. The cache calls
 /// [`memory_hint`](Backend::memory_hint) before loading to reserve room, then
 /// [`load`](Backend::load), then [`resident_bytes`](Backend::resident_bytes) on the result,
 /// whose measured size replaces the hint.
