@@ -1,6 +1,8 @@
 //! Hit latency: this cache vs the baseline design vs `lru` behind a `parking_lot::Mutex`, with
 //! 4, 64 and 4,096 resident entries, on one and two threads, in one run so results are ratios.
-//! Each iteration asks for a random resident key (seeded) and drops the handle.
+//! Each iteration asks for a random resident key (seeded) and drops the handle. A fourth
+//! contender, `lru+parking_lot+in-use-count`, is the anchor plus the per-model in-use count this
+//! cache keeps, to show what that count costs.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/baseline.rs"]
@@ -8,6 +10,7 @@ mod baseline;
 
 use std::hint::black_box;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -69,6 +72,41 @@ impl HitCache for LruAnchor {
     }
 }
 
+/// The anchor plus what this cache does beyond it on a hit: a per-model in-use count, raised
+/// under the lock (AcqRel) and lowered by the handle's drop (SeqCst), as `Lease` does. Not a
+/// target; it shows how much of the gap to the anchor that count explains.
+struct InUseValue {
+    users: AtomicUsize,
+    _weights: parking_lot::Mutex<Weights>,
+}
+
+struct InUseLease(Arc<InUseValue>);
+
+impl Drop for InUseLease {
+    fn drop(&mut self) {
+        if self.0.users.fetch_sub(1, Ordering::SeqCst) == 1 {
+            black_box(&self.0);
+        }
+    }
+}
+
+struct LruInUse(parking_lot::Mutex<lru::LruCache<String, (Arc<InUseValue>, u64)>>);
+
+impl HitCache for LruInUse {
+    fn hit(&self, key: &str) {
+        let h = self
+            .0
+            .lock()
+            .get(key)
+            .map(|(v, _)| {
+                v.users.fetch_add(1, Ordering::AcqRel);
+                InUseLease(Arc::clone(v))
+            })
+            .expect("resident");
+        black_box(&h);
+    }
+}
+
 fn build(name: &str, n: usize) -> Arc<dyn HitCache> {
     let ks = keys(n);
     let budget = ENTRY_BYTES * n as u64;
@@ -90,6 +128,17 @@ fn build(name: &str, n: usize) -> Arc<dyn HitCache> {
                     .unwrap();
             }
             Arc::new(c)
+        }
+        "lru+parking_lot+in-use-count" => {
+            let mut l = lru::LruCache::new(NonZeroUsize::new(n).unwrap());
+            for k in &ks {
+                let v = InUseValue {
+                    users: AtomicUsize::new(0),
+                    _weights: parking_lot::Mutex::new(Weights([0; 64])),
+                };
+                l.put(k.clone(), (Arc::new(v), ENTRY_BYTES));
+            }
+            Arc::new(LruInUse(parking_lot::Mutex::new(l)))
         }
         _ => {
             let mut l = lru::LruCache::new(NonZeroUsize::new(n).unwrap());
@@ -140,7 +189,12 @@ fn hit_latency(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(2))
             .warm_up_time(Duration::from_millis(500));
         for n in SIZES {
-            for name in ["modelcache", "lru+parking_lot", "baseline"] {
+            for name in [
+                "modelcache",
+                "lru+parking_lot",
+                "lru+parking_lot+in-use-count",
+                "baseline",
+            ] {
                 let cache = build(name, n);
                 group.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
                     if threads == 1 {
