@@ -112,6 +112,7 @@ impl Inspection {
 pub struct Loaded {
     pub(crate) value: Box<dyn Any + Send + Sync>,
     pub(crate) type_name: &'static str,
+    pub(crate) type_id: std::any::TypeId,
     pub(crate) bytes: u64,
     pub(crate) shareable: bool,
 }
@@ -122,6 +123,7 @@ impl Loaded {
         Self {
             value: Box::new(value),
             type_name: std::any::type_name::<T>(),
+            type_id: std::any::TypeId::of::<T>(),
             bytes,
             shareable: false,
         }

@@ -80,8 +80,14 @@ impl ModelCache {
     ///
     /// # Errors
     /// Unknown ID, wrong type, a failed or panicking load, or no room (see [`CacheError`]).
+    #[inline]
     pub fn get<T: Send + Sync + 'static>(&self, id: &str) -> Result<Handle<T>, CacheError> {
-        self.get_with_progress(id, &NoProgress)
+        // The hit path inline; the lock guard is a temporary dropped at the end of the statement.
+        let lease = hit(&mut self.shared.state.lock(), id);
+        match lease {
+            Some(lease) => Handle::from_lease(lease),
+            None => self.get_with_progress(id, &NoProgress),
+        }
     }
 
     /// [`get`](Self::get), reporting load progress to `progress` if this request runs the load.
@@ -353,6 +359,7 @@ impl ModelCache {
             backend: Arc::clone(backend),
             value: loaded.value,
             type_name: loaded.type_name,
+            type_id: loaded.type_id,
             bytes: loaded.bytes,
             pool,
             keep_alive: policy.keep_alive,

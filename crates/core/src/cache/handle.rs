@@ -22,7 +22,7 @@ pub struct Handle<T> {
 impl<T: Send + Sync + 'static> Handle<T> {
     pub(crate) fn from_lease(lease: Lease) -> Result<Self, CacheError> {
         let r = &lease.resident;
-        if !r.value.is::<T>() {
+        if r.type_id != std::any::TypeId::of::<T>() {
             return Err(CacheError::WrongType {
                 id: r.id.to_string(),
                 expected: std::any::type_name::<T>(),

@@ -42,6 +42,8 @@ pub(crate) struct Resident {
     pub backend: Arc<str>,
     pub value: Box<dyn Any + Send + Sync>,
     pub type_name: &'static str,
+    /// The value's type, kept beside it so the hit path checks it without a virtual call.
+    pub type_id: std::any::TypeId,
     pub bytes: u64,
     pub pool: Option<usize>,
     pub keep_alive: Option<Duration>,
