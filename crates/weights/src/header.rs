@@ -10,6 +10,7 @@ use std::io::{ErrorKind, Read};
 use std::path::Path;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 use crate::dtype::Dtype;
 use crate::error::{Result, WeightsError};
@@ -132,8 +133,13 @@ pub(crate) fn parse_json(path: &Path, json: &[u8]) -> Result<Header> {
     })
 }
 
-fn parse_metadata(path: &Path, value: serde_json::Value) -> Result<BTreeMap<String, String>> {
+fn parse_metadata(path: &Path, raw: &RawValue) -> Result<BTreeMap<String, String>> {
     use serde_json::Value;
+    let value: Value =
+        serde_json::from_str(raw.get()).map_err(|e| WeightsError::HeaderNotJson {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     match value {
         Value::Null => Ok(BTreeMap::new()),
         Value::Object(map) => map
@@ -160,8 +166,8 @@ struct RawEntry {
     data_offsets: [u64; 2],
 }
 
-fn parse_entry(path: &Path, name: String, value: serde_json::Value) -> Result<TensorInfo> {
-    let raw: RawEntry = match serde_json::from_value(value) {
+fn parse_entry(path: &Path, name: String, value: &RawValue) -> Result<TensorInfo> {
+    let raw: RawEntry = match serde_json::from_str(value.get()) {
         Ok(raw) => raw,
         Err(e) => {
             return Err(WeightsError::InvalidTensorEntry {
@@ -247,19 +253,20 @@ fn check_tiling(path: &Path, tensors: &mut [TensorInfo]) -> Result<()> {
 
 /// The top-level JSON object as ordered `(key, value)` pairs, duplicates kept (serde_json's own
 /// map would silently keep the last one; the format forbids duplicates).
-struct RawHeader(Vec<(String, serde_json::Value)>);
+/// Values stay raw JSON text (no `Value` tree is built): each is parsed once into its own type.
+struct RawHeader<'a>(Vec<(String, &'a RawValue)>);
 
-impl<'de> Deserialize<'de> for RawHeader {
+impl<'de> Deserialize<'de> for RawHeader<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Entries;
         impl<'de> Visitor<'de> for Entries {
-            type Value = RawHeader;
+            type Value = RawHeader<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader<'de>, A::Error> {
                 let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
-                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
                     entries.push(entry);
                 }
                 Ok(RawHeader(entries))
