@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use modelcache_core::{CacheError, ModelCache, NoProgress, Served};
+use modelcache_core::{ModelCache, NoProgress, Served};
 use serde::Serialize;
 
 use super::latency::Percentiles;
@@ -111,13 +111,7 @@ pub fn replay(cache: &ModelCache, ids: &[String], spec: &TraceSpec) -> TraceRepo
     let before = cache.stats();
     let seq = Arc::new(sequence(ids.len(), spec));
     let next = Arc::new(AtomicUsize::new(0));
-    let samples = Arc::new(Mutex::new((
-        Vec::new(),
-        Vec::new(),
-        0usize,
-        None::<String>,
-        0u64,
-    )));
+    let samples = Arc::new(Mutex::new(Samples::default()));
     let clients = spec.clients.max(1);
     let barrier = Arc::new(Barrier::new(clients));
     let started = Instant::now();
@@ -125,8 +119,7 @@ pub fn replay(cache: &ModelCache, ids: &[String], spec: &TraceSpec) -> TraceRepo
         for _ in 0..clients {
             let (seq, next, samples, barrier) = (&seq, &next, &samples, &barrier);
             s.spawn(move || {
-                let (mut hits, mut misses, mut errors, mut first, mut peak) =
-                    (Vec::new(), Vec::new(), 0, None, 0);
+                let mut mine = Samples::default();
                 barrier.wait();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -136,35 +129,36 @@ pub fn replay(cache: &ModelCache, ids: &[String], spec: &TraceSpec) -> TraceRepo
                         Ok((handle, served)) => {
                             let took = start.elapsed();
                             if served == Served::Hit {
-                                hits.push(took)
+                                mine.hits.push(took);
                             } else {
-                                misses.push(took)
+                                mine.misses.push(took);
                             }
-                            peak = peak.max(cache.stats().charged);
+                            mine.peak = mine.peak.max(cache.stats().charged);
                             std::thread::sleep(spec.hold);
                             drop(handle);
                         }
                         Err(e) => {
-                            errors += 1;
-                            first.get_or_insert_with(|| describe(&e));
+                            mine.errors += 1;
+                            mine.first_error.get_or_insert_with(|| e.to_string());
                         }
                     }
                 }
-                if let Ok(mut all) = samples.lock() {
-                    all.0.extend(hits);
-                    all.1.extend(misses);
-                    all.2 += errors;
-                    if all.3.is_none() {
-                        all.3 = first;
-                    }
-                    all.4 = all.4.max(peak);
-                }
+                samples
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .merge(mine);
             });
         }
     });
     let wall = started.elapsed();
     let after = cache.stats();
-    let (mut hits, mut misses, errors, first_error, peak_charged) = std::mem::take(
+    let Samples {
+        mut hits,
+        mut misses,
+        errors,
+        first_error,
+        peak: peak_charged,
+    } = std::mem::take(
         &mut *samples
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner),
@@ -191,8 +185,26 @@ pub fn replay(cache: &ModelCache, ids: &[String], spec: &TraceSpec) -> TraceRepo
     }
 }
 
-fn describe(e: &CacheError) -> String {
-    e.to_string()
+/// What the clients measured.
+#[derive(Default)]
+struct Samples {
+    hits: Vec<Duration>,
+    misses: Vec<Duration>,
+    errors: usize,
+    first_error: Option<String>,
+    peak: u64,
+}
+
+impl Samples {
+    fn merge(&mut self, other: Samples) {
+        self.hits.extend(other.hits);
+        self.misses.extend(other.misses);
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.peak = self.peak.max(other.peak);
+    }
 }
 
 #[cfg(test)]
