@@ -1,0 +1,257 @@
+//! Running a backend on a (possibly damaged) fixture and checking what it says.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+use modelcache_core::{Backend, BackendError, ModelSource, NoProgress};
+use modelcache_flux::{Component as FluxComponent, FluxOptions, LayoutChoice as FluxLayout};
+use modelcache_kokoro::KokoroOptions;
+use modelcache_ltx::{Component as LtxComponent, LayoutChoice as LtxLayout, LtxOptions};
+
+use crate::fixture::{Case, Fixture, Plugin};
+
+/// What a backend did with a checkpoint. Every outcome but a [`Failure`] is acceptable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Hint and load succeeded and agree: the model holds `bytes`.
+    Loaded {
+        /// The hint, equal to the loaded model's measured size.
+        bytes: u64,
+    },
+    /// The hint or the load returned a typed error naming a file of the fixture.
+    Refused {
+        /// The first error's message.
+        error: String,
+    },
+    /// The backend refused the options the case selected (never touched the files).
+    OptionsRefused,
+}
+
+/// Why a case failed: the harness could not run it, or the backend broke a promise.
+#[derive(Debug)]
+pub enum Failure {
+    /// Writing or restoring the fixture failed (not the backend's fault).
+    Harness(io::Error),
+    /// The backend broke a promise: an error that names no file of the fixture, a hint that
+    /// differs from the loaded size, a load that accepts what the hint refused.
+    Violation(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Harness(e) => write!(f, "harness: {e}"),
+            Failure::Violation(v) => write!(f, "violation: {v}"),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl Fixture {
+    /// Overwrites the file `case` selects, runs the backend on the tree holding it with the
+    /// options `case` selects ([`hint_and_load`]), and restores the file.
+    ///
+    /// # Errors
+    /// [`Failure::Violation`] when the backend broke a promise, [`Failure::Harness`] when the
+    /// fixture could not be written. A panic in the backend is not caught.
+    pub fn check(&self, case: &Case<'_>) -> Result<Outcome, Failure> {
+        let written = self
+            .overwrite(case.file, case.bytes)
+            .map_err(Failure::Harness)?;
+        // Restores the file even if the backend panics (property tests catch panics and go on).
+        let guard = Restore {
+            fixture: self,
+            index: written.index,
+        };
+        let outcome = hint_and_load(self.plugin(), written.tree, case.options, self.root());
+        std::mem::forget(guard);
+        self.restore(written.index).map_err(Failure::Harness)?;
+        outcome
+    }
+}
+
+/// Puts a file back when dropped during an unwind.
+struct Restore<'a> {
+    fixture: &'a Fixture,
+    index: usize,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        // Best effort while unwinding: the panic is what gets reported.
+        let _ = self.fixture.restore(self.index);
+    }
+}
+
+/// Runs `plugin`'s backend on `tree` with the options `options` selects: `check_options`,
+/// `memory_hint`, `inspect`, then `load`, and checks the promises every backend makes:
+///
+/// * every error names a file or folder under `root` (the fixture's folder);
+/// * when both succeed, the hint (and `inspect`'s bytes) equal the loaded model's measured
+///   size;
+/// * a load does not succeed where the hint refused (both run the same checks).
+///
+/// # Errors
+/// [`Failure::Violation`] naming the broken promise.
+pub fn hint_and_load(
+    plugin: Plugin,
+    tree: &Path,
+    options: u8,
+    root: &Path,
+) -> Result<Outcome, Failure> {
+    match plugin {
+        Plugin::Flux => run(&modelcache_flux::BACKEND, flux_options(options), tree, root),
+        Plugin::Ltx => run(&modelcache_ltx::BACKEND, ltx_options(options), tree, root),
+        Plugin::Kokoro => run(
+            &modelcache_kokoro::BACKEND,
+            kokoro_options(options),
+            tree,
+            root,
+        ),
+    }
+}
+
+/// Flux options from a selector: bits 0-1 the components, 2-3 the layout, 4-5 the dtype.
+pub fn flux_options(selector: u8) -> FluxOptions {
+    use FluxComponent::{Transformer, Vae};
+    let components = match selector & 3 {
+        0 => vec![Transformer, Vae],
+        1 => vec![Transformer],
+        2 => vec![Vae],
+        _ => FluxComponent::ALL.to_vec(),
+    };
+    let layout = match (selector >> 2) & 3 {
+        0 => FluxLayout::Auto,
+        1 => FluxLayout::Bfl,
+        2 => FluxLayout::Diffusers,
+        _ => FluxLayout::Mflux,
+    };
+    let options = FluxOptions::default()
+        .with_components(components)
+        .with_layout(layout);
+    match (selector >> 4) & 3 {
+        1 => options.with_dtype(modelcache_flux::LoadDtype::F32),
+        2 => options.with_dtype(modelcache_flux::LoadDtype::Bf16),
+        3 => options.with_dtype(modelcache_flux::LoadDtype::F16),
+        _ => options,
+    }
+}
+
+/// LTX options from a selector: bits 0-1 the components, 2-3 the layout, 4-5 the dtype.
+pub fn ltx_options(selector: u8) -> LtxOptions {
+    use LtxComponent::{TextEncoder, Transformer, Vae};
+    LtxOptions {
+        components: match selector & 3 {
+            0 => vec![Transformer, Vae],
+            1 => vec![Transformer],
+            2 => vec![Vae],
+            _ => vec![Transformer, Vae, TextEncoder],
+        },
+        layout: match (selector >> 2) & 3 {
+            1 => LtxLayout::SingleFile,
+            2 => LtxLayout::Diffusers,
+            _ => LtxLayout::Auto,
+        },
+        file: None,
+        dtype: match (selector >> 4) & 3 {
+            1 => Some(modelcache_ltx::LoadDtype::F32),
+            2 => Some(modelcache_ltx::LoadDtype::Bf16),
+            3 => Some(modelcache_ltx::LoadDtype::F16),
+            _ => None,
+        },
+    }
+}
+
+/// Kokoro options from a selector: bits 0-1 the voices, 2-3 the dtype.
+pub fn kokoro_options(selector: u8) -> KokoroOptions {
+    let options = match selector & 3 {
+        0 => KokoroOptions::default(),
+        1 => KokoroOptions::default().with_voices(["af_heart"]),
+        2 => KokoroOptions::default().with_voices(["am_adam", "bf_emma"]),
+        _ => KokoroOptions::default().with_voices(["bf_emma"]),
+    };
+    match (selector >> 2) & 3 {
+        1 => options.with_dtype(modelcache_kokoro::LoadDtype::F32),
+        2 => options.with_dtype(modelcache_kokoro::LoadDtype::Bf16),
+        3 => options.with_dtype(modelcache_kokoro::LoadDtype::F16),
+        _ => options,
+    }
+}
+
+fn run<B: Backend>(
+    backend: &B,
+    options: B::Options,
+    tree: &Path,
+    root: &Path,
+) -> Result<Outcome, Failure> {
+    if backend.check_options(&options).is_err() {
+        return Ok(Outcome::OptionsRefused);
+    }
+    let source = ModelSource {
+        id: "fuzzed",
+        path: tree,
+        options: &options,
+    };
+    let hint = backend.memory_hint(&source);
+    let inspected = backend.inspect(&source);
+    let loaded = backend.load(&source, &NoProgress);
+    for error in [
+        hint.as_ref().err(),
+        inspected.as_ref().err(),
+        loaded.as_ref().err(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        names_a_file_under(error, root).map_err(Failure::Violation)?;
+    }
+    match (hint, inspected, loaded) {
+        (Ok(hint), Ok(inspection), Ok(model)) => {
+            let bytes = backend.resident_bytes(&model);
+            if hint != bytes || inspection.bytes != hint {
+                return Err(Failure::Violation(format!(
+                    "{}: hint {hint} bytes, inspect {} bytes, loaded {bytes} bytes",
+                    tree.display(),
+                    inspection.bytes
+                )));
+            }
+            Ok(Outcome::Loaded { bytes })
+        }
+        (Err(hint), _, Ok(_)) => Err(Failure::Violation(format!(
+            "the load succeeded where the hint refused: {hint}"
+        ))),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Ok(Outcome::Refused {
+            error: e.to_string(),
+        }),
+    }
+}
+
+/// Checks that `error` names a file or folder under `root`, in its fields and its message.
+///
+/// # Errors
+/// A description of what is missing.
+pub fn names_a_file_under(error: &BackendError, root: &Path) -> Result<(), String> {
+    let message = error.to_string();
+    let path = match error {
+        BackendError::Io { path, .. }
+        | BackendError::Missing { path, .. }
+        | BackendError::Invalid { path, .. }
+        | BackendError::Checkpoint { path, .. } => Some(path),
+        _ => None,
+    };
+    match path {
+        Some(path) if !path.starts_with(root) => Err(format!(
+            "error names {}, outside the fixture {}: {message}",
+            path.display(),
+            root.display()
+        )),
+        Some(_) if message.contains(&*root.to_string_lossy()) => Ok(()),
+        Some(path) => Err(format!(
+            "error is about {} but its message names no file: {message}",
+            path.display()
+        )),
+        None => Err(format!("error names no file: {error:?}")),
+    }
+}

@@ -1,0 +1,114 @@
+//! One generated checkpoint per plugin, bound to the real backends.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use modelcache_core::{BackendModel, CacheError, CacheStats, ModelCache, ModelLoader};
+use modelcache_reliability::Plugin;
+use modelcache_testkit::{
+    FluxSpec, KokoroSpec, LtxSpec, write_flux_diffusers, write_kokoro_mlx, write_ltx_single_file,
+};
+
+/// A Flux diffusers tree, an LTX single file and a Kokoro folder in one temporary folder.
+pub struct Models {
+    pub dir: tempfile::TempDir,
+}
+
+impl Models {
+    /// The tiny fixtures (about 1 MiB each).
+    pub fn tiny() -> Self {
+        Self::write(None, 0)
+    }
+
+    /// Fixtures of about `bytes` each, with contents from `seed`.
+    pub fn scaled(bytes: u64, seed: u64) -> Self {
+        Self::write(Some(bytes), seed)
+    }
+
+    fn write(bytes: Option<u64>, seed: u64) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("modelcache-models-")
+            .tempdir()
+            .unwrap();
+        let scale = |spec_scale: &mut Option<u64>| *spec_scale = bytes;
+        let mut flux = FluxSpec::tiny().with_seed(seed);
+        scale(&mut flux.scale);
+        let mut ltx = LtxSpec::tiny().with_seed(seed);
+        scale(&mut ltx.scale);
+        let mut kokoro = KokoroSpec::tiny().with_seed(seed);
+        scale(&mut kokoro.scale);
+        write_flux_diffusers(&dir.path().join("flux"), &flux).unwrap();
+        write_ltx_single_file(&dir.path().join("ltx"), &ltx).unwrap();
+        write_kokoro_mlx(&dir.path().join("kokoro"), &kokoro).unwrap();
+        Self { dir }
+    }
+
+    pub fn path(&self, plugin: Plugin) -> PathBuf {
+        self.dir.path().join(plugin.name())
+    }
+
+    /// The real loader of `plugin`'s model, registered as model ID `plugin.name()` with the
+    /// backend's default options.
+    pub fn loader(&self, plugin: Plugin) -> Arc<dyn ModelLoader> {
+        let (id, path) = (plugin.name(), self.path(plugin));
+        match plugin {
+            Plugin::Flux => Arc::new(BackendModel::new(
+                Arc::new(modelcache_flux::BACKEND),
+                id,
+                path,
+                Default::default(),
+            )),
+            Plugin::Ltx => Arc::new(BackendModel::new(
+                Arc::new(modelcache_ltx::BACKEND),
+                id,
+                path,
+                Default::default(),
+            )),
+            Plugin::Kokoro => Arc::new(BackendModel::new(
+                Arc::new(modelcache_kokoro::BACKEND),
+                id,
+                path,
+                Default::default(),
+            )),
+        }
+    }
+
+    /// The largest file a load of `plugin`'s model reads, and the model's hint.
+    pub fn victim(&self, plugin: Plugin) -> (PathBuf, u64) {
+        let inspection = self.loader(plugin).inspect().unwrap();
+        let file = inspection
+            .files
+            .iter()
+            .max_by_key(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+            .cloned()
+            .unwrap();
+        (file, inspection.bytes)
+    }
+}
+
+/// Charged bytes are exactly resident + loading + held: nothing leaked, nothing lost.
+pub fn balanced(cache: &ModelCache) -> CacheStats {
+    let s = cache.stats();
+    assert_eq!(
+        s.charged,
+        s.resident_bytes + s.loading_bytes + s.held_bytes,
+        "ledger out of balance: {s:?}"
+    );
+    s
+}
+
+/// `error` is about model `id` and names `file` in its message: its path, or its folder and
+/// its name (a backend that looks for a missing file says where it looked and for what).
+pub fn names(error: &CacheError, id: &str, file: &Path) {
+    let message = error.to_string();
+    let has = |p: &Path| message.contains(&*p.to_string_lossy());
+    let in_folder = file.parent().is_some_and(has)
+        && file
+            .file_name()
+            .is_some_and(|n| message.contains(&*n.to_string_lossy()));
+    assert!(
+        message.contains(&format!("{id:?}")) && (has(file) || in_folder),
+        "error should name model {id:?} and {}: {message}",
+        file.display()
+    );
+}
