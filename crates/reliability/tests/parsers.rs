@@ -25,7 +25,6 @@ use common::mutate::{Mutation, mutation};
 use modelcache_core::ModelCache;
 use modelcache_registry::{Backends, Config, Registry};
 use modelcache_reliability::inventory::{check_inventory, check_load, names_file};
-use modelcache_reliability::known_bugs::models_toml_non_ascii_key;
 use modelcache_reliability::{Case, Failure, Fixture, Plugin};
 use modelcache_testkit::{FluxSpec, write_flux_diffusers};
 use modelcache_weights::{Checkpoint, FileInventory, ShardIndex};
@@ -347,10 +346,6 @@ fn toml_line() -> impl Strategy<Value = String> {
 }
 
 fn check_config(text: &str) -> Result<(), TestCaseError> {
-    if models_toml_non_ascii_key(text) {
-        // A known bug, reported by the ignored test below.
-        return Ok(());
-    }
     let mut config = match Config::parse(text, FILE) {
         Ok(config) => config,
         Err(e) => {
@@ -400,7 +395,6 @@ proptest! {
 /// Ignored until the registry's owner fixes it; the fuzz target and the properties above skip
 /// such inputs meanwhile (`modelcache_reliability::known_bugs`).
 #[test]
-#[ignore = "known bug: Config::parse panics on `'é=` (registry config/source.rs:75)"]
 fn models_toml_non_ascii_before_equals_is_an_error_not_a_panic() {
     for text in [
         "'é=",

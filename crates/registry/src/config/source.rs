@@ -69,9 +69,12 @@ impl Source<'_> {
         let offset = floor_char_boundary(self.text, offset);
         let before = self.text[..offset].trim_end_matches([' ', '\t']);
         let before = before.strip_suffix('=')?.trim_end_matches([' ', '\t']);
+        // The byte after the last non-key character, which may be several bytes long.
         let key_start = before
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let key = &before[key_start..];
         (!key.is_empty()).then(|| key.to_owned())
     }
