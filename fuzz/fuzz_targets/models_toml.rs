@@ -5,28 +5,16 @@
 //! would run their code).
 #![no_main]
 
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
 use modelcache_core::ModelCache;
 use modelcache_registry::{Backends, Config, Registry};
-use modelcache_reliability::known_bugs::models_toml_non_ascii_key;
 
 const FILE: &str = "/fuzzed/models.toml";
-
-/// Whether to skip inputs that hit the bugs in `modelcache_reliability::known_bugs` (set
-/// MODELCACHE_FUZZ_KNOWN_BUGS to fuzz them too, for example to check a fix).
-static SKIP_KNOWN: OnceLock<bool> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let skip_known =
-        *SKIP_KNOWN.get_or_init(|| std::env::var_os("MODELCACHE_FUZZ_KNOWN_BUGS").is_none());
-    if skip_known && models_toml_non_ascii_key(text) {
-        return;
-    }
     let mut config = match Config::parse(text, FILE) {
         Ok(config) => config,
         Err(e) => {

@@ -137,30 +137,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Box<dyn Error>> {
 fn every_dtype() -> Result<Vec<u8>, Box<dyn Error>> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("every-dtype.safetensors");
-    let dtypes = [
-        Dtype::BOOL,
-        Dtype::F4,
-        Dtype::F6_E2M3,
-        Dtype::F6_E3M2,
-        Dtype::U8,
-        Dtype::I8,
-        Dtype::F8_E5M2,
-        Dtype::F8_E4M3,
-        Dtype::F8_E8M0,
-        Dtype::F8_E4M3FNUZ,
-        Dtype::F8_E5M2FNUZ,
-        Dtype::I16,
-        Dtype::U16,
-        Dtype::F16,
-        Dtype::BF16,
-        Dtype::I32,
-        Dtype::U32,
-        Dtype::F32,
-        Dtype::C64,
-        Dtype::F64,
-        Dtype::I64,
-        Dtype::U64,
-    ];
+    let dtypes = Dtype::ALL;
     let names: Vec<String> = dtypes
         .iter()
         .map(|d| format!("{d:?}").to_lowercase())

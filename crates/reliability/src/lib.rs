@@ -40,7 +40,6 @@
 
 mod fixture;
 pub mod inventory;
-pub mod known_bugs;
 pub mod probe;
 pub mod rss;
 

@@ -387,13 +387,9 @@ proptest! {
 ///
 /// `'é=`: crates/registry/src/config/source.rs:75, `Source::key_before`: the key starts one
 /// *byte* after the last character that cannot be in a key (`rfind(..).map_or(0, |i| i + 1)`),
-/// which is inside that character when it is not ASCII, and `&before[key_start..]` panics
-/// ("byte index 2 is not a char boundary; it is inside 'é'"). Fix: step over the whole
-/// character, e.g. `before.char_indices().rev().find(|&(_, c)| !is_key_char(c))
-/// .map_or(0, |(i, c)| i + c.len_utf8())`.
-///
-/// Ignored until the registry's owner fixes it; the fuzz target and the properties above skip
-/// such inputs meanwhile (`modelcache_reliability::known_bugs`).
+/// which is inside that character when it is not ASCII, and `&before[key_start..]` panicked
+/// ("byte index 2 is not a char boundary; it is inside 'é'"). Fixed by stepping over the whole
+/// character.
 #[test]
 fn models_toml_non_ascii_before_equals_is_an_error_not_a_panic() {
     for text in [
