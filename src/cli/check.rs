@@ -151,6 +151,7 @@ pub fn plan(args: &Args, ids: &[String]) -> Result<ExitCode, Failure> {
                     v.join(", ")
                 )
             }
+            StepOutcome::Uncached => "load; not retained (the budget is 0)".to_owned(),
             StepOutcome::WouldFail(e) => format!("would fail: {e}"),
             _ => "unknown".to_owned(),
         };

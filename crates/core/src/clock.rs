@@ -4,7 +4,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-/// A monotonic clock.
+/// A monotonic clock: the cache's time for keep-alive, load timeouts and load durations.
+///
+/// `now` may be called with the cache lock held, so it must be quick and must not call into
+/// the cache.
 pub trait Clock: Send + Sync {
     /// The current instant.
     fn now(&self) -> Instant;
@@ -20,7 +23,9 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told to: for tests of keep-alive.
+/// A clock that moves only when told to: for tests of keep-alive and timeouts. Requests
+/// waiting for room look at it when woken; [`ModelCache::expire`](crate::ModelCache::expire)
+/// wakes them, so call it after [`advance`](Self::advance).
 #[derive(Debug)]
 pub struct ManualClock {
     now: Mutex<Instant>,

@@ -90,7 +90,7 @@ impl BackendError {
 pub struct Holder {
     /// The model ID.
     pub id: String,
-    /// Bytes it is charged.
+    /// Bytes it is charged (for a queued request: bytes it needs).
     pub bytes: u64,
     /// Why it could not be evicted.
     pub state: HolderState,
@@ -107,6 +107,9 @@ pub enum HolderState {
     Loading,
     /// It was evicted, but callers still hold handles to it.
     HeldAfterEviction,
+    /// An earlier request waiting for room in the same budget (requests for room are served
+    /// first come, first served); its bytes are what it needs.
+    Queued,
 }
 
 impl std::fmt::Display for Holder {
@@ -116,6 +119,7 @@ impl std::fmt::Display for Holder {
             HolderState::Pinned => "pinned",
             HolderState::Loading => "loading",
             HolderState::HeldAfterEviction => "evicted, still held",
+            HolderState::Queued => "waiting for room ahead of it",
         };
         write!(f, "{} ({} bytes, {state})", self.id, self.bytes)
     }
@@ -231,8 +235,29 @@ pub enum CacheError {
         pool: Option<String>,
         /// Whether the request waited for the load timeout first.
         waited: bool,
-        /// The models holding the budget that could not be evicted.
+        /// The models holding the budget that could not be evicted, and the earlier requests
+        /// for room it waited behind ([`HolderState::Queued`]).
         holders: Vec<Holder>,
+    },
+    /// The loaded model measured more than its whole budget (its hint was too low), so it
+    /// cannot be kept within the budget; it was dropped. Allow oversized models, or give the
+    /// model a `size`, to load it anyway.
+    #[error(
+        "model {id:?} measured {measured} bytes after loading (its hint said {hint}), more than \
+         the whole of {} ({budget} bytes); allow a lone oversized model to keep it anyway",
+        scope(pool)
+    )]
+    OutgrewBudget {
+        /// The model ID.
+        id: String,
+        /// Bytes reserved before the load (the hint or configured size).
+        hint: u64,
+        /// The measured size.
+        measured: u64,
+        /// The budget it exceeds.
+        budget: u64,
+        /// The pool whose budget it exceeds, if not the global one.
+        pool: Option<String>,
     },
     /// The model was invalidated while it loaded and the load was abandoned.
     #[error("model {id:?}: the load was abandoned ({reason})")]

@@ -63,7 +63,7 @@ pub use budget::{BUDGET_ENV, Budget, BudgetError, format_bytes, physical_memory}
 pub use cache::OwnedModelGuard;
 pub use cache::{
     AnyHandle, CacheBuilder, CacheEvent, CacheStats, EntryInfo, EvictReason, Handle, ModelCache,
-    ModelGuard, ModelPolicy, Plan, PlanStep, PoolStats, Reaper, Served, StepOutcome,
+    ModelGuard, ModelPolicy, Plan, PlanStep, PoolStats, Reaper, Served, StepOutcome, Victim,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use erased_serde;

@@ -1,26 +1,36 @@
 //! The synchronization primitives of the cache, in one place so that model checking can swap
-//! them: with the `shuttle` feature they are shuttle's, whose scheduler explores interleavings
-//! at every lock, wait and atomic operation.
+//! them: built with `RUSTFLAGS="--cfg shuttle"` they are shuttle's, whose scheduler explores
+//! interleavings at every lock, wait and atomic operation. A cfg rather than a cargo feature,
+//! so that `--all-features` never turns the real-thread tests into shuttle ones.
+//!
+//! [`Signal`] is the one way the cache wakes waiters: a condition variable for threads and,
+//! with the `tokio` feature, a [`tokio::sync::Notify`] for tasks, notified together.
 //!
 //! The per-model lock of [`Handle::lock`](crate::Handle::lock) is not swapped: it serializes
 //! callers of a model and takes no part in the cache's bookkeeping.
 
-#[cfg(not(feature = "shuttle"))]
+#[cfg(not(shuttle))]
 mod imp {
     pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 
-    /// Waits until notified or `deadline` passes.
-    pub(crate) fn wait_until<T>(
+    /// Waits until notified or `timeout` passes (`None`: until notified).
+    pub(crate) fn wait_for<T>(
         cv: &Condvar,
         guard: &mut MutexGuard<'_, T>,
-        deadline: std::time::Instant,
+        timeout: Option<std::time::Duration>,
     ) {
-        cv.wait_until(guard, deadline);
+        match timeout {
+            // parking_lot treats a timeout too large for an `Instant` as no timeout.
+            Some(timeout) => {
+                cv.wait_for(guard, timeout);
+            }
+            None => cv.wait(guard),
+        }
     }
 }
 
-#[cfg(feature = "shuttle")]
+#[cfg(shuttle)]
 mod imp {
     use std::ops::{Deref, DerefMut};
     use std::sync::PoisonError;
@@ -66,10 +76,6 @@ mod imp {
     pub(crate) struct Condvar(shuttle::sync::Condvar);
 
     impl Condvar {
-        pub(crate) fn new() -> Self {
-            Self(shuttle::sync::Condvar::new())
-        }
-
         pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
             if let Some(inner) = guard.0.take() {
                 guard.0 = Some(self.0.wait(inner).unwrap_or_else(PoisonError::into_inner));
@@ -81,14 +87,42 @@ mod imp {
         }
     }
 
-    /// Shuttle's timed waits never time out, so a lost wake-up shows up as a deadlock.
-    pub(crate) fn wait_until<T>(
+    /// Shuttle's timed waits never time out, so a lost wake-up shows up as a deadlock; time
+    /// moves only by the cache's clock, and [`ModelCache::expire`](crate::ModelCache::expire)
+    /// wakes waiters to look at it.
+    pub(crate) fn wait_for<T>(
         cv: &Condvar,
         guard: &mut MutexGuard<'_, T>,
-        _deadline: std::time::Instant,
+        _timeout: Option<std::time::Duration>,
     ) {
         cv.wait(guard);
     }
 }
 
 pub(crate) use imp::*;
+
+/// Wakes threads (through a condition variable used with the cache lock) and, with the
+/// `tokio` feature, tasks.
+///
+/// A task registers (`Notify::notified` + `enable`) while it holds the cache lock and looks
+/// at the state; whoever changes the state does so under the lock and notifies afterwards, so
+/// a wake-up cannot be lost.
+#[derive(Default)]
+pub(crate) struct Signal {
+    pub cv: Condvar,
+    #[cfg(feature = "tokio")]
+    pub tasks: tokio::sync::Notify,
+}
+
+impl Signal {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Wakes every thread and task waiting now.
+    pub fn notify_all(&self) {
+        self.cv.notify_all();
+        #[cfg(feature = "tokio")]
+        self.tasks.notify_waiters();
+    }
+}

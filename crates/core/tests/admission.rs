@@ -3,11 +3,12 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{Model, check_invariants, counting, until};
-use modelcache_core::{CacheError, HolderState, ModelCache, ModelPolicy};
+use modelcache_core::{CacheError, HolderState, ManualClock, ModelCache, ModelPolicy};
 
 #[test]
 fn hit_returns_the_same_model_without_loading() {
@@ -58,14 +59,23 @@ fn a_request_waits_for_a_handle_to_be_released_then_loads() {
 
 #[test]
 fn waiting_in_vain_fails_with_who_holds_the_memory() {
+    // The timeout runs on the cache's clock: the request is known to wait (it is queued), then
+    // the clock passes its deadline and `expire` wakes it to see.
+    let clock = Arc::new(ManualClock::new());
     let cache = ModelCache::builder()
         .budget(150)
-        .load_timeout(Duration::from_millis(1))
+        .clock(clock.clone())
+        .load_timeout(Duration::from_secs(60))
         .build();
     counting(&cache, "held", 100, ModelPolicy::default());
     counting(&cache, "wanted", 100, ModelPolicy::default());
     let _held = cache.get::<Model>("held").unwrap();
-    let err = cache.get::<Model>("wanted").unwrap_err();
+    let c = cache.clone();
+    let waiter = std::thread::spawn(move || c.get::<Model>("wanted").map(drop));
+    until(|| cache.stats().queued == 1);
+    clock.advance(Duration::from_secs(60));
+    cache.expire();
+    let err = waiter.join().unwrap().unwrap_err();
     match &err {
         CacheError::NoRoom {
             id,

@@ -4,10 +4,12 @@
 //! ledger must balance and stay within budget; shuttle itself fails a schedule that deadlocks
 //! (a lost wake-up leaves a waiter blocked forever: timed waits never time out under shuttle).
 //!
-//! Run: `cargo test -p modelcache-core --features shuttle --test model_check`. Iterations per
-//! scenario default to a CI-sized number; `MODELCACHE_SHUTTLE_ITERATIONS` raises them
-//! (`scripts/model-check` does). A failing schedule prints a string to pass to `shuttle::replay`.
-#![cfg(feature = "shuttle")]
+//! Run: `RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle cargo test -p
+//! modelcache-core --test model_check` (a cfg, not a feature, so `--all-features` builds stay
+//! real; its own target folder, so the normal build is kept). Iterations per scenario default
+//! to a CI-sized number; `MODELCACHE_SHUTTLE_ITERATIONS` raises them (`scripts/model-check`
+//! does). A failing schedule prints a string to pass to `shuttle::replay`.
+#![cfg(shuttle)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -43,6 +45,9 @@ fn check(cache: &ModelCache) {
         "{s:?}"
     );
     assert!(s.charged <= s.budget, "{s:?}");
+    for p in &s.pools {
+        assert!(p.charged <= p.budget, "{s:?}");
+    }
 }
 
 /// Registers `id` with a loader that counts its runs and fails the schedule if two loads of the
@@ -81,6 +86,24 @@ fn register_generations(
     runs
 }
 
+/// One thread per ID, each getting its model, using it and checking the ledger; joins them all.
+fn request_all(cache: &ModelCache, ids: &[&'static str]) {
+    let threads: Vec<_> = ids
+        .iter()
+        .map(|&id| {
+            let c = cache.clone();
+            thread::spawn(move || {
+                let h = c.get::<Model>(id).unwrap();
+                check(&c);
+                assert_eq!(h.lock().0, id);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
 fn quiescent(cache: &ModelCache) {
     check(cache);
     let s = cache.stats();
@@ -97,20 +120,7 @@ fn single_flight_and_eviction_under_contention() {
             .build();
         let a = register(&cache, "a", 60, ModelPolicy::default());
         register(&cache, "b", 60, ModelPolicy::default());
-        let threads: Vec<_> = ["a", "a", "b"]
-            .into_iter()
-            .map(|id| {
-                let c = cache.clone();
-                thread::spawn(move || {
-                    let h = c.get::<Model>(id).unwrap();
-                    assert_eq!(h.lock().0, id);
-                    check(&c);
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        request_all(&cache, &["a", "a", "b"]);
         // "a" and "b" cannot both be resident; the two "a" requests share a load unless "b"
         // evicted "a" between them (then "a" loads once per residency).
         let s = cache.stats();
@@ -270,5 +280,105 @@ fn keep_alive_expiry_races_with_requests() {
         expirer.join().unwrap();
         user.join().unwrap();
         quiescent(&cache);
+    });
+}
+
+#[test]
+fn waits_for_room_time_out_by_the_cache_clock() {
+    explore(|| {
+        // "wanted" waits for "held"; one thread moves the clock past the timeout while another
+        // releases "held". Either way the waiter ends: served, or NoRoom after waiting.
+        let clock = Arc::new(modelcache_core::ManualClock::new());
+        let cache = ModelCache::builder()
+            .budget(100)
+            .clock(clock.clone())
+            .load_timeout(Duration::from_secs(10))
+            .build();
+        register(&cache, "held", 100, ModelPolicy::default());
+        register(&cache, "wanted", 100, ModelPolicy::default());
+        let held = cache.get::<Model>("held").unwrap();
+        let c = cache.clone();
+        let waiter = thread::spawn(move || {
+            let r = c.get::<Model>("wanted");
+            check(&c);
+            match r {
+                Ok(h) => assert_eq!(h.lock().0, "wanted"),
+                Err(CacheError::NoRoom { .. }) => {}
+                Err(other) => panic!("unexpected {other}"),
+            }
+        });
+        let c = cache.clone();
+        let ticker = thread::spawn(move || {
+            clock.advance(Duration::from_secs(11));
+            c.expire();
+            check(&c);
+        });
+        let releaser = thread::spawn(move || drop(held));
+        for t in [waiter, ticker, releaser] {
+            t.join().unwrap();
+        }
+        quiescent(&cache);
+        assert_eq!(cache.stats().queued, 0);
+    });
+}
+
+#[test]
+fn panicking_hooks_strand_nothing() {
+    explore(|| {
+        let cache = ModelCache::builder()
+            .budget(100)
+            .load_timeout(Duration::from_secs(3600))
+            .on_event(|e| {
+                if let modelcache_core::CacheEvent::Loaded { id, .. } = e {
+                    if id == "a" {
+                        panic!("the hook panics");
+                    }
+                }
+            })
+            .build();
+        register(&cache, "a", 60, ModelPolicy::default());
+        register(&cache, "b", 60, ModelPolicy::default());
+        request_all(&cache, &["a", "b", "a"]);
+        quiescent(&cache);
+        assert!(cache.stats().callback_panics >= 1);
+    });
+}
+
+#[test]
+fn pools_and_the_global_budget_under_contention() {
+    explore(|| {
+        let cache = ModelCache::builder()
+            .budget(100)
+            .pool("gpu", 60)
+            .load_timeout(Duration::from_secs(3600))
+            .build();
+        register(&cache, "g1", 40, ModelPolicy::default().pool("gpu"));
+        register(&cache, "g2", 40, ModelPolicy::default().pool("gpu"));
+        register(&cache, "c", 50, ModelPolicy::default());
+        request_all(&cache, &["g1", "g2", "c"]);
+        quiescent(&cache);
+    });
+}
+
+#[test]
+fn pinning_during_a_load_lands_with_the_last_setting() {
+    explore(|| {
+        let cache = ModelCache::builder()
+            .budget(100)
+            .load_timeout(Duration::from_secs(3600))
+            .build();
+        register(&cache, "m", 50, ModelPolicy::default());
+        let c = cache.clone();
+        let loader = thread::spawn(move || drop(c.get::<Model>("m").unwrap()));
+        let c = cache.clone();
+        let pinner = thread::spawn(move || {
+            c.set_pinned("m", true).unwrap();
+            c.set_pinned("m", false).unwrap();
+            c.set_pinned("m", true).unwrap();
+        });
+        loader.join().unwrap();
+        pinner.join().unwrap();
+        quiescent(&cache);
+        assert!(cache.entries()[0].pinned, "the last setting wins");
     });
 }

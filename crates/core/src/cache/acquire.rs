@@ -1,39 +1,41 @@
-//! Getting a model: the hit path, joining a load in flight, and leading a load.
+//! Getting a model: registration, the hit path, joining a load in flight, and leading one.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use parking_lot::Mutex;
-
-use super::ModelCache;
-use super::admission::{Scope, Verdict, decide};
-use super::events::{CacheEvent, EvictReason};
-use super::flight::Flight;
+use super::effects::Effects;
+use super::flight::{Flight, Leader, Work, panicked};
 use super::handle::{AnyHandle, Handle, Served};
 use super::policy::ModelPolicy;
 use super::resident::{Lease, Resident};
-use super::state::{Effects, Held, Registered, Slot, State, address};
+use super::state::{Registered, Slot, State};
+use super::{Locked, ModelCache};
 use crate::backend::{Loaded, ModelLoader};
-use crate::error::{BackendError, CacheError, Holder};
+use crate::error::{BackendError, CacheError};
 use crate::progress::{LoadProgress, NoProgress};
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, MutexGuard, wait_until};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
 
-/// What a leader runs to load a model.
-enum Work<'a> {
-    Loader(Arc<dyn ModelLoader>),
-    Once {
-        hint: u64,
-        load: Box<dyn FnOnce() -> Result<Loaded, BackendError> + 'a>,
-    },
+/// How to load one model, read from its registration when its flight starts.
+pub(crate) struct Job<'a> {
+    pub backend: Arc<str>,
+    pub size: Option<u64>,
+    pub keep_alive: Option<Duration>,
+    pub pin: bool,
+    pub pool: Option<usize>,
+    pub work: Work<'a>,
 }
 
-struct Job<'a> {
-    backend: Arc<str>,
-    policy: ModelPolicy,
-    pool: Option<usize>,
-    work: Work<'a>,
+/// What a request found under the lock.
+pub(crate) enum Start<'a> {
+    Hit(Lease),
+    /// A flight to wait for (the request is counted among its waiters).
+    Join(Arc<Flight>),
+    /// This request created the flight and must lead it.
+    Lead(Leader, Job<'a>),
+    /// Budget zero: load without retaining.
+    Uncached(Job<'a>),
 }
 
 impl ModelCache {
@@ -49,7 +51,8 @@ impl ModelCache {
         policy: ModelPolicy,
     ) -> Result<(), CacheError> {
         let id: Arc<str> = id.into().into();
-        let mut st = self.shared.state.lock();
+        let backend: Arc<str> = loader.backend().into();
+        let mut st = self.shared.lock();
         let pool = match &policy.pool {
             Some(name) => Some(st.pool_index(name).ok_or_else(|| CacheError::UnknownPool {
                 id: id.to_string(),
@@ -58,21 +61,18 @@ impl ModelCache {
             })?),
             None => None,
         };
-        let replaced = st
-            .models
-            .insert(
-                Arc::clone(&id),
-                Registered {
-                    loader,
-                    policy,
-                    pool,
-                },
-            )
-            .is_some();
+        let registered = Registered {
+            loader,
+            backend,
+            policy,
+            pool,
+        };
+        let replaced = st.models.insert(Arc::clone(&id), registered);
         drop(st);
-        if replaced {
+        if replaced.is_some() {
             self.invalidate(&id);
         }
+        drop(replaced);
         Ok(())
     }
 
@@ -83,7 +83,7 @@ impl ModelCache {
     #[inline]
     pub fn get<T: Send + Sync + 'static>(&self, id: &str) -> Result<Handle<T>, CacheError> {
         // The hit path inline; the lock guard is a temporary dropped at the end of the statement.
-        let lease = hit(&mut self.shared.state.lock(), id);
+        let lease = hit(&mut self.shared.lock_ledger_unchanged(), id);
         match lease {
             Some(lease) => Handle::from_lease(lease),
             None => self.get_with_progress(id, &NoProgress),
@@ -124,10 +124,7 @@ impl ModelCache {
                 .map(|v| Loaded::new(v, hint))
                 .map_err(|e| BackendError::Other(e.into()))
         };
-        let work = Work::Once {
-            hint,
-            load: Box::new(load),
-        };
+        let work = (hint, Work::Once(Box::new(load)));
         Handle::from_lease(self.acquire(id, Some(work), &NoProgress)?.0)
     }
 
@@ -148,212 +145,115 @@ impl ModelCache {
     fn acquire(
         &self,
         id: &str,
-        work: Option<Work<'_>>,
+        work: Option<(u64, Work<'_>)>,
         progress: &dyn LoadProgress,
     ) -> Result<(Lease, Served), CacheError> {
-        let mut st = self.shared.state.lock();
-        if let Some(lease) = hit(&mut st, id) {
-            return Ok((lease, Served::Hit));
-        }
-        match st.map.get(id) {
-            Some(Slot::Ready(_)) | None => {}
-            Some(Slot::Loading(f)) => {
-                let flight = Arc::clone(f);
-                flight.waiters.fetch_add(1, Ordering::Relaxed);
-                st.counters.misses += 1;
-                return wait_for(st, &flight).map(|l| (l, Served::Joined));
+        let mut fx = Effects::default();
+        let st = self.shared.lock();
+        let start = self.start(st, id, work, &mut fx);
+        // Any flight this request created has its leader guard: user code may run now.
+        fx.finish(&self.shared);
+        match start? {
+            Start::Hit(lease) => Ok((lease, Served::Hit)),
+            Start::Join(flight) => flight
+                .wait(self.shared.lock_ledger_unchanged())
+                .map(|l| (l, Served::Joined)),
+            Start::Uncached(job) => self
+                .load_uncached(id, &job.backend, job.keep_alive, job.work, progress)
+                .map(|l| (l, Served::Loaded)),
+            Start::Lead(leader, job) => {
+                let flight = Arc::clone(&leader.flight);
+                lead_blocking(leader, job, progress);
+                flight.outcome().map(|l| (l, Served::Loaded))
             }
+        }
+    }
+
+    /// Looks at `id` under the lock: a hit, a flight to join, or a new flight to lead (created
+    /// here with its leader, before the lock is released and any user code runs).
+    pub(crate) fn start<'a>(
+        &self,
+        mut st: Locked<'_>,
+        id: &str,
+        work: Option<(u64, Work<'a>)>,
+        fx: &mut Effects,
+    ) -> Result<Start<'a>, CacheError> {
+        if let Some(lease) = hit(&mut st, id) {
+            return Ok(Start::Hit(lease));
         }
         st.counters.misses += 1;
+        if let Some(Slot::Loading(f)) = st.map.get(id) {
+            let flight = Arc::clone(f);
+            flight.waiters.fetch_add(1, Ordering::Relaxed);
+            return Ok(Start::Join(flight));
+        }
         let job = job_for(&st, id, work)?;
-        if self.shared.budget == 0 {
-            drop(st);
-            return self
-                .load_uncached(id, job, progress)
-                .map(|l| (l, Served::Loaded));
+        if st.budget == 0 {
+            return Ok(Start::Uncached(job));
         }
-        let mut fx = Effects::default();
-        self.expire_locked(&mut st, &mut fx);
-        let flight = Arc::new(Flight::new(job.pool));
+        let now = self.shared.signals.nanos_since_epoch();
+        st.expire(now, fx);
+        let flight = Arc::new(Flight::new(id, job.pool, job.pin));
         st.map.insert(id.into(), Slot::Loading(Arc::clone(&flight)));
-        drop(st);
-        fx.finish(&self.shared);
-        self.lead(id, &flight, job, progress)
-            .map(|l| (l, Served::Loaded))
-    }
-
-    fn lead(
-        &self,
-        id: &str,
-        flight: &Arc<Flight>,
-        job: Job<'_>,
-        progress: &dyn LoadProgress,
-    ) -> Result<Lease, CacheError> {
-        let mut leader = Leader {
-            cache: self,
-            id,
-            flight,
-            backend: Arc::clone(&job.backend),
-            done: false,
-        };
-        let need = match (job.policy.size, &job.work) {
-            (Some(size), _) => size,
-            (None, Work::Once { hint, .. }) => *hint,
-            (None, Work::Loader(loader)) => {
-                match catch_unwind(AssertUnwindSafe(|| loader.memory_hint())) {
-                    Ok(Ok(bytes)) => bytes,
-                    Ok(Err(e)) => return Err(leader.fail(leader.load_error(e), true)),
-                    Err(panic) => return Err(leader.fail(panicked(id, &*panic), true)),
-                }
-            }
-        };
-        if let Err(e) = self.admit(id, flight, need) {
-            return Err(leader.fail(e, false));
-        }
-        let span = tracing::info_span!(target: "modelcache", "load", model = %id, backend = %job.backend, reserved = need);
-        let started = Instant::now();
-        let outcome = span.in_scope(|| {
-            catch_unwind(AssertUnwindSafe(|| match job.work {
-                Work::Loader(loader) => loader.load(progress),
-                Work::Once { load, .. } => load(),
-            }))
-        });
-        progress.finish();
-        match outcome {
-            Ok(Ok(loaded)) => Ok(leader.succeed(loaded, &job.policy, job.pool, started.elapsed())),
-            Ok(Err(e)) => Err(leader.fail(leader.load_error(e), true)),
-            Err(panic) => Err(leader.fail(panicked(id, &*panic), true)),
-        }
-    }
-
-    /// Reserves `need` bytes for `flight`, evicting idle models or waiting for room.
-    fn admit(&self, id: &str, flight: &Flight, need: u64) -> Result<(), CacheError> {
-        let shared = &self.shared;
-        let deadline = Instant::now() + shared.load_timeout;
-        // Registered before looking at who is idle: see `Lease::drop`.
-        shared.signals.room_waiters.fetch_add(1, Ordering::SeqCst);
-        let _registered = RoomWaiter(&shared.signals.room_waiters);
-        let mut st = shared.state.lock();
-        let mut waited = false;
-        loop {
-            let candidates = st.candidates();
-            let mut ledger = st.ledger();
-            ledger.budget = shared.budget;
-            match decide(
-                &candidates,
-                &ledger,
-                need,
-                flight.pool,
-                shared.allow_oversized,
-            ) {
-                Verdict::Fit(victims) => {
-                    let mut fx = Effects::default();
-                    for i in victims {
-                        st.evict(&candidates[i].id, EvictReason::Capacity, &mut fx);
-                    }
-                    st.charge(need, flight.pool);
-                    flight.reserved.store(need, Ordering::Relaxed);
-                    drop(st);
-                    fx.finish(shared);
-                    return Ok(());
-                }
-                Verdict::TooLarge { scope, budget } => {
-                    let pool = scope.map(|p| st.pools[p].name.to_string());
-                    return Err(CacheError::TooLarge {
-                        id: id.into(),
-                        needed: need,
-                        budget,
-                        pool,
-                    });
-                }
-                Verdict::Never { scope, holders } => {
-                    return Err(self.no_room(&st, id, need, scope, holders, waited));
-                }
-                Verdict::Wait { scope, holders } => {
-                    if Instant::now() >= deadline {
-                        if waited {
-                            st.counters.wait_timeouts += 1;
-                        }
-                        return Err(self.no_room(&st, id, need, scope, holders, waited));
-                    }
-                    if !waited {
-                        st.counters.waits += 1;
-                        waited = true;
-                    }
-                    wait_until(&shared.room, &mut st, deadline);
-                }
-            }
-        }
-    }
-
-    fn no_room(
-        &self,
-        st: &State,
-        id: &str,
-        need: u64,
-        scope: Scope,
-        holders: Vec<Holder>,
-        waited: bool,
-    ) -> CacheError {
-        let (budget, charged, pool) = match scope.and_then(|p| st.pools.get(p)) {
-            Some(p) => (p.budget, p.charged, Some(p.name.to_string())),
-            None => (self.shared.budget, st.charged, None),
-        };
-        CacheError::NoRoom {
-            id: id.into(),
-            needed: need,
-            budget,
-            charged,
-            pool,
-            waited,
-            holders,
-        }
+        st.note_budget(&self.shared.signals);
+        let leader = Leader::new(self, &flight, Arc::clone(&job.backend), job.keep_alive);
+        Ok(Start::Lead(leader, job))
     }
 
     /// Budget zero: nothing is retained and every request loads.
-    fn load_uncached(
+    pub(crate) fn load_uncached(
         &self,
         id: &str,
-        job: Job<'_>,
+        backend: &Arc<str>,
+        keep_alive: Option<Duration>,
+        work: Work<'_>,
         progress: &dyn LoadProgress,
     ) -> Result<Lease, CacheError> {
-        let load_error = |e| CacheError::Load {
-            id: id.into(),
-            backend: job.backend.to_string(),
-            source: Arc::new(e),
-        };
-        let outcome = catch_unwind(AssertUnwindSafe(|| match job.work {
-            Work::Loader(loader) => loader.load(progress),
-            Work::Once { load, .. } => load(),
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let loaded = work.run(progress);
+            progress.finish();
+            loaded
         }));
-        let mut st = self.shared.state.lock();
-        let loaded = match outcome {
-            Ok(Ok(loaded)) => loaded,
+        let mut st = self.shared.lock();
+        let result = match outcome {
+            Ok(Ok(loaded)) => {
+                st.counters.loads += 1;
+                Ok(loaded)
+            }
             Ok(Err(e)) => {
                 st.counters.load_failures += 1;
-                return Err(load_error(e));
+                Err(CacheError::Load {
+                    id: id.into(),
+                    backend: backend.to_string(),
+                    source: Arc::new(e),
+                })
             }
             Err(panic) => {
                 st.counters.load_failures += 1;
-                return Err(panicked(id, &*panic));
+                Err(panicked(id, &*panic))
             }
         };
-        st.counters.loads += 1;
         drop(st);
-        let resident = self.resident(id, &job.backend, loaded, &ModelPolicy::default(), None, 1);
+        let resident = self.resident(id, backend, result?, keep_alive, None, 1);
         resident.settled.store(true, Ordering::Release);
         Ok(Lease::adopt(resident))
     }
 
-    fn resident(
+    pub(crate) fn resident(
         &self,
         id: &str,
         backend: &Arc<str>,
         loaded: Loaded,
-        policy: &ModelPolicy,
+        keep_alive: Option<Duration>,
         pool: Option<usize>,
         users: usize,
     ) -> Arc<Resident> {
+        let signals = &self.shared.signals;
+        let now = if users == 0 && keep_alive.is_some() {
+            signals.nanos_since_epoch()
+        } else {
+            0
+        };
         Arc::new(Resident {
             id: id.into(),
             backend: Arc::clone(backend),
@@ -362,25 +262,41 @@ impl ModelCache {
             type_id: loaded.type_id,
             bytes: loaded.bytes,
             pool,
-            keep_alive: policy.keep_alive,
-            pinned: AtomicBool::new(policy.pin),
-            exclusive: (!loaded.shareable).then(|| Arc::new(Mutex::new(()))),
+            keep_alive,
+            pinned: AtomicBool::new(false),
+            exclusive: (!loaded.shareable).then(|| Arc::new(async_lock::Mutex::new(()))),
             users: AtomicUsize::new(users),
-            idle_since: AtomicU64::new(0),
+            idle_since: AtomicU64::new(now),
             settled: AtomicBool::new(false),
             cache: Arc::downgrade(&self.shared),
-            signals: Arc::clone(&self.shared.signals),
+            signals: Arc::clone(signals),
         })
     }
 }
 
-/// Counts a request as waiting for room for as long as it lives.
-struct RoomWaiter<'a>(&'a AtomicUsize);
-
-impl Drop for RoomWaiter<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+/// Leads a flight on the calling thread: hint, admission (waiting for room), load.
+fn lead_blocking(leader: Leader, job: Job<'_>, progress: &dyn LoadProgress) {
+    let need = match (job.size, &job.work) {
+        (Some(size), _) => size,
+        (None, Work::Once(_)) => 0,
+        (None, Work::Loader(loader)) => {
+            match catch_unwind(AssertUnwindSafe(|| loader.memory_hint())) {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(e)) => {
+                    let error = leader.load_error(e);
+                    return leader.fail(error, true);
+                }
+                Err(panic) => {
+                    let error = panicked(&leader.flight.id, &*panic);
+                    return leader.fail(error, true);
+                }
+            }
+        }
+    };
+    if let Err(e) = leader.cache.shared.admit_blocking(&leader.flight, need) {
+        return leader.fail(e, false);
     }
+    leader.load(job.work, progress);
 }
 
 /// The hit path: O(1), no allocation. Marks `id` most recently used.
@@ -395,166 +311,30 @@ pub(crate) fn hit(st: &mut State, id: &str) -> Option<Lease> {
     Some(lease)
 }
 
-fn job_for<'a>(st: &State, id: &str, work: Option<Work<'a>>) -> Result<Job<'a>, CacheError> {
+fn job_for<'a>(st: &State, id: &str, work: Option<(u64, Work<'a>)>) -> Result<Job<'a>, CacheError> {
     let registered = st.models.get(id);
-    let (policy, pool) = registered
-        .map(|r| (r.policy.clone(), r.pool))
-        .unwrap_or_default();
+    let policy = registered.map(|r| &r.policy);
+    let pool = registered.and_then(|r| r.pool);
+    let pin = policy.is_some_and(|p| p.pin);
+    let keep_alive = policy.and_then(|p| p.keep_alive);
+    let size = policy.and_then(|p| p.size);
     match (work, registered) {
-        (Some(work), _) => Ok(Job {
+        (Some((hint, work)), _) => Ok(Job {
             backend: "closure".into(),
-            policy,
+            size: Some(size.unwrap_or(hint)),
+            keep_alive,
+            pin,
             pool,
             work,
         }),
         (None, Some(r)) => Ok(Job {
-            backend: r.loader.backend().into(),
-            policy,
+            backend: Arc::clone(&r.backend),
+            size,
+            keep_alive,
+            pin,
             pool,
             work: Work::Loader(Arc::clone(&r.loader)),
         }),
         (None, None) => Err(CacheError::UnknownModel { id: id.into() }),
-    }
-}
-
-fn wait_for(mut st: MutexGuard<'_, State>, flight: &Flight) -> Result<Lease, CacheError> {
-    loop {
-        if let Some(result) = flight.result.get() {
-            // A successful leader counted this waiter's lease before publishing the result.
-            return result.clone().map(Lease::adopt);
-        }
-        flight.done.wait(&mut st);
-    }
-}
-
-fn panicked(id: &str, payload: &(dyn std::any::Any + Send)) -> CacheError {
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned());
-    CacheError::LoaderPanicked {
-        id: id.into(),
-        message,
-    }
-}
-
-/// The request running a load. If it is dropped before finishing (an unwind through the cache's
-/// own code), waiters get an error and the reservation is released.
-struct Leader<'a> {
-    cache: &'a ModelCache,
-    id: &'a str,
-    flight: &'a Arc<Flight>,
-    backend: Arc<str>,
-    done: bool,
-}
-
-impl Leader<'_> {
-    fn load_error(&self, e: BackendError) -> CacheError {
-        CacheError::Load {
-            id: self.id.into(),
-            backend: self.backend.to_string(),
-            source: Arc::new(e),
-        }
-    }
-
-    fn fail(&mut self, error: CacheError, count_failure: bool) -> CacheError {
-        self.done = true;
-        let shared = &self.cache.shared;
-        let mut st = shared.state.lock();
-        let reserved = self.flight.reserved.swap(0, Ordering::Relaxed);
-        st.uncharge(reserved, self.flight.pool);
-        let ours =
-            matches!(st.map.get(self.id), Some(Slot::Loading(f)) if Arc::ptr_eq(f, self.flight));
-        let slot = if ours { st.map.remove(self.id) } else { None };
-        let orphan = st.drop_orphan(self.flight);
-        if count_failure {
-            st.counters.load_failures += 1;
-        }
-        let _ = self.flight.result.set(Err(error.clone()));
-        self.flight.done.notify_all();
-        shared.room.notify_all();
-        drop(st);
-        drop((slot, orphan));
-        tracing::warn!(target: "modelcache", model = %self.id, %error, "load failed");
-        let mut fx = Effects::default();
-        fx.events.push(CacheEvent::LoadFailed {
-            id: self.id.into(),
-            error: error.clone(),
-        });
-        fx.finish(shared);
-        error
-    }
-
-    fn succeed(
-        &mut self,
-        loaded: Loaded,
-        policy: &ModelPolicy,
-        pool: Option<usize>,
-        elapsed: Duration,
-    ) -> Lease {
-        self.done = true;
-        let shared = &self.cache.shared;
-        let mut st = shared.state.lock();
-        let reserved = self.flight.reserved.swap(0, Ordering::Relaxed);
-        let measured = loaded.bytes;
-        st.uncharge(reserved, pool);
-        st.charge(measured, pool);
-        let users = 1 + self.flight.waiters.load(Ordering::Relaxed);
-        let resident = self
-            .cache
-            .resident(self.id, &self.backend, loaded, policy, pool, users);
-        let mut fx = Effects::default();
-        let mut replaced = None;
-        let orphan = st.drop_orphan(self.flight);
-        if orphan.is_some() {
-            // Invalidated while loading: hand it to those who asked, never insert it.
-            st.held.insert(
-                address(&resident),
-                Held {
-                    id: Arc::clone(&resident.id),
-                    bytes: measured,
-                    pool,
-                },
-            );
-        } else {
-            replaced = st
-                .map
-                .insert(Arc::clone(&resident.id), Slot::Ready(Arc::clone(&resident)));
-            if measured > reserved {
-                self.cache.trim_locked(&mut st, pool, &mut fx);
-            }
-        }
-        st.counters.loads += 1;
-        st.counters.load_time += elapsed;
-        let _ = self.flight.result.set(Ok(Arc::clone(&resident)));
-        self.flight.done.notify_all();
-        if measured < reserved {
-            shared.room.notify_all();
-        }
-        drop(st);
-        drop((replaced, orphan));
-        tracing::info!(target: "modelcache", model = %self.id, hint = reserved, bytes = measured, ?elapsed, "loaded");
-        fx.events.push(CacheEvent::Loaded {
-            id: self.id.into(),
-            backend: self.backend.to_string(),
-            hint: reserved,
-            bytes: measured,
-            elapsed,
-        });
-        fx.finish(shared);
-        Lease::adopt(resident)
-    }
-}
-
-impl Drop for Leader<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            let error = CacheError::Abandoned {
-                id: self.id.into(),
-                reason: "the loading request unwound".into(),
-            };
-            self.fail(error, true);
-        }
     }
 }

@@ -1,8 +1,23 @@
-//! Deciding what to evict to admit a model: one pure function, shared by admission and preflight.
+//! Admission: deciding what to evict to admit a model (one pure function, shared with
+//! preflight), the first-come-first-served queue of requests waiting for room, and the
+//! blocking wait for room.
+//!
+//! Fairness rule: a request that must wait for room joins the queue, noting the budgets it is
+//! short in. A later request that counts against one of those budgets waits behind it, even if
+//! it would fit now, so that a large model is not starved by a stream of small ones. A request
+//! that reserves nothing never waits behind anyone (it takes nothing the queue needs).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
-use crate::error::{Holder, HolderState};
+use super::Shared;
+use super::effects::Effects;
+use super::events::EvictReason;
+use super::flight::Flight;
+use super::state::{Queued, State};
+use crate::error::{CacheError, Holder, HolderState};
+use crate::sync::{AtomicUsize, MutexGuard, wait_for};
 
 /// One charged item, in least-recently-used order.
 #[derive(Debug, Clone)]
@@ -17,14 +32,45 @@ pub(crate) struct Candidate {
 /// Budgets and what is charged against them.
 #[derive(Debug, Clone)]
 pub(crate) struct Ledger {
-    pub charged: u64,
+    pub charged: u128,
     pub budget: u64,
     /// `(charged, budget)` per pool.
-    pub pools: Vec<(u64, u64)>,
+    pub pools: Vec<(u128, u64)>,
+}
+
+impl Ledger {
+    pub fn remove(&mut self, bytes: u64, pool: Option<usize>) {
+        self.charged = self.charged.saturating_sub(u128::from(bytes));
+        if let Some(p) = pool.and_then(|p| self.pools.get_mut(p)) {
+            p.0 = p.0.saturating_sub(u128::from(bytes));
+        }
+    }
+
+    pub fn add(&mut self, bytes: u64, pool: Option<usize>) {
+        self.charged += u128::from(bytes);
+        if let Some(p) = pool.and_then(|p| self.pools.get_mut(p)) {
+            p.0 += u128::from(bytes);
+        }
+    }
+
+    /// `(charged, budget)` of a scope.
+    pub fn scope(&self, scope: Scope) -> (u128, u64) {
+        match scope.and_then(|p| self.pools.get(p)) {
+            Some(&pool) => pool,
+            None => (self.charged, self.budget),
+        }
+    }
 }
 
 /// Which budget a verdict is about: `None` = the global one.
 pub(crate) type Scope = Option<usize>;
+
+/// A budget that is short, and who holds it.
+#[derive(Debug, Clone)]
+pub(crate) struct Shortfall {
+    pub scope: Scope,
+    pub holders: Vec<Holder>,
+}
 
 #[derive(Debug)]
 pub(crate) enum Verdict {
@@ -32,14 +78,17 @@ pub(crate) enum Verdict {
     Fit(Vec<usize>),
     /// Larger than the whole budget of `scope`.
     TooLarge { scope: Scope, budget: u64 },
-    /// Not enough room now; it may come when holders let go.
-    Wait { scope: Scope, holders: Vec<Holder> },
-    /// Not enough room, and waiting cannot help (the rest is pinned).
-    Never { scope: Scope, holders: Vec<Holder> },
+    /// Not enough room now in these budgets (the global one first); it may come when holders
+    /// let go.
+    Wait(Vec<Shortfall>),
+    /// Not enough room in this budget, and waiting cannot help (the rest is pinned).
+    Never(Shortfall),
 }
 
 /// Decides how to admit `need` bytes into `pool`: evict idle, unpinned candidates, least
 /// recently used first, only if that makes the model fit both the global and the pool budget.
+/// Each budget that stays short is judged on its own: if what could ever be released in it
+/// (everything but pinned models) is less than its shortfall, waiting cannot help.
 pub(crate) fn decide(
     candidates: &[Candidate],
     ledger: &Ledger,
@@ -47,15 +96,8 @@ pub(crate) fn decide(
     pool: Option<usize>,
     allow_oversized: bool,
 ) -> Verdict {
+    let need128 = u128::from(need);
     let pool_ledger = pool.and_then(|p| ledger.pools.get(p).copied());
-    // A lone oversized model needs everything else in its scope gone.
-    let deficit = |charged: u64, budget: u64| {
-        if need > budget {
-            charged
-        } else {
-            (charged.saturating_add(need)).saturating_sub(budget)
-        }
-    };
     if !allow_oversized {
         if need > ledger.budget {
             return Verdict::TooLarge {
@@ -70,6 +112,15 @@ pub(crate) fn decide(
             };
         }
     }
+    // A lone oversized model needs everything else in its scope gone.
+    let deficit = |charged: u128, budget: u64| {
+        let budget = u128::from(budget);
+        if need128 > budget {
+            charged
+        } else {
+            (charged + need128).saturating_sub(budget)
+        }
+    };
     let mut global = deficit(ledger.charged, ledger.budget);
     let mut in_pool = pool_ledger.map_or(0, |(c, b)| deficit(c, b));
     let mut victims = Vec::new();
@@ -82,20 +133,39 @@ pub(crate) fn decide(
             continue;
         }
         victims.push(i);
-        global = global.saturating_sub(c.bytes);
+        global = global.saturating_sub(u128::from(c.bytes));
         if same_pool {
-            in_pool = in_pool.saturating_sub(c.bytes);
+            in_pool = in_pool.saturating_sub(u128::from(c.bytes));
         }
     }
     if global == 0 && in_pool == 0 {
         return Verdict::Fit(victims);
     }
-    let scope = if in_pool > 0 { pool } else { None };
-    let short = if in_pool > 0 { in_pool } else { global };
-    let relevant = |c: &&Candidate| scope.is_none() || c.pool == scope;
-    let holders: Vec<Holder> = candidates
+    let mut short = Vec::new();
+    for (scope, deficit) in [(None, global), (pool, in_pool)] {
+        if deficit == 0 {
+            continue;
+        }
+        let holders = holders_in(candidates, scope);
+        let may_free: u128 = holders
+            .iter()
+            .filter(|h| h.state != HolderState::Pinned)
+            .map(|h| u128::from(h.bytes))
+            .sum();
+        let shortfall = Shortfall { scope, holders };
+        if may_free < deficit {
+            return Verdict::Never(shortfall);
+        }
+        short.push(shortfall);
+    }
+    Verdict::Wait(short)
+}
+
+/// The candidates that hold bytes in `scope` and cannot be evicted now.
+fn holders_in(candidates: &[Candidate], scope: Scope) -> Vec<Holder> {
+    candidates
         .iter()
-        .filter(relevant)
+        .filter(|c| scope.is_none() || c.pool == scope)
         .filter(|c| c.bytes > 0)
         .filter_map(|c| {
             c.holder.map(|state| Holder {
@@ -104,16 +174,193 @@ pub(crate) fn decide(
                 state,
             })
         })
-        .collect();
-    let may_free: u64 = holders
-        .iter()
-        .filter(|h| h.state != HolderState::Pinned)
-        .map(|h| h.bytes)
-        .sum();
-    if may_free < short {
-        Verdict::Never { scope, holders }
-    } else {
-        Verdict::Wait { scope, holders }
+        .collect()
+}
+
+/// The outcome of one look at whether a flight can be admitted.
+pub(crate) enum Attempt {
+    /// Its bytes are reserved; drop these evicted models once the lock is released.
+    Admitted(Effects),
+    /// Wait for room (the flight is queued).
+    Wait,
+    /// It cannot be admitted; the flight is out of the queue.
+    Failed(CacheError),
+}
+
+/// The earlier requests in the queue that a request in `pool` must wait behind (all of them
+/// if `flight` is not queued), and the budget the first of them waits in.
+pub(crate) fn queued_ahead(
+    st: &State,
+    flight: Option<&Arc<Flight>>,
+    pool: Option<usize>,
+) -> Option<(Scope, Vec<Holder>)> {
+    let mut scope = None;
+    let mut ahead = Vec::new();
+    let before = |q: &&Queued| flight.is_none_or(|f| !Arc::ptr_eq(&q.flight, f));
+    for q in st.queue.iter().take_while(before) {
+        let blocks_pool = q.pool.is_some() && q.pool == pool;
+        if q.global || blocks_pool {
+            if ahead.is_empty() {
+                scope = if q.global { None } else { q.pool };
+            }
+            ahead.push(Holder {
+                id: q.flight.id.to_string(),
+                bytes: q.need,
+                state: HolderState::Queued,
+            });
+        }
+    }
+    (!ahead.is_empty()).then_some((scope, ahead))
+}
+
+impl Shared {
+    /// One look, under the lock, at whether `flight` can reserve `need` bytes now: evicts idle
+    /// models to make room, queues the flight to wait, or fails it (too large, waiting cannot
+    /// help, or `deadline` passed by the cache's clock).
+    pub(crate) fn try_admit(
+        &self,
+        st: &mut State,
+        flight: &Arc<Flight>,
+        need: u64,
+        deadline: Option<Instant>,
+    ) -> Attempt {
+        let was_queued = st.queue.iter().any(|q| Arc::ptr_eq(&q.flight, flight));
+        let candidates = st.candidates();
+        let verdict = decide(
+            &candidates,
+            &st.ledger(),
+            need,
+            flight.pool,
+            st.allow_oversized,
+        );
+        let short = match verdict {
+            Verdict::Fit(victims) => {
+                match queued_ahead(st, Some(flight), flight.pool).filter(|_| need > 0) {
+                    None => {
+                        let mut fx = Effects::default();
+                        for i in victims {
+                            st.evict(&candidates[i].id, EvictReason::Capacity, &mut fx);
+                        }
+                        st.charge(need, flight.pool);
+                        flight.reserved.store(need, Ordering::Relaxed);
+                        flight.started.store(true, Ordering::Relaxed);
+                        if st.dequeue(flight) {
+                            // Requests queued behind this one may go now.
+                            self.room.notify_all();
+                        }
+                        st.note_budget(&self.signals);
+                        return Attempt::Admitted(fx);
+                    }
+                    Some((scope, ahead)) => {
+                        let mut holders = holders_in(&candidates, scope);
+                        holders.extend(ahead);
+                        vec![Shortfall { scope, holders }]
+                    }
+                }
+            }
+            Verdict::TooLarge { scope, budget } => {
+                self.leave_queue(st, flight);
+                return Attempt::Failed(CacheError::TooLarge {
+                    id: flight.id.to_string(),
+                    needed: need,
+                    budget,
+                    pool: st.pool_name(scope),
+                });
+            }
+            Verdict::Never(shortfall) => {
+                self.leave_queue(st, flight);
+                return Attempt::Failed(no_room(st, flight, need, shortfall, was_queued));
+            }
+            Verdict::Wait(short) => short,
+        };
+        let timed_out = deadline.is_some_and(|d| self.signals.clock.now() >= d);
+        if timed_out {
+            if was_queued {
+                st.counters.wait_timeouts += 1;
+            }
+            self.leave_queue(st, flight);
+            let first = short.into_iter().next().unwrap_or(Shortfall {
+                scope: None,
+                holders: vec![],
+            });
+            return Attempt::Failed(no_room(st, flight, need, first, was_queued));
+        }
+        let global = short.iter().any(|s| s.scope.is_none());
+        let pool = short.iter().find_map(|s| s.scope);
+        match st.queue.iter_mut().find(|q| Arc::ptr_eq(&q.flight, flight)) {
+            Some(q) => (q.global, q.pool) = (global, pool),
+            None => {
+                st.counters.waits += 1;
+                st.queue.push_back(Queued {
+                    flight: Arc::clone(flight),
+                    need,
+                    global,
+                    pool,
+                });
+            }
+        }
+        Attempt::Wait
+    }
+
+    /// Takes a flight out of the queue, waking those behind it.
+    pub(crate) fn leave_queue(&self, st: &mut State, flight: &Arc<Flight>) {
+        if st.dequeue(flight) {
+            self.room.notify_all();
+        }
+    }
+
+    /// Reserves `need` bytes for `flight`, evicting idle models or waiting (blocking this
+    /// thread) for room until the load timeout passes by the cache's clock.
+    pub(crate) fn admit_blocking(&self, flight: &Arc<Flight>, need: u64) -> Result<(), CacheError> {
+        let deadline = self.signals.deadline(self.load_timeout);
+        let _waiting = RoomWaiter::register(&self.signals.room_waiters);
+        let mut st = self.lock();
+        loop {
+            match self.try_admit(&mut st, flight, need, deadline) {
+                Attempt::Admitted(fx) => {
+                    drop(st);
+                    fx.finish(self);
+                    return Ok(());
+                }
+                Attempt::Failed(e) => return Err(e),
+                Attempt::Wait => {
+                    let timeout = self.signals.remaining(deadline);
+                    st.wait(|guard: &mut MutexGuard<'_, State>| {
+                        wait_for(&self.room.cv, guard, timeout);
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn no_room(st: &State, flight: &Flight, need: u64, short: Shortfall, waited: bool) -> CacheError {
+    let (charged, budget) = st.ledger().scope(short.scope);
+    CacheError::NoRoom {
+        id: flight.id.to_string(),
+        needed: need,
+        budget,
+        charged: super::ledger::saturate(charged),
+        pool: st.pool_name(short.scope),
+        waited,
+        holders: short.holders,
+    }
+}
+
+/// Counts a request as waiting for room for as long as it lives. Registered before the request
+/// looks at who is idle: see `Lease::drop`.
+pub(crate) struct RoomWaiter<'a>(&'a AtomicUsize);
+
+impl<'a> RoomWaiter<'a> {
+    pub fn register(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for RoomWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -130,6 +377,14 @@ mod tests {
         }
     }
 
+    fn ledger(charged: u128, budget: u64, pools: Vec<(u128, u64)>) -> Ledger {
+        Ledger {
+            charged,
+            budget,
+            pools,
+        }
+    }
+
     #[test]
     fn evicts_idle_lru_first_and_skips_in_use() {
         let c = [
@@ -137,12 +392,7 @@ mod tests {
             cand("old", 30, None, None),
             cand("new", 30, None, None),
         ];
-        let l = Ledger {
-            charged: 100,
-            budget: 100,
-            pools: vec![],
-        };
-        match decide(&c, &l, 20, None, false) {
+        match decide(&c, &ledger(100, 100, vec![]), 20, None, false) {
             Verdict::Fit(v) => assert_eq!(v, vec![1]),
             other => panic!("{other:?}"),
         }
@@ -155,12 +405,7 @@ mod tests {
             cand("v1", 10, Some(0), None),
             cand("v2", 10, Some(0), None),
         ];
-        let l = Ledger {
-            charged: 30,
-            budget: 100,
-            pools: vec![(20, 20)],
-        };
-        match decide(&c, &l, 10, Some(0), false) {
+        match decide(&c, &ledger(30, 100, vec![(20, 20)]), 10, Some(0), false) {
             Verdict::Fit(v) => assert_eq!(v, vec![1]),
             other => panic!("{other:?}"),
         }
@@ -169,30 +414,40 @@ mod tests {
     #[test]
     fn pinned_shortfall_is_never_and_in_use_is_wait() {
         let pinned = [cand("p", 90, None, Some(HolderState::Pinned))];
-        let l = Ledger {
-            charged: 90,
-            budget: 100,
-            pools: vec![],
-        };
+        let l = ledger(90, 100, vec![]);
         assert!(matches!(
             decide(&pinned, &l, 20, None, false),
-            Verdict::Never { .. }
+            Verdict::Never(_)
         ));
         let used = [cand("u", 90, None, Some(HolderState::InUse))];
         assert!(matches!(
             decide(&used, &l, 20, None, false),
-            Verdict::Wait { .. }
+            Verdict::Wait(_)
         ));
+    }
+
+    #[test]
+    fn a_pinned_global_shortfall_is_never_even_when_the_pool_could_wait() {
+        // The pool is short but its member will be released; the global budget is short
+        // because of pinned models outside the pool: no release can fix that.
+        let c = [
+            cand("pinned", 90, None, Some(HolderState::Pinned)),
+            cand("member", 10, Some(0), Some(HolderState::InUse)),
+        ];
+        let l = ledger(100, 100, vec![(10, 20)]);
+        match decide(&c, &l, 20, Some(0), false) {
+            Verdict::Never(s) => {
+                assert_eq!(s.scope, None);
+                assert_eq!(s.holders.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn oversized_is_refused_unless_allowed_alone() {
         let c = [cand("a", 10, None, None)];
-        let l = Ledger {
-            charged: 10,
-            budget: 100,
-            pools: vec![],
-        };
+        let l = ledger(10, 100, vec![]);
         assert!(matches!(
             decide(&c, &l, 101, None, false),
             Verdict::TooLarge {
@@ -202,6 +457,20 @@ mod tests {
         ));
         match decide(&c, &l, 101, None, true) {
             Verdict::Fit(v) => assert_eq!(v, vec![0]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sizes_near_u64_max_do_not_overflow() {
+        let c = [cand("a", u64::MAX - 10, None, None)];
+        let l = ledger(u128::from(u64::MAX - 10), u64::MAX, vec![]);
+        match decide(&c, &l, 20, None, false) {
+            Verdict::Fit(v) => assert_eq!(v, vec![0]),
+            other => panic!("{other:?}"),
+        }
+        match decide(&[], &ledger(0, u64::MAX, vec![]), u64::MAX, None, false) {
+            Verdict::Fit(v) => assert!(v.is_empty()),
             other => panic!("{other:?}"),
         }
     }

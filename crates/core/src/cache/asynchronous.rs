@@ -1,70 +1,280 @@
-//! The async API (feature `tokio`): no runtime worker thread ever blocks on a load, on room, or
-//! on a model's lock. Hits are served inline (the cache lock is only ever held for O(1) map
-//! work, never across a load); everything that can wait runs on tokio's blocking pool.
+//! The async API (feature `tokio`): no runtime worker ever blocks, no request holds a thread
+//! while it waits, and a dropped future withdraws at once.
+//!
+//! * Hits are served inline (the cache lock is only held for O(1) map work).
+//! * A request that misses joins the model's flight and waits on a notification, not a thread.
+//! * A flight started by an async request is led by a task of its own (spawned on the
+//!   runtime): the memory hint and the load run on the blocking pool, the wait for room is an
+//!   async wait. The flight outlives the request that started it, so others may join it.
+//! * Dropping a request's future withdraws it: it stops being counted among the flight's
+//!   waiters; if it was the last before the load started, the flight is cancelled (it leaves
+//!   the queue for room and the map, having charged nothing). Once the loader runs, the load
+//!   completes; a model loaded for nobody becomes resident and idle.
+//!
+//! Waits for room time out by the cache's clock; they use tokio's timer, so the runtime needs
+//! timers enabled (tokio's default runtimes have them).
 
 use std::ops::Deref;
-
-use parking_lot::{ArcMutexGuard, RawMutex};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use super::ModelCache;
-use super::acquire::hit;
+use super::acquire::{Start, hit};
+use super::admission::{Attempt, RoomWaiter};
+use super::effects::Effects;
+use super::flight::{Flight, Leader, Work, panicked};
 use super::handle::Handle;
-use crate::CacheError;
+use super::resident::Lease;
+use crate::backend::ModelLoader;
+use crate::error::CacheError;
+use crate::progress::NoProgress;
 
 impl ModelCache {
-    /// [`get`](ModelCache::get) for async code. A miss (load, join a load, wait for room) runs
-    /// on the blocking pool; dropping the future does not cancel a load others may share.
+    /// [`get`](ModelCache::get) for async code: never blocks a runtime worker, and never holds a
+    /// thread while it waits for a load or for room. Dropping the future withdraws the request
+    /// (see the module documentation); a load others wait for goes on.
     ///
     /// # Errors
-    /// As [`get`](ModelCache::get), plus [`CacheError::Runtime`] if the blocking task fails.
+    /// As [`get`](ModelCache::get), plus [`CacheError::Runtime`] when called outside a tokio
+    /// runtime or when the runtime cannot run the load.
     pub async fn get_async<T: Send + Sync + 'static>(
         &self,
         id: &str,
     ) -> Result<Handle<T>, CacheError> {
-        let lease = hit(&mut self.shared.state.lock(), id);
+        let lease = hit(&mut self.shared.lock_ledger_unchanged(), id);
         if let Some(lease) = lease {
             return Handle::from_lease(lease);
         }
-        let cache = self.clone();
-        let owned = id.to_owned();
-        tokio::task::spawn_blocking(move || cache.get::<T>(&owned))
-            .await
-            .map_err(|e| CacheError::Runtime {
-                id: id.into(),
-                message: e.to_string(),
-            })?
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| CacheError::Runtime {
+            id: id.into(),
+            message: e.to_string(),
+        })?;
+        let lease = match self.begin(id, &runtime)? {
+            Begin::Hit(lease) => lease,
+            Begin::Join(join) => join.wait().await?,
+            Begin::Uncached(backend, keep_alive, loader) => {
+                let cache = self.clone();
+                let owned = id.to_owned();
+                runtime
+                    .spawn_blocking(move || {
+                        let work = Work::Loader(loader);
+                        cache.load_uncached(&owned, &backend, keep_alive, work, &NoProgress)
+                    })
+                    .await
+                    .map_err(|e| runtime_error(id, &e))??
+            }
+        };
+        Handle::from_lease(lease)
+    }
+
+    /// The synchronous part of a request: a hit, or the flight to wait for (a new one is led by
+    /// a task spawned here).
+    fn begin(&self, id: &str, runtime: &tokio::runtime::Handle) -> Result<Begin, CacheError> {
+        let mut fx = Effects::default();
+        let start = self.start(self.shared.lock(), id, None, &mut fx);
+        let begin = match start {
+            Ok(Start::Hit(lease)) => Ok(Begin::Hit(lease)),
+            Ok(Start::Join(flight)) => Ok(Begin::Join(Join::new(self, flight))),
+            Ok(Start::Lead(leader, job)) => {
+                let join = Join::new(self, Arc::clone(&leader.flight));
+                match job.work {
+                    Work::Loader(loader) => {
+                        runtime.spawn(drive(leader, loader, job.size));
+                    }
+                    Work::Once(_) => leader.fail(not_registered(id), false),
+                }
+                Ok(Begin::Join(join))
+            }
+            Ok(Start::Uncached(job)) => match job.work {
+                Work::Loader(loader) => Ok(Begin::Uncached(job.backend, job.keep_alive, loader)),
+                Work::Once(_) => Err(not_registered(id)),
+            },
+            Err(e) => Err(e),
+        };
+        // Any flight created above has its leader: user code may run now.
+        fx.finish(&self.shared);
+        begin
+    }
+}
+
+/// What the synchronous part of an async request found.
+enum Begin {
+    Hit(Lease),
+    Join(Join),
+    Uncached(Arc<str>, Option<Duration>, Arc<dyn ModelLoader>),
+}
+
+fn runtime_error(id: &str, e: &tokio::task::JoinError) -> CacheError {
+    CacheError::Runtime {
+        id: id.into(),
+        message: e.to_string(),
+    }
+}
+
+fn not_registered(id: &str) -> CacheError {
+    CacheError::UnknownModel { id: id.into() }
+}
+
+/// Leads a flight started by an async request: hint and load on the blocking pool, the wait
+/// for room here.
+async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u64>) {
+    if leader.withdrawn() {
+        return;
+    }
+    let need = match size {
+        Some(size) => size,
+        None => {
+            let l = Arc::clone(&loader);
+            let hint = tokio::task::spawn_blocking(move || {
+                catch_unwind(AssertUnwindSafe(|| l.memory_hint()))
+            });
+            match hint.await {
+                Ok(Ok(Ok(bytes))) => bytes,
+                Ok(Ok(Err(e))) => {
+                    let error = leader.load_error(e);
+                    return leader.fail(error, true);
+                }
+                Ok(Err(panic)) => {
+                    let error = panicked(&leader.flight.id, &*panic);
+                    return leader.fail(error, true);
+                }
+                Err(e) => {
+                    let error = runtime_error(&leader.flight.id, &e);
+                    return leader.fail(error, true);
+                }
+            }
+        }
+    };
+    match admit(&leader, need).await {
+        Admission::Admitted => {}
+        Admission::Withdrawn => {
+            leader.withdrawn();
+            return;
+        }
+        Admission::Failed(e) => return leader.fail(e, false),
+    }
+    // From here the load completes the flight itself, even if this task is dropped; if the
+    // runtime cannot run it, dropping the leader fails the flight.
+    drop(tokio::task::spawn_blocking(move || {
+        leader.load(Work::Loader(loader), &NoProgress);
+    }));
+}
+
+enum Admission {
+    Admitted,
+    Withdrawn,
+    Failed(CacheError),
+}
+
+/// Reserves `need` bytes for the leader's flight, waiting (asynchronously) for room.
+async fn admit(leader: &Leader, need: u64) -> Admission {
+    let shared = &leader.cache.shared;
+    let flight = &leader.flight;
+    let deadline = shared.signals.deadline(shared.load_timeout);
+    let _waiting = RoomWaiter::register(&shared.signals.room_waiters);
+    loop {
+        let notified = shared.room.tasks.notified();
+        tokio::pin!(notified);
+        let timeout: Option<Duration> = {
+            let mut st = shared.lock();
+            if flight.result.get().is_some() {
+                return Admission::Withdrawn;
+            }
+            notified.as_mut().enable();
+            match shared.try_admit(&mut st, flight, need, deadline) {
+                Attempt::Admitted(fx) => {
+                    drop(st);
+                    fx.finish(shared);
+                    return Admission::Admitted;
+                }
+                Attempt::Failed(e) => return Admission::Failed(e),
+                Attempt::Wait => shared.signals.remaining(deadline),
+            }
+        };
+        match timeout {
+            Some(timeout) => {
+                let _ = tokio::time::timeout(timeout, notified).await;
+            }
+            None => notified.await,
+        }
+    }
+}
+
+/// An async request waiting for a flight. Dropped before it has its result, it withdraws.
+struct Join {
+    cache: ModelCache,
+    flight: Arc<Flight>,
+    armed: bool,
+}
+
+impl Join {
+    fn new(cache: &ModelCache, flight: Arc<Flight>) -> Self {
+        Self {
+            cache: cache.clone(),
+            flight,
+            armed: true,
+        }
+    }
+
+    async fn wait(mut self) -> Result<Lease, CacheError> {
+        loop {
+            let notified = self.flight.done.tasks.notified();
+            tokio::pin!(notified);
+            {
+                let _st = self.cache.shared.lock_ledger_unchanged();
+                if self.flight.result.get().is_some() {
+                    self.armed = false;
+                    break;
+                }
+                notified.as_mut().enable();
+            }
+            notified.await;
+        }
+        self.flight.outcome()
+    }
+}
+
+impl Drop for Join {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let shared = &self.cache.shared;
+        let mut fx = Effects::default();
+        let mut st = shared.lock();
+        st.counters.withdrawn += 1;
+        let lease = match self.flight.result.get() {
+            // Published meanwhile: the lease counted for this request is released.
+            Some(Ok(r)) => Some(Lease::adopt(Arc::clone(r))),
+            Some(Err(_)) => None,
+            None => {
+                let left = self.flight.waiters.fetch_sub(1, Ordering::Relaxed) - 1;
+                if left == 0 && !self.flight.started.load(Ordering::Relaxed) {
+                    self.flight.cancel(shared, &mut st, &mut fx);
+                }
+                None
+            }
+        };
+        drop(st);
+        drop(lease);
+        fx.finish(shared);
     }
 }
 
 impl<T: Send + Sync + 'static> Handle<T> {
-    /// [`lock`](Handle::lock) for async code: waiting for another caller of the same model
-    /// happens on the blocking pool, never on a runtime worker.
-    ///
-    /// # Errors
-    /// [`CacheError::Runtime`] if the blocking task fails.
-    pub async fn lock_async(&self) -> Result<OwnedModelGuard<T>, CacheError> {
-        let Some(mutex) = self.lease.resident.exclusive.clone() else {
-            return Ok(OwnedModelGuard {
-                handle: self.clone(),
-                _guard: None,
-            });
+    /// [`lock`](Handle::lock) for async code: waiting for another caller of the same model is
+    /// an async wait, never a blocked thread.
+    pub async fn lock_async(&self) -> OwnedModelGuard<T> {
+        let guard = match &self.lease.resident.exclusive {
+            Some(mutex) => Some(mutex.lock_arc().await),
+            None => None,
         };
-        if let Some(guard) = mutex.try_lock_arc() {
-            return Ok(OwnedModelGuard {
-                handle: self.clone(),
-                _guard: Some(guard),
-            });
-        }
-        let guard = tokio::task::spawn_blocking(move || mutex.lock_arc())
-            .await
-            .map_err(|e| CacheError::Runtime {
-                id: self.id().into(),
-                message: e.to_string(),
-            })?;
-        Ok(OwnedModelGuard {
+        OwnedModelGuard {
             handle: self.clone(),
-            _guard: Some(guard),
-        })
+            _guard: guard,
+        }
     }
 }
 
@@ -72,7 +282,7 @@ impl<T: Send + Sync + 'static> Handle<T> {
 /// and move between tasks.
 pub struct OwnedModelGuard<T> {
     handle: Handle<T>,
-    _guard: Option<ArcMutexGuard<RawMutex, ()>>,
+    _guard: Option<async_lock::MutexGuardArc<()>>,
 }
 
 impl<T: Send + Sync + 'static> Deref for OwnedModelGuard<T> {

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::sync::{AtomicUsize, Condvar, Mutex};
+use crate::sync::{Mutex, Signal};
 
 use super::events::CacheEvent;
-use super::resident::Signals;
+use super::signals::Signals;
 use super::state::{Pool, State};
 use super::{EventHook, ModelCache, Shared};
 use crate::clock::{Clock, SystemClock};
@@ -35,14 +35,16 @@ impl Default for CacheBuilder {
 }
 
 impl CacheBuilder {
-    /// The global budget in bytes. `0` retains nothing: every request loads.
+    /// The global budget in bytes. `0` retains nothing: every request loads; `u64::MAX` is
+    /// unlimited.
     #[must_use]
     pub fn budget(mut self, bytes: u64) -> Self {
         self.budget = bytes;
         self
     }
 
-    /// How long a request waits for room before failing (default 2 minutes; zero = no wait).
+    /// How long a request waits for room before failing (default 2 minutes; zero = no wait;
+    /// `Duration::MAX` = no limit). Measured by the cache's [`clock`](Self::clock).
     #[must_use]
     pub fn load_timeout(mut self, timeout: Duration) -> Self {
         self.load_timeout = timeout;
@@ -58,21 +60,30 @@ impl CacheBuilder {
     }
 
     /// Adds a named pool with its own budget (a GPU's memory, a cap for a family of models).
-    /// Models in a pool count against both the pool and the global budget.
+    /// Models in a pool count against both the pool and the global budget. Adding a pool
+    /// again under the same name replaces its budget.
     #[must_use]
     pub fn pool(mut self, name: impl Into<String>, budget: u64) -> Self {
-        self.pools.push((name.into(), budget));
+        let name = name.into();
+        match self.pools.iter_mut().find(|(n, _)| *n == name) {
+            Some(pool) => pool.1 = budget,
+            None => self.pools.push((name, budget)),
+        }
         self
     }
 
-    /// The clock used for keep-alive (tests use [`ManualClock`](crate::ManualClock)).
+    /// The clock used for keep-alive, load timeouts and load times (tests use
+    /// [`ManualClock`](crate::ManualClock); after moving it, call
+    /// [`ModelCache::expire`](crate::ModelCache::expire) so that waiters look at it).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
-    /// Calls `hook` for every load, failed load and eviction, outside the cache lock.
+    /// Calls `hook` for every load, failed load, eviction and budget overrun, outside the cache
+    /// lock, one event at a time and in the order the state changed. A panicking hook is caught
+    /// and counted (`CacheStats::callback_panics`); the cache carries on.
     #[must_use]
     pub fn on_event(mut self, hook: impl Fn(&CacheEvent) + Send + Sync + 'static) -> Self {
         self.on_event = Some(Arc::new(hook));
@@ -89,23 +100,20 @@ impl CacheBuilder {
                     name: name.into(),
                     budget,
                     charged: 0,
+                    over: false,
                 })
                 .collect(),
+            budget: self.budget,
+            allow_oversized: self.allow_oversized,
+            record_events: self.on_event.is_some(),
             ..State::default()
         };
-        let epoch = self.clock.now();
         ModelCache {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
-                room: Condvar::new(),
-                budget: self.budget,
+                room: Signal::new(),
                 load_timeout: self.load_timeout,
-                allow_oversized: self.allow_oversized,
-                signals: Arc::new(Signals {
-                    clock: self.clock,
-                    epoch,
-                    room_waiters: AtomicUsize::new(0),
-                }),
+                signals: Arc::new(Signals::new(self.clock)),
                 on_event: self.on_event,
             }),
         }

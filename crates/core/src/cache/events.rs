@@ -1,4 +1,5 @@
-//! Events reported to the hook set with [`CacheBuilder::on_event`](crate::CacheBuilder::on_event).
+//! Events reported to the hook set with [`CacheBuilder::on_event`](crate::CacheBuilder::on_event),
+//! in the order the state changed (see `effects.rs` for how they are delivered).
 
 use std::time::Duration;
 
@@ -40,6 +41,26 @@ pub enum CacheEvent {
         id: String,
         /// What went wrong.
         error: CacheError,
+    },
+    /// Charged bytes went over a budget: a load measured more than it reserved (or a lone
+    /// oversized model was allowed in) and evicting idle models could not make up for it.
+    /// Nothing new is admitted in that budget until [`CacheEvent::WithinBudget`].
+    OverBudget {
+        /// The pool, or `None` for the global budget.
+        pool: Option<String>,
+        /// Bytes charged against it.
+        charged: u64,
+        /// The budget.
+        budget: u64,
+    },
+    /// Charged bytes are back within a budget that was exceeded.
+    WithinBudget {
+        /// The pool, or `None` for the global budget.
+        pool: Option<String>,
+        /// Bytes charged against it.
+        charged: u64,
+        /// The budget.
+        budget: u64,
     },
     /// An entry left the cache.
     Evicted {

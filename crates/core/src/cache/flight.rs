@@ -1,33 +1,379 @@
-//! One load in flight, shared by the request that runs it and every request that waits for it.
+//! One load in flight, shared by every request for the model, and the leader that completes it.
+//!
+//! Lifecycle: a flight is created (with its leader guard) under the lock by the first request
+//! for a model that is not resident; every request for it counts in `waiters`. The leader asks
+//! for the memory hint, is admitted (bytes reserved, `started` set, under the lock), runs the
+//! loader, and publishes the result under the lock, counting one lease per waiter before it
+//! does. Until `started`, a flight whose waiters all withdrew (dropped futures) is cancelled:
+//! it leaves the map and the queue and publishes `Abandoned`, having charged nothing. After
+//! `started` it always completes; a model loaded for nobody becomes resident and idle.
 
-use crate::sync::{AtomicU64, AtomicUsize};
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use crate::sync::Condvar;
-
-use super::resident::Resident;
-use crate::CacheError;
+use super::effects::Effects;
+use super::events::CacheEvent;
+use super::resident::{Lease, Resident};
+use super::state::{Held, Slot, State, address};
+use super::{Locked, ModelCache};
+use crate::backend::{Loaded, ModelLoader};
+use crate::error::{BackendError, CacheError};
+use crate::progress::LoadProgress;
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Signal};
 
 /// Every field is written under the cache lock; the atomics only make the type `Sync`.
 pub(crate) struct Flight {
-    /// Bytes reserved for this load (0 until admission succeeds).
-    pub reserved: AtomicU64,
+    pub id: Arc<str>,
     pub pool: Option<usize>,
-    /// Requests waiting for the result; each gets a lease counted before the leader lets go.
+    /// Bytes reserved for this load (0 until admitted).
+    pub reserved: AtomicU64,
+    /// Requests waiting for the result; each gets a lease counted before the result is published.
     pub waiters: AtomicUsize,
+    /// Whether the model is pinned when it lands (`set_pinned` changes it during the load).
+    pub pinned: AtomicBool,
+    /// Admitted: its bytes are reserved and the loader runs; it can no longer be cancelled.
+    pub started: AtomicBool,
     pub result: OnceLock<Result<Arc<Resident>, CacheError>>,
-    /// Waited on with the cache lock.
-    pub done: Condvar,
+    /// Notified when the result is published.
+    pub done: Signal,
 }
 
 impl Flight {
-    pub fn new(pool: Option<usize>) -> Self {
+    pub fn new(id: &str, pool: Option<usize>, pinned: bool) -> Self {
         Self {
-            reserved: AtomicU64::new(0),
+            id: id.into(),
             pool,
-            waiters: AtomicUsize::new(0),
+            reserved: AtomicU64::new(0),
+            waiters: AtomicUsize::new(1),
+            pinned: AtomicBool::new(pinned),
+            started: AtomicBool::new(false),
             result: OnceLock::new(),
-            done: Condvar::new(),
+            done: Signal::new(),
         }
+    }
+
+    /// Whether this flight is `slot`.
+    pub fn is(self: &Arc<Self>, slot: Option<&Slot>) -> bool {
+        matches!(slot, Some(Slot::Loading(f)) if Arc::ptr_eq(f, self))
+    }
+
+    /// The published result as the request's own: a lease (counted for it by the leader) or
+    /// the error. Call once per waiter, after the result is published.
+    pub fn outcome(&self) -> Result<Lease, CacheError> {
+        match self.result.get() {
+            Some(Ok(r)) => Ok(Lease::adopt(Arc::clone(r))),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(CacheError::Abandoned {
+                id: self.id.to_string(),
+                reason: "the load ended without a result".into(),
+            }),
+        }
+    }
+
+    /// Blocks the calling thread until the result is published, then takes its outcome.
+    pub fn wait(&self, mut st: Locked<'_>) -> Result<Lease, CacheError> {
+        while self.result.get().is_none() {
+            st.wait(|guard| self.done.cv.wait(guard));
+        }
+        drop(st);
+        self.outcome()
+    }
+
+    /// Cancels a flight nobody waits for any more (never one that started), under the lock.
+    #[cfg(feature = "tokio")]
+    pub fn cancel(self: &Arc<Self>, shared: &super::Shared, st: &mut State, fx: &mut Effects) {
+        debug_assert!(!self.started.load(Ordering::Relaxed));
+        if self.is(st.map.get(&*self.id)) {
+            fx.drop_slot(st.map.remove(&*self.id));
+        }
+        fx.flights.extend(st.drop_orphan(self));
+        shared.leave_queue(st, self);
+        let _ = self.result.set(Err(CacheError::Abandoned {
+            id: self.id.to_string(),
+            reason: "every request for it was withdrawn".into(),
+        }));
+        self.done.notify_all();
+        // Its leader may be waiting for room: wake it to see.
+        shared.room.notify_all();
+    }
+}
+
+/// What a leader runs to load a model.
+pub(crate) enum Work<'a> {
+    Loader(Arc<dyn ModelLoader>),
+    Once(Box<dyn FnOnce() -> Result<Loaded, BackendError> + 'a>),
+}
+
+impl Work<'_> {
+    pub fn run(self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
+        match self {
+            Work::Loader(loader) => loader.load(progress),
+            Work::Once(load) => load(),
+        }
+    }
+}
+
+/// Completes a flight. Created under the lock together with the flight, before any user code
+/// can run; if it is dropped without completing it (an unwind, a dropped task), the flight
+/// fails with `Abandoned` and its reservation is released.
+pub(crate) struct Leader {
+    pub cache: ModelCache,
+    pub flight: Arc<Flight>,
+    pub backend: Arc<str>,
+    pub keep_alive: Option<Duration>,
+    armed: bool,
+}
+
+impl Leader {
+    pub fn new(
+        cache: &ModelCache,
+        flight: &Arc<Flight>,
+        backend: Arc<str>,
+        keep_alive: Option<Duration>,
+    ) -> Self {
+        Self {
+            cache: cache.clone(),
+            flight: Arc::clone(flight),
+            backend,
+            keep_alive,
+            armed: true,
+        }
+    }
+
+    pub fn load_error(&self, e: BackendError) -> CacheError {
+        CacheError::Load {
+            id: self.flight.id.to_string(),
+            backend: self.backend.to_string(),
+            source: Arc::new(e),
+        }
+    }
+
+    /// The flight was cancelled (all its requests withdrew): nothing left to do.
+    #[cfg(feature = "tokio")]
+    pub fn withdrawn(&mut self) -> bool {
+        let _st = self.cache.shared.lock();
+        if self.flight.result.get().is_some() && !self.flight.started.load(Ordering::Relaxed) {
+            self.armed = false;
+            return true;
+        }
+        false
+    }
+
+    /// Runs the loader (admission done) and publishes its outcome.
+    pub fn load(self, work: Work<'_>, progress: &dyn LoadProgress) {
+        let span = tracing::info_span!(target: "modelcache", "load", model = %self.flight.id, backend = %self.backend);
+        let signals = &self.cache.shared.signals;
+        let started = signals.clock.now();
+        let outcome = span.in_scope(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let loaded = work.run(progress);
+                progress.finish();
+                loaded
+            }))
+        });
+        let elapsed = signals.clock.now().saturating_duration_since(started);
+        match outcome {
+            Ok(Ok(loaded)) => self.succeed(loaded, elapsed),
+            Ok(Err(e)) => {
+                let error = self.load_error(e);
+                self.fail(error, true);
+            }
+            Err(panic) => {
+                let error = panicked(&self.flight.id, &*panic);
+                self.fail(error, true);
+            }
+        }
+    }
+
+    /// Fails the flight: every waiter gets `error`; its reservation is released.
+    pub fn fail(mut self, error: CacheError, count_failure: bool) {
+        self.fail_now(error, count_failure);
+    }
+
+    fn fail_now(&mut self, error: CacheError, count_failure: bool) {
+        self.armed = false;
+        let shared = &self.cache.shared;
+        let mut fx = Effects::default();
+        let mut st = shared.lock();
+        if self.flight.result.get().is_some() {
+            return; // cancelled: it charged nothing
+        }
+        fail_locked(
+            shared,
+            &mut st,
+            &self.flight,
+            error.clone(),
+            count_failure,
+            &mut fx,
+        );
+        drop(st);
+        tracing::warn!(target: "modelcache", model = %self.flight.id, %error, "load failed");
+        fx.finish(shared);
+    }
+
+    /// Publishes a loaded model: charged at its measured size, handed to every waiter, and
+    /// resident unless it was invalidated meanwhile or alone exceeds its budget.
+    fn succeed(mut self, loaded: Loaded, elapsed: Duration) {
+        self.armed = false;
+        let shared = &self.cache.shared;
+        let flight = &self.flight;
+        let mut fx = Effects::default();
+        let mut st = shared.lock();
+        let reserved = flight.reserved.swap(0, Ordering::Relaxed);
+        st.uncharge(reserved, flight.pool);
+        let measured = loaded.bytes;
+        if let Some(error) = outgrown(&st, flight, reserved, measured) {
+            fail_locked(shared, &mut st, flight, error.clone(), true, &mut fx);
+            drop(st);
+            tracing::warn!(target: "modelcache", model = %flight.id, %error, "load failed");
+            shared.guarded("a model destructor", || drop(loaded));
+            fx.finish(shared);
+            return;
+        }
+        let users = flight.waiters.load(Ordering::Relaxed);
+        let pinned = flight.pinned.load(Ordering::Relaxed);
+        let resident = self.cache.resident(
+            &flight.id,
+            &self.backend,
+            loaded,
+            self.keep_alive,
+            flight.pool,
+            users,
+        );
+        resident.pinned.store(pinned, Ordering::Relaxed);
+        let orphan = st.drop_orphan(flight);
+        let inserted = orphan.is_none();
+        fx.flights.extend(orphan);
+        st.charge(measured, flight.pool);
+        if !inserted && users == 0 {
+            // Invalidated, and nobody waits for it: released at once.
+            st.uncharge(measured, flight.pool);
+            resident.settled.store(true, Ordering::Release);
+            fx.dropped.push(Arc::clone(&resident));
+        } else if !inserted {
+            // Invalidated while loading: hand it to those who asked, never insert it.
+            st.held.insert(
+                address(&resident),
+                Held {
+                    id: Arc::clone(&resident.id),
+                    bytes: measured,
+                    pool: flight.pool,
+                },
+            );
+        } else {
+            let replaced = st
+                .map
+                .insert(Arc::clone(&resident.id), Slot::Ready(Arc::clone(&resident)));
+            fx.drop_slot(replaced);
+        }
+        st.counters.loads += 1;
+        st.counters.load_time = st.counters.load_time.saturating_add(elapsed);
+        tracing::info!(target: "modelcache", model = %flight.id, hint = reserved, bytes = measured, ?elapsed, "loaded");
+        st.emit(CacheEvent::Loaded {
+            id: flight.id.to_string(),
+            backend: self.backend.to_string(),
+            hint: reserved,
+            bytes: measured,
+            elapsed,
+        });
+        let result = if !inserted && users == 0 {
+            Err(CacheError::Abandoned {
+                id: flight.id.to_string(),
+                reason: "invalidated while loading".into(),
+            })
+        } else {
+            Ok(resident)
+        };
+        let _ = flight.result.set(result);
+        st.trim(&shared.signals, &mut fx);
+        st.note_budget(&shared.signals);
+        flight.done.notify_all();
+        if measured < reserved || users == 0 {
+            shared.room.notify_all();
+        }
+        drop(st);
+        fx.finish(shared);
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if self.armed {
+            let error = CacheError::Abandoned {
+                id: self.flight.id.to_string(),
+                reason: "the loading request unwound or its task was dropped".into(),
+            };
+            self.fail_now(error, true);
+        }
+    }
+}
+
+/// A typed error when a model measured more than its whole budget (unless oversized models are
+/// allowed): it cannot stay resident within the budget whatever is evicted.
+fn outgrown(st: &State, flight: &Flight, hint: u64, measured: u64) -> Option<CacheError> {
+    if st.allow_oversized || measured <= hint {
+        return None;
+    }
+    let pool = flight.pool.and_then(|p| st.pools.get(p));
+    let (budget, pool) = if measured > st.budget {
+        (st.budget, None)
+    } else {
+        let p = pool.filter(|p| measured > p.budget)?;
+        (p.budget, Some(p.name.to_string()))
+    };
+    Some(CacheError::OutgrewBudget {
+        id: flight.id.to_string(),
+        hint,
+        measured,
+        budget,
+        pool,
+    })
+}
+
+/// Fails `flight` under the lock: releases its reservation, takes it out of the map, the
+/// orphans and the queue, and publishes `error`.
+fn fail_locked(
+    shared: &super::Shared,
+    st: &mut State,
+    flight: &Arc<Flight>,
+    error: CacheError,
+    count_failure: bool,
+    fx: &mut Effects,
+) {
+    let reserved = flight.reserved.swap(0, Ordering::Relaxed);
+    st.uncharge(reserved, flight.pool);
+    if flight.is(st.map.get(&*flight.id)) {
+        fx.drop_slot(st.map.remove(&*flight.id));
+    }
+    fx.flights.extend(st.drop_orphan(flight));
+    shared.leave_queue(st, flight);
+    if count_failure {
+        st.counters.load_failures += 1;
+    }
+    st.emit(CacheEvent::LoadFailed {
+        id: flight.id.to_string(),
+        error: error.clone(),
+    });
+    let _ = flight.result.set(Err(error));
+    st.note_budget(&shared.signals);
+    flight.done.notify_all();
+    shared.room.notify_all();
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+pub(crate) fn panicked(id: &str, payload: &(dyn Any + Send)) -> CacheError {
+    CacheError::LoaderPanicked {
+        id: id.into(),
+        message: panic_message(payload),
     }
 }

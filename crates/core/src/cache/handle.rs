@@ -4,8 +4,6 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use parking_lot::MutexGuard;
-
 use super::resident::Lease;
 use crate::CacheError;
 
@@ -48,7 +46,12 @@ impl<T: Send + Sync + 'static> Handle<T> {
     /// Access to the model. Callers of one model are serialized (one guard at a time) unless its
     /// backend declared it shareable, in which case this never blocks.
     pub fn lock(&self) -> ModelGuard<'_, T> {
-        let guard = self.lease.resident.exclusive.as_ref().map(|m| m.lock());
+        let guard = self
+            .lease
+            .resident
+            .exclusive
+            .as_ref()
+            .map(|m| m.lock_blocking());
         ModelGuard {
             _guard: guard,
             value: self.value(),
@@ -110,7 +113,7 @@ impl<T> std::fmt::Debug for Handle<T> {
 
 /// Access to a model through a [`Handle`]; releases the model's lock when dropped.
 pub struct ModelGuard<'a, T> {
-    _guard: Option<MutexGuard<'a, ()>>,
+    _guard: Option<async_lock::MutexGuard<'a, ()>>,
     value: &'a T,
 }
 

@@ -1,10 +1,15 @@
-//! Preflight: what would loading these models evict, and would they fit? Nothing is loaded.
+//! Preflight: what would requesting these models in order evict, and would they fit? Nothing is
+//! loaded: hints read checkpoint headers only, and the requests are simulated on a copy of the
+//! ledger with the same decision function admission uses.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::ModelCache;
-use super::admission::{Candidate, Verdict, decide};
-use super::state::Slot;
+use super::admission::{Candidate, Ledger, Shortfall, Verdict, decide, queued_ahead};
+use super::ledger::saturate;
+use super::state::{Slot, State};
 use crate::error::{CacheError, Holder, HolderState};
 
 /// The answer of [`ModelCache::plan`].
@@ -26,7 +31,7 @@ impl Plan {
     }
 
     /// Every model the plan would evict.
-    pub fn evictions(&self) -> impl Iterator<Item = &Holder> {
+    pub fn evictions(&self) -> impl Iterator<Item = &Victim> {
         self.steps.iter().flat_map(|s| match &s.outcome {
             StepOutcome::Load { evicts } => evicts.as_slice(),
             _ => &[],
@@ -34,7 +39,7 @@ impl Plan {
     }
 }
 
-/// One model of a [`Plan`].
+/// One request of a [`Plan`].
 #[derive(Debug, Clone)]
 pub struct PlanStep {
     /// The model ID.
@@ -43,159 +48,277 @@ pub struct PlanStep {
     pub bytes: u64,
     /// What would happen.
     pub outcome: StepOutcome,
+    /// Bytes charged against the global budget after this step.
+    pub charged_after: u64,
 }
 
-/// What a request for one model would do now.
+/// A model a plan would evict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Victim {
+    /// The model ID.
+    pub id: String,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// What one request would do.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum StepOutcome {
-    /// Already resident: a hit.
+    /// Resident (now, or loaded by an earlier step): a hit.
     Resident,
-    /// Already loading: the request would join that load.
+    /// Loading now: the request would join that load.
     Loading,
     /// It would load after evicting these idle models (possibly none).
     Load {
-        /// The models evicted to make room (state is that of an idle model).
-        evicts: Vec<Holder>,
+        /// The models evicted to make room.
+        evicts: Vec<Victim>,
     },
+    /// The budget is zero: it would load and be handed over without being retained.
+    Uncached,
     /// It would wait for these holders to let go (up to the load timeout).
     WouldWait {
         /// The pool that is short, if not the global budget.
         pool: Option<String>,
-        /// Who holds the room.
+        /// Who holds the room (and earlier requests waiting for it, as
+        /// [`HolderState::Queued`]).
         holders: Vec<Holder>,
     },
     /// It would fail.
     WouldFail(CacheError),
 }
 
+/// A charged item of the simulation.
+struct Sim {
+    candidate: Candidate,
+    /// A resident entry of the map (or a model an earlier step loaded), so a request is a hit.
+    resident: bool,
+    /// A load in flight now.
+    loading: bool,
+}
+
 impl ModelCache {
-    /// Says what requesting `ids` in order would evict and whether they would fit, without
-    /// loading anything (hints read checkpoint headers only). Earlier models of the list are
-    /// treated as in use by the time later ones load.
+    /// Says what requesting `ids` in this order would do, without loading anything: each step's
+    /// model is used and then released (idle, so later steps may evict it), as
+    /// `modelcache load A B C` does. A repeated ID is a hit. See
+    /// [`plan_holding`](Self::plan_holding) for callers that keep every model.
     ///
     /// # Errors
     /// An unknown ID, or a hint that fails (a missing or malformed checkpoint).
     pub fn plan(&self, ids: &[&str]) -> Result<Plan, CacheError> {
-        let mut needs = Vec::with_capacity(ids.len());
-        for &id in ids {
-            let st = self.shared.state.lock();
-            let resident = match st.map.get(id) {
-                Some(Slot::Ready(r)) => Some((r.bytes, StepOutcome::Resident)),
-                Some(Slot::Loading(f)) => Some((
-                    f.reserved.load(std::sync::atomic::Ordering::Relaxed),
-                    StepOutcome::Loading,
-                )),
-                None => None,
-            };
-            let registered = st.models.get(id).cloned();
-            drop(st);
-            let step = match (resident, registered) {
-                (Some((bytes, outcome)), _) => (bytes, None, Some(outcome)),
-                (None, Some(r)) => {
-                    let bytes = match r.policy.size {
-                        Some(size) => size,
-                        None => r.loader.memory_hint().map_err(|e| CacheError::Load {
-                            id: id.into(),
-                            backend: r.loader.backend().into(),
-                            source: Arc::new(e),
-                        })?,
-                    };
-                    (bytes, r.pool, None)
-                }
-                (None, None) => return Err(CacheError::UnknownModel { id: id.into() }),
-            };
-            needs.push((id, step));
-        }
+        self.simulate(ids, false)
+    }
 
-        let st = self.shared.state.lock();
-        let mut candidates = st.candidates();
+    /// As [`plan`](Self::plan), with the caller keeping a handle to every model it requested
+    /// (so no step evicts an earlier one).
+    ///
+    /// # Errors
+    /// As [`plan`](Self::plan).
+    pub fn plan_holding(&self, ids: &[&str]) -> Result<Plan, CacheError> {
+        self.simulate(ids, true)
+    }
+
+    fn simulate(&self, ids: &[&str], hold: bool) -> Result<Plan, CacheError> {
+        let needs = self.needs(ids)?;
+        let st = self.shared.lock();
+        let mut sim = snapshot(&st);
         let mut ledger = st.ledger();
-        ledger.budget = self.shared.budget;
-        let pool_name =
-            |p: Option<usize>| p.and_then(|p| st.pools.get(p)).map(|p| p.name.to_string());
-        let mut steps = Vec::with_capacity(needs.len());
-        for (id, (bytes, pool, known)) in needs {
-            let outcome = if let Some(outcome) = known {
-                // A requested model is in use from now on.
-                for c in candidates
-                    .iter_mut()
-                    .filter(|c| &*c.id == id && c.holder.is_none())
-                {
-                    c.holder = Some(HolderState::InUse);
+        let mut steps = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let need = needs.get(id).copied().unwrap_or_default();
+            let found = sim
+                .iter()
+                .position(|s| (s.resident || s.loading) && &*s.candidate.id == id);
+            let (bytes, outcome) = match found {
+                Some(i) => {
+                    // A hit (or a join): most recently used now, in use while held.
+                    let mut s = sim.remove(i);
+                    let outcome = if s.loading {
+                        StepOutcome::Loading
+                    } else {
+                        StepOutcome::Resident
+                    };
+                    s.loading = false;
+                    s.resident = true;
+                    if s.candidate.holder != Some(HolderState::Pinned) {
+                        s.candidate.holder = hold.then_some(HolderState::InUse);
+                    }
+                    let bytes = s.candidate.bytes;
+                    sim.push(s);
+                    (bytes, outcome)
                 }
-                outcome
-            } else {
-                match decide(
-                    &candidates,
-                    &ledger,
-                    bytes,
-                    pool,
-                    self.shared.allow_oversized,
-                ) {
-                    Verdict::Fit(victims) => {
-                        let evicts: Vec<Holder> = victims
-                            .iter()
-                            .map(|&i| Holder {
-                                id: candidates[i].id.to_string(),
-                                bytes: candidates[i].bytes,
-                                state: HolderState::InUse,
-                            })
-                            .collect();
-                        for &i in victims.iter().rev() {
-                            let c = candidates.remove(i);
-                            ledger.charged -= c.bytes;
-                            if let Some(p) = c.pool {
-                                ledger.pools[p].0 -= c.bytes;
-                            }
-                        }
-                        ledger.charged += bytes;
-                        if let Some(p) = pool {
-                            ledger.pools[p].0 += bytes;
-                        }
-                        candidates.push(Candidate {
-                            id: id.into(),
-                            bytes,
-                            pool,
-                            holder: Some(HolderState::InUse),
-                        });
-                        StepOutcome::Load { evicts }
-                    }
-                    Verdict::Wait { scope, holders } => StepOutcome::WouldWait {
-                        pool: pool_name(scope),
-                        holders,
-                    },
-                    Verdict::TooLarge { scope, budget } => {
-                        StepOutcome::WouldFail(CacheError::TooLarge {
-                            id: id.into(),
-                            needed: bytes,
-                            budget,
-                            pool: pool_name(scope),
-                        })
-                    }
-                    Verdict::Never { scope, holders } => {
-                        let (budget, charged) = match scope {
-                            Some(p) => (ledger.pools[p].1, ledger.pools[p].0),
-                            None => (ledger.budget, ledger.charged),
-                        };
-                        StepOutcome::WouldFail(CacheError::NoRoom {
-                            id: id.into(),
-                            needed: bytes,
-                            budget,
-                            charged,
-                            pool: pool_name(scope),
-                            waited: false,
-                            holders,
-                        })
-                    }
+                None => {
+                    let outcome = if st.budget == 0 {
+                        StepOutcome::Uncached
+                    } else {
+                        self.step(&st, &mut sim, &mut ledger, id, need, hold)
+                    };
+                    (need.bytes, outcome)
                 }
             };
             steps.push(PlanStep {
-                id: id.into(),
+                id: id.to_owned(),
                 bytes,
                 outcome,
+                charged_after: saturate(ledger.charged),
             });
         }
         Ok(Plan { steps })
     }
+
+    /// One step that is not a hit: decide as admission would, and apply it to the simulation.
+    fn step(
+        &self,
+        st: &State,
+        sim: &mut Vec<Sim>,
+        ledger: &mut Ledger,
+        id: &str,
+        need: Need,
+        hold: bool,
+    ) -> StepOutcome {
+        let candidates: Vec<Candidate> = sim.iter().map(|s| s.candidate.clone()).collect();
+        let verdict = decide(
+            &candidates,
+            ledger,
+            need.bytes,
+            need.pool,
+            st.allow_oversized,
+        );
+        let ahead = queued_ahead(st, None, need.pool).filter(|_| need.bytes > 0);
+        match verdict {
+            Verdict::Fit(_) if ahead.is_some() => {
+                let (scope, holders) = ahead.unwrap_or_default();
+                StepOutcome::WouldWait {
+                    pool: st.pool_name(scope),
+                    holders,
+                }
+            }
+            Verdict::Fit(victims) => {
+                let evicts = victims
+                    .iter()
+                    .map(|&i| Victim {
+                        id: candidates[i].id.to_string(),
+                        bytes: candidates[i].bytes,
+                    })
+                    .collect();
+                for &i in victims.iter().rev() {
+                    let gone = sim.remove(i);
+                    ledger.remove(gone.candidate.bytes, gone.candidate.pool);
+                }
+                ledger.add(need.bytes, need.pool);
+                let holder = if need.pin {
+                    Some(HolderState::Pinned)
+                } else {
+                    hold.then_some(HolderState::InUse)
+                };
+                sim.push(Sim {
+                    candidate: Candidate {
+                        id: id.into(),
+                        bytes: need.bytes,
+                        pool: need.pool,
+                        holder,
+                    },
+                    resident: true,
+                    loading: false,
+                });
+                StepOutcome::Load { evicts }
+            }
+            Verdict::Wait(short) => {
+                let first = short.into_iter().next();
+                StepOutcome::WouldWait {
+                    pool: first.as_ref().and_then(|s| st.pool_name(s.scope)),
+                    holders: first.map(|s| s.holders).unwrap_or_default(),
+                }
+            }
+            Verdict::TooLarge { scope, budget } => StepOutcome::WouldFail(CacheError::TooLarge {
+                id: id.into(),
+                needed: need.bytes,
+                budget,
+                pool: st.pool_name(scope),
+            }),
+            Verdict::Never(Shortfall { scope, holders }) => {
+                let (charged, budget) = ledger.scope(scope);
+                StepOutcome::WouldFail(CacheError::NoRoom {
+                    id: id.into(),
+                    needed: need.bytes,
+                    budget,
+                    charged: saturate(charged),
+                    pool: st.pool_name(scope),
+                    waited: false,
+                    holders,
+                })
+            }
+        }
+    }
+
+    /// The size, pool and pin of every requested model: its charged size if it is resident or
+    /// loading, else its configured size or hint (read outside the lock).
+    fn needs<'a>(&self, ids: &[&'a str]) -> Result<HashMap<&'a str, Need>, CacheError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for &id in ids {
+            if out.contains_key(id) {
+                continue;
+            }
+            let st = self.shared.lock();
+            let present = match st.map.get(id) {
+                Some(Slot::Ready(r)) => Some(Need {
+                    bytes: r.bytes,
+                    pool: r.pool,
+                    pin: r.is_pinned(),
+                }),
+                Some(Slot::Loading(f)) => Some(Need {
+                    bytes: f.reserved.load(Ordering::Relaxed),
+                    pool: f.pool,
+                    pin: f.pinned.load(Ordering::Relaxed),
+                }),
+                None => None,
+            };
+            let registered = st.models.get(id).cloned();
+            drop(st);
+            let need = match (present, registered) {
+                (Some(need), _) => need,
+                (None, None) => return Err(CacheError::UnknownModel { id: id.into() }),
+                (None, Some(r)) => Need {
+                    bytes: match r.policy.size {
+                        Some(size) => size,
+                        None => r.loader.memory_hint().map_err(|e| CacheError::Load {
+                            id: id.into(),
+                            backend: r.backend.to_string(),
+                            source: Arc::new(e),
+                        })?,
+                    },
+                    pool: r.pool,
+                    pin: r.policy.pin,
+                },
+            };
+            out.insert(id, need);
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Need {
+    bytes: u64,
+    pool: Option<usize>,
+    pin: bool,
+}
+
+/// The charged items of the cache now, marked by what they are.
+fn snapshot(st: &State) -> Vec<Sim> {
+    st.candidates()
+        .into_iter()
+        .map(|candidate| {
+            let slot = st.map.get(&*candidate.id);
+            let held = candidate.holder == Some(HolderState::HeldAfterEviction);
+            Sim {
+                resident: !held && matches!(slot, Some(Slot::Ready(_))),
+                loading: !held
+                    && candidate.holder == Some(HolderState::Loading)
+                    && matches!(slot, Some(Slot::Loading(_))),
+                candidate,
+            }
+        })
+        .collect()
 }

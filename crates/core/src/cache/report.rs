@@ -3,61 +3,71 @@
 use std::sync::atomic::Ordering;
 
 use super::ModelCache;
+use super::ledger::saturate;
 use super::state::Slot;
 use super::stats::{CacheStats, EntryInfo, PoolStats};
 
 impl ModelCache {
     /// Counters and current usage.
     pub fn stats(&self) -> CacheStats {
-        let st = self.shared.state.lock();
+        let st = self.shared.lock_ledger_unchanged();
+        let c = &st.counters;
+        let mut resident = 0u128;
+        let mut loading = 0u128;
         let mut s = CacheStats {
-            budget: self.shared.budget,
-            charged: st.charged,
-            held_bytes: st.held.values().map(|h| h.bytes).sum(),
-            hits: st.counters.hits,
-            misses: st.counters.misses,
-            loads: st.counters.loads,
-            load_failures: st.counters.load_failures,
-            evictions: st.counters.evictions,
-            bytes_evicted: st.counters.bytes_evicted,
-            expirations: st.counters.expirations,
-            waits: st.counters.waits,
-            wait_timeouts: st.counters.wait_timeouts,
-            load_time: st.counters.load_time,
+            budget: st.budget,
+            charged: saturate(st.charged),
+            over_budget: saturate(st.charged.saturating_sub(u128::from(st.budget))),
+            held_bytes: saturate(st.held.values().map(|h| u128::from(h.bytes)).sum()),
+            hits: c.hits,
+            misses: c.misses,
+            loads: c.loads,
+            load_failures: c.load_failures,
+            evictions: c.evictions,
+            bytes_evicted: c.bytes_evicted,
+            expirations: c.expirations,
+            waits: c.waits,
+            wait_timeouts: c.wait_timeouts,
+            queued: st.queue.len(),
+            withdrawn: c.withdrawn,
+            overruns: c.overruns,
+            callback_panics: self.shared.signals.callback_panics.load(Ordering::Relaxed),
+            load_time: c.load_time,
             pools: st
                 .pools
                 .iter()
                 .map(|p| PoolStats {
                     name: p.name.to_string(),
                     budget: p.budget,
-                    charged: p.charged,
+                    charged: saturate(p.charged),
                 })
                 .collect(),
             ..CacheStats::default()
         };
         for (_, f) in &st.orphans {
             s.loading += 1;
-            s.loading_bytes += f.reserved.load(Ordering::Relaxed);
+            loading += u128::from(f.reserved.load(Ordering::Relaxed));
         }
         for slot in st.map.values() {
             match slot {
                 Slot::Ready(r) => {
                     s.entries += 1;
-                    s.resident_bytes += r.bytes;
+                    resident += u128::from(r.bytes);
                 }
                 Slot::Loading(f) => {
                     s.loading += 1;
-                    s.loading_bytes += f.reserved.load(Ordering::Relaxed);
+                    loading += u128::from(f.reserved.load(Ordering::Relaxed));
                 }
             }
         }
+        s.resident_bytes = saturate(resident);
+        s.loading_bytes = saturate(loading);
         s
     }
 
     /// One row per resident or loading model, least recently used first.
     pub fn entries(&self) -> Vec<EntryInfo> {
-        let st = self.shared.state.lock();
-        let pool = |p: Option<usize>| p.and_then(|p| st.pools.get(p)).map(|p| p.name.to_string());
+        let st = self.shared.lock_ledger_unchanged();
         st.map
             .iter()
             .map(|(id, slot)| match slot {
@@ -69,35 +79,37 @@ impl ModelCache {
                     pinned: r.is_pinned(),
                     loading: false,
                     idle_since: r.idle_since(),
-                    pool: pool(r.pool),
+                    pool: st.pool_name(r.pool),
                 },
-                Slot::Loading(f) => {
-                    let registered = st.models.get(id);
-                    EntryInfo {
-                        id: id.to_string(),
-                        backend: registered
-                            .map(|m| m.loader.backend().to_owned())
-                            .unwrap_or_default(),
-                        bytes: f.reserved.load(Ordering::Relaxed),
-                        handles: 0,
-                        pinned: registered.is_some_and(|m| m.policy.pin),
-                        loading: true,
-                        idle_since: None,
-                        pool: pool(f.pool),
-                    }
-                }
+                Slot::Loading(f) => EntryInfo {
+                    id: id.to_string(),
+                    backend: st
+                        .models
+                        .get(id)
+                        .map(|m| m.backend.to_string())
+                        .unwrap_or_default(),
+                    bytes: f.reserved.load(Ordering::Relaxed),
+                    handles: 0,
+                    pinned: f.pinned.load(Ordering::Relaxed),
+                    loading: true,
+                    idle_since: None,
+                    pool: st.pool_name(f.pool),
+                },
             })
             .collect()
     }
 
     /// Whether `id` is resident now (not loading). Does not count as a use.
     pub fn contains(&self, id: &str) -> bool {
-        matches!(self.shared.state.lock().map.get(id), Some(Slot::Ready(_)))
+        matches!(
+            self.shared.lock_ledger_unchanged().map.get(id),
+            Some(Slot::Ready(_))
+        )
     }
 
     /// The IDs of registered models.
     pub fn registered(&self) -> Vec<String> {
-        let st = self.shared.state.lock();
+        let st = self.shared.lock_ledger_unchanged();
         let mut ids: Vec<String> = st.models.keys().map(ToString::to_string).collect();
         ids.sort();
         ids

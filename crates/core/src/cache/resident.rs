@@ -5,31 +5,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
 use super::Shared;
-use crate::clock::Clock;
+use super::signals::Signals;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
-
-/// State shared by the cache and every resident without a strong reference to the cache.
-pub(crate) struct Signals {
-    pub clock: Arc<dyn Clock>,
-    pub epoch: Instant,
-    /// Requests waiting for room: handle drops wake them when an entry becomes idle.
-    pub room_waiters: AtomicUsize,
-}
-
-impl Signals {
-    pub fn nanos_since_epoch(&self) -> u64 {
-        u64::try_from(
-            self.clock
-                .now()
-                .saturating_duration_since(self.epoch)
-                .as_nanos(),
-        )
-        .unwrap_or(u64::MAX)
-    }
-}
 
 /// A loaded model as the cache holds it.
 ///
@@ -49,11 +27,11 @@ pub(crate) struct Resident {
     pub keep_alive: Option<Duration>,
     pub pinned: AtomicBool,
     /// `None` for shareable models: callers are not serialized.
-    pub exclusive: Option<Arc<Mutex<()>>>,
+    pub exclusive: Option<Arc<async_lock::Mutex<()>>>,
     /// Outstanding leases (handles). Zero means idle. It only rises from zero under the cache lock.
     pub users: AtomicUsize,
-    /// When `users` last fell to zero, in nanoseconds since `signals.epoch` (kept only for
-    /// models with a keep-alive).
+    /// When the model was last in use, in nanoseconds since `signals.epoch` (kept only for
+    /// models with a keep-alive): every lease drop raises it before it lowers `users`.
     pub idle_since: AtomicU64,
     /// Its bytes are no longer charged.
     pub settled: AtomicBool,
@@ -62,8 +40,9 @@ pub(crate) struct Resident {
 }
 
 impl Resident {
+    /// SeqCst: paired with the room-waiter and over-budget flags (see `Lease::drop`).
     pub fn is_idle(&self) -> bool {
-        self.users.load(Ordering::Acquire) == 0
+        self.users.load(Ordering::SeqCst) == 0
     }
 
     pub fn is_pinned(&self) -> bool {
@@ -114,19 +93,24 @@ impl Clone for Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let r = &self.resident;
-        // SeqCst pairs with `admit`: a request registers as a room waiter before it looks at
+        // The last use is noted before the count falls, so an expiry that sees the model idle
+        // also sees when it became idle (the decrement publishes this store). The clock is read
+        // only for models that can expire, to keep it off the hit path.
+        if r.keep_alive.is_some() {
+            r.idle_since
+                .fetch_max(r.signals.nanos_since_epoch(), Ordering::Relaxed);
+        }
+        // SeqCst pairs with admission: a request registers as a room waiter before it looks at
         // who is idle, and this drop looks for waiters after it made the model idle, so one of
         // the two always sees the other (no lost wake-up).
         if r.users.fetch_sub(1, Ordering::SeqCst) != 1 {
             return;
         }
-        // The clock is read only for models that can expire, to keep it off the hit path.
-        if r.keep_alive.is_some() {
-            r.idle_since
-                .store(r.signals.nanos_since_epoch(), Ordering::Relaxed);
-        }
         let unload_now = r.keep_alive == Some(Duration::ZERO);
-        if unload_now || r.signals.room_waiters.load(Ordering::SeqCst) > 0 {
+        if unload_now
+            || r.signals.room_waiters.load(Ordering::SeqCst) > 0
+            || r.signals.over_budget.load(Ordering::SeqCst)
+        {
             if let Some(cache) = r.cache.upgrade() {
                 cache.on_idle(r, unload_now);
             }

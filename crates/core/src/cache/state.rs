@@ -1,12 +1,15 @@
-//! The state behind the cache lock: entries in LRU order, registered models and the ledger.
+//! The state behind the cache lock: entries in LRU order, registered models, the ledger, the
+//! queue of requests waiting for room, and events not yet delivered.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use hashlink::LinkedHashMap;
 
-use super::admission::{Candidate, Ledger};
+use super::admission::Candidate;
+use super::effects::Effects;
 use super::events::{CacheEvent, EvictReason};
 use super::flight::Flight;
 use super::policy::ModelPolicy;
@@ -25,6 +28,8 @@ pub(crate) enum Slot {
 #[derive(Clone)]
 pub(crate) struct Registered {
     pub loader: Arc<dyn ModelLoader>,
+    /// The loader's backend name, read once at registration (no user code under the lock).
+    pub backend: Arc<str>,
     pub policy: ModelPolicy,
     pub pool: Option<usize>,
 }
@@ -32,7 +37,10 @@ pub(crate) struct Registered {
 pub(crate) struct Pool {
     pub name: Arc<str>,
     pub budget: u64,
-    pub charged: u64,
+    /// Wide enough that no sum of `u64` sizes can overflow it.
+    pub charged: u128,
+    /// Whether the last budget check found it over its budget.
+    pub over: bool,
 }
 
 /// An evicted resident that callers still hold.
@@ -42,28 +50,44 @@ pub(crate) struct Held {
     pub pool: Option<usize>,
 }
 
+/// A request waiting for room, in arrival order, and the budgets it is short in.
+pub(crate) struct Queued {
+    pub flight: Arc<Flight>,
+    /// Bytes it needs.
+    pub need: u64,
+    /// Short in the global budget: every later request waits behind it.
+    pub global: bool,
+    /// Short in this pool: later requests of the pool wait behind it.
+    pub pool: Option<usize>,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     /// Front = least recently used.
     pub map: LinkedHashMap<Arc<str>, Slot>,
     pub models: HashMap<Arc<str>, Registered>,
     pub pools: Vec<Pool>,
+    /// The global budget.
+    pub budget: u64,
+    /// A lone model larger than its budget may be admitted (and is not "over budget" alone).
+    pub allow_oversized: bool,
     /// Resident + reserved for loads in flight + held after eviction.
-    pub charged: u64,
+    pub charged: u128,
+    /// Whether the last budget check found the global budget exceeded.
+    pub over: bool,
     /// Keyed by the resident's address.
     pub held: HashMap<usize, Held>,
     /// Loads invalidated while in flight: still charged, never to be inserted.
     pub orphans: Vec<(Arc<str>, Arc<Flight>)>,
+    /// Requests waiting for room, first come first served within a budget.
+    pub queue: VecDeque<Queued>,
+    /// Events in the order the state changed, waiting to be delivered.
+    pub events: VecDeque<CacheEvent>,
+    /// Whether events are kept (a hook is set).
+    pub record_events: bool,
+    /// A thread is delivering events: others leave theirs in `events` for it.
+    pub delivering: bool,
     pub counters: Counters,
-}
-
-/// Work to do once the lock is released: drop evicted models (their destructors may be slow and
-/// must not run under the lock) and report events.
-#[derive(Default)]
-#[must_use]
-pub(crate) struct Effects {
-    pub dropped: Vec<Arc<Resident>>,
-    pub events: Vec<CacheEvent>,
 }
 
 pub(crate) fn address(r: &Resident) -> usize {
@@ -75,30 +99,15 @@ impl State {
         self.pools.iter().position(|p| &*p.name == name)
     }
 
-    pub fn charge(&mut self, bytes: u64, pool: Option<usize>) {
-        self.charged = self.charged.saturating_add(bytes);
-        if let Some(p) = pool.and_then(|p| self.pools.get_mut(p)) {
-            p.charged = p.charged.saturating_add(bytes);
-        }
+    pub fn pool_name(&self, pool: Option<usize>) -> Option<String> {
+        pool.and_then(|p| self.pools.get(p))
+            .map(|p| p.name.to_string())
     }
 
-    pub fn uncharge(&mut self, bytes: u64, pool: Option<usize>) {
-        debug_assert!(
-            self.charged >= bytes,
-            "uncharging {bytes} with {} charged",
-            self.charged
-        );
-        self.charged = self.charged.saturating_sub(bytes);
-        if let Some(p) = pool.and_then(|p| self.pools.get_mut(p)) {
-            p.charged = p.charged.saturating_sub(bytes);
-        }
-    }
-
-    pub fn ledger(&self) -> Ledger {
-        Ledger {
-            charged: self.charged,
-            budget: 0,
-            pools: self.pools.iter().map(|p| (p.charged, p.budget)).collect(),
+    /// Records an event to deliver once the lock is released.
+    pub fn emit(&mut self, event: CacheEvent) {
+        if self.record_events {
+            self.events.push_back(event);
         }
     }
 
@@ -152,6 +161,13 @@ impl State {
         Some(self.orphans.swap_remove(i).1)
     }
 
+    /// Takes `flight` out of the queue for room; returns whether it was there.
+    pub fn dequeue(&mut self, flight: &Arc<Flight>) -> bool {
+        let before = self.queue.len();
+        self.queue.retain(|q| !Arc::ptr_eq(&q.flight, flight));
+        self.queue.len() != before
+    }
+
     /// Removes a resident entry. An idle one is released now; one still held moves to the held
     /// set and is released when its last handle drops.
     pub fn evict(&mut self, id: &str, reason: EvictReason, fx: &mut Effects) {
@@ -175,12 +191,12 @@ impl State {
             self.uncharge(r.bytes, r.pool);
         }
         self.counters.evictions += 1;
-        self.counters.bytes_evicted += r.bytes;
+        self.counters.bytes_evicted = self.counters.bytes_evicted.saturating_add(r.bytes);
         if reason == EvictReason::Expired {
             self.counters.expirations += 1;
         }
         tracing::info!(target: "modelcache", model = %r.id, bytes = r.bytes, ?reason, still_held, "evicted");
-        fx.events.push(CacheEvent::Evicted {
+        self.emit(CacheEvent::Evicted {
             id: r.id.to_string(),
             bytes: r.bytes,
             reason,
@@ -188,4 +204,28 @@ impl State {
         });
         fx.dropped.push(r);
     }
+
+    /// Unloads idle, unpinned models whose keep-alive ran out by `now` (nanoseconds since the
+    /// clock's epoch).
+    pub fn expire(&mut self, now: u64, fx: &mut Effects) {
+        let due: Vec<Arc<str>> = self
+            .map
+            .iter()
+            .filter_map(|(id, slot)| match slot {
+                Slot::Ready(r) if r.is_idle() && !r.is_pinned() => {
+                    let keep = nanos(r.keep_alive?);
+                    let idle_for = now.saturating_sub(r.idle_since.load(Ordering::Relaxed));
+                    (idle_for >= keep).then(|| Arc::clone(id))
+                }
+                _ => None,
+            })
+            .collect();
+        for id in due {
+            self.evict(&id, EvictReason::Expired, fx);
+        }
+    }
+}
+
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -14,6 +14,8 @@ pub(crate) struct Counters {
     pub expirations: u64,
     pub waits: u64,
     pub wait_timeouts: u64,
+    pub withdrawn: u64,
+    pub overruns: u64,
     pub load_time: Duration,
 }
 
@@ -27,8 +29,11 @@ pub struct CacheStats {
     pub loading: usize,
     /// The global budget in bytes.
     pub budget: u64,
-    /// Bytes charged: resident + in flight + evicted-but-held.
+    /// Bytes charged: resident + in flight + evicted-but-held (saturating at `u64::MAX`).
     pub charged: u64,
+    /// Bytes charged above the global budget now (0 when within it); see
+    /// [`CacheEvent::OverBudget`](crate::CacheEvent::OverBudget).
+    pub over_budget: u64,
     /// Bytes of resident entries.
     pub resident_bytes: u64,
     /// Bytes reserved by loads in flight.
@@ -53,6 +58,14 @@ pub struct CacheStats {
     pub waits: u64,
     /// Waits that ran out of time.
     pub wait_timeouts: u64,
+    /// Requests waiting for room now.
+    pub queued: usize,
+    /// Async requests dropped before they were served.
+    pub withdrawn: u64,
+    /// Times a budget (global or a pool's) went over.
+    pub overruns: u64,
+    /// Event hooks and model destructors that panicked (the cache caught them and carried on).
+    pub callback_panics: u64,
     /// Total time spent in successful loads.
     pub load_time: Duration,
     /// Per-pool usage.
@@ -66,7 +79,7 @@ pub struct PoolStats {
     pub name: String,
     /// Its budget in bytes.
     pub budget: u64,
-    /// Bytes charged against it.
+    /// Bytes charged against it (saturating at `u64::MAX`).
     pub charged: u64,
 }
 
