@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::discover::{self, DirListing};
 use crate::dtype::Dtype;
 use crate::error::{Result, WeightsError};
+use crate::header::{MAX_HEADER_LEN, MAX_TENSORS};
 use crate::index::{INDEX_SUFFIX, ShardIndex};
 use crate::inventory::{FileInventory, TensorInfo};
 
@@ -26,7 +27,15 @@ pub enum CheckpointSource {
 /// the tensors selected for loading (all of them until [`retain`](Self::retain) is called).
 ///
 /// Opening reads and validates every file header, and nothing else. The byte counts are exact:
-/// they come from the headers, not from file sizes.
+/// they come from the headers, not from file sizes. What the headers may hold is bounded for
+/// the checkpoint as a whole, all its files together: [`MAX_TENSORS`](crate::MAX_TENSORS)
+/// tensors and [`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN) header bytes; opening stops at the
+/// first file that goes over ([`TooManyTensors`](WeightsError::TooManyTensors),
+/// [`HeadersTooLarge`](WeightsError::HeadersTooLarge)).
+///
+/// Files found through a folder or an index (shards, listed files) follow the link rule of
+/// [`modelcache_files::resolve_within`]: a link must stay inside that folder (or inside the
+/// Hugging Face cache repository it belongs to).
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
     source: CheckpointSource,
@@ -60,29 +69,55 @@ impl Checkpoint {
         Self::from_files(CheckpointSource::File(path.to_path_buf()), vec![file])
     }
 
+    /// [`open_file`](Self::open_file) for a file found inside checkpoint folder `folder` (a
+    /// fixed name such as `ae.safetensors`, or a file listed there): the link rule of
+    /// [`modelcache_files::resolve_within`] applies, at open and again at load.
+    ///
+    /// # Errors
+    /// As [`open_file`](Self::open_file), and [`LinkOutside`](WeightsError::LinkOutside).
+    pub fn open_file_in(folder: &Path, path: &Path) -> Result<Self> {
+        let file = FileInventory::read_in(folder, path)?;
+        Self::from_files(CheckpointSource::File(path.to_path_buf()), vec![file])
+    }
+
     /// Opens a sharded checkpoint through its index. Every shard must exist, every mapped tensor
-    /// must be in its shard, and no tensor may be in two shards. Tensors a shard holds but the
-    /// index does not map are kept (loaders read whole shards).
+    /// must be in its shard, and no tensor may be in two shards. **The index decides what the
+    /// checkpoint holds**: a tensor that a shard holds but the index does not map to that shard
+    /// is skipped (not selected, not counted, not loaded), as loaders that follow the index
+    /// ignore it.
     ///
     /// # Errors
     /// [`MissingShard`](WeightsError::MissingShard) (checked before any header is read),
+    /// [`NotRegularFile`](WeightsError::NotRegularFile) for a shard that is a FIFO, socket,
+    /// device or folder, [`LinkOutside`](WeightsError::LinkOutside),
     /// [`MissingTensor`](WeightsError::MissingTensor),
-    /// [`DuplicateTensor`](WeightsError::DuplicateTensor), and any index or header error.
+    /// [`DuplicateTensor`](WeightsError::DuplicateTensor), the checkpoint limits, and any
+    /// index or header error.
     pub fn open_index(index_path: &Path) -> Result<Self> {
-        let index = ShardIndex::read(index_path)?;
+        Self::open_index_from(index_path, None)
+    }
+
+    fn open_index_from(index_path: &Path, within: Option<&Path>) -> Result<Self> {
+        let index = ShardIndex::read_from(index_path, within)?;
         let dir = index.dir().to_path_buf();
         let shards = index.shards();
         for shard in &shards {
-            if !dir.join(shard).is_file() {
-                return Err(WeightsError::MissingShard {
-                    index: index_path.to_path_buf(),
-                    shard: (*shard).to_owned(),
-                });
+            let path = dir.join(shard);
+            match modelcache_files::kind(&path)? {
+                Some(modelcache_files::FileKind::File) => {}
+                None => {
+                    return Err(WeightsError::MissingShard {
+                        index: index_path.to_path_buf(),
+                        shard: (*shard).to_owned(),
+                    });
+                }
+                Some(kind) => return Err(WeightsError::NotRegularFile { path, kind }),
             }
         }
+        let mut tally = Tally::default();
         let files = shards
             .iter()
-            .map(|shard| FileInventory::read(&dir.join(shard)))
+            .map(|shard| tally.add(FileInventory::read_in(&dir, &dir.join(shard))?))
             .collect::<Result<Vec<_>>>()?;
         for (tensor, shard) in index.weight_map() {
             // Every mapped shard is in `shards`, which is sorted.
@@ -98,7 +133,18 @@ impl Checkpoint {
                 });
             }
         }
-        Self::from_files(CheckpointSource::Index(index), files)
+        let mapped = |f: usize, t: &TensorInfo| {
+            index
+                .weight_map()
+                .get(t.name())
+                .is_some_and(|shard| shard == shards[f])
+        };
+        let entries = select(&files, mapped)?;
+        Ok(Self {
+            source: CheckpointSource::Index(index),
+            files,
+            entries,
+        })
     }
 
     /// Opens the checkpoint in one folder (a diffusers component folder, an mflux folder, ...),
@@ -127,7 +173,7 @@ impl Checkpoint {
                     || n == "model.safetensors.index.json"
             });
             return match index {
-                Some(index) => Self::open_index(index),
+                Some(index) => Self::open_index_from(index, Some(dir)),
                 None => Err(WeightsError::Ambiguous {
                     dir: dir.to_path_buf(),
                     candidates: indexes,
@@ -137,35 +183,24 @@ impl Checkpoint {
         if let Some(single) = pick_standard(&safetensors, |n| {
             n == "diffusion_pytorch_model.safetensors" || n == "model.safetensors"
         }) {
-            return Self::open_file(single);
+            let file = FileInventory::read_in(dir, single)?;
+            return Self::from_files(CheckpointSource::File(single.clone()), vec![file]);
         }
         if safetensors.is_empty() {
             return Err(WeightsError::NoWeights {
                 dir: dir.to_path_buf(),
             });
         }
+        let mut tally = Tally::default();
         let files = safetensors
             .iter()
-            .map(|p| FileInventory::read(p))
+            .map(|p| tally.add(FileInventory::read_in(dir, p)?))
             .collect::<Result<Vec<_>>>()?;
         Self::from_files(CheckpointSource::Folder(dir.to_path_buf()), files)
     }
 
     fn from_files(source: CheckpointSource, files: Vec<FileInventory>) -> Result<Self> {
-        let mut entries: Vec<(usize, usize)> = files
-            .iter()
-            .enumerate()
-            .flat_map(|(f, file)| (0..file.tensors().len()).map(move |t| (f, t)))
-            .collect();
-        let name = |&(f, t): &(usize, usize)| files[f].tensors()[t].name();
-        entries.sort_by(|a, b| name(a).cmp(name(b)).then(a.0.cmp(&b.0)));
-        if let Some(w) = entries.windows(2).find(|w| name(&w[0]) == name(&w[1])) {
-            return Err(WeightsError::DuplicateTensor {
-                tensor: name(&w[0]).to_owned(),
-                first: files[w[0].0].path().to_path_buf(),
-                second: files[w[1].0].path().to_path_buf(),
-            });
-        }
+        let entries = select(&files, |_, _| true)?;
         Ok(Self {
             source,
             files,
@@ -271,6 +306,59 @@ impl Checkpoint {
             }
         }
         by_file
+    }
+}
+
+/// The `(file index, tensor index)` pairs that `keep` selects, sorted by tensor name, or the
+/// first selected name that two files hold.
+fn select(
+    files: &[FileInventory],
+    keep: impl Fn(usize, &TensorInfo) -> bool,
+) -> Result<Vec<(usize, usize)>> {
+    let mut entries: Vec<(usize, usize)> = files
+        .iter()
+        .enumerate()
+        .flat_map(|(f, file)| (0..file.tensors().len()).map(move |t| (f, t)))
+        .filter(|&(f, t)| keep(f, &files[f].tensors()[t]))
+        .collect();
+    let name = |&(f, t): &(usize, usize)| files[f].tensors()[t].name();
+    entries.sort_by(|a, b| name(a).cmp(name(b)).then(a.0.cmp(&b.0)));
+    if let Some(w) = entries.windows(2).find(|w| name(&w[0]) == name(&w[1])) {
+        return Err(WeightsError::DuplicateTensor {
+            tensor: name(&w[0]).to_owned(),
+            first: files[w[0].0].path().to_path_buf(),
+            second: files[w[1].0].path().to_path_buf(),
+        });
+    }
+    Ok(entries)
+}
+
+/// What a checkpoint's headers hold so far, against the checkpoint limits.
+#[derive(Default)]
+struct Tally {
+    tensors: usize,
+    header_bytes: u64,
+}
+
+impl Tally {
+    /// Counts `file`, or says which limit it takes the checkpoint over.
+    fn add(&mut self, file: FileInventory) -> Result<FileInventory> {
+        self.tensors = self.tensors.saturating_add(file.tensors().len());
+        self.header_bytes = self.header_bytes.saturating_add(file.header_len());
+        if self.tensors > MAX_TENSORS {
+            return Err(WeightsError::TooManyTensors {
+                path: file.path().to_path_buf(),
+                limit: MAX_TENSORS,
+            });
+        }
+        if self.header_bytes > MAX_HEADER_LEN {
+            return Err(WeightsError::HeadersTooLarge {
+                path: file.path().to_path_buf(),
+                total: self.header_bytes,
+                limit: MAX_HEADER_LEN,
+            });
+        }
+        Ok(file)
     }
 }
 

@@ -93,7 +93,7 @@ impl DiffusersTree {
 
     fn open_filtered(root: &Path, wanted: impl Fn(&str) -> bool) -> Result<Self> {
         let path = root.join(MODEL_INDEX);
-        let text = read_small_json(&path)?;
+        let text = read_small_json(&path, Some(root))?;
         let invalid = |reason: String| WeightsError::InvalidIndex {
             path: path.clone(),
             reason,
@@ -123,6 +123,8 @@ impl DiffusersTree {
             };
             let dir = root.join(name);
             let checkpoint = if wanted(name) && dir.is_dir() {
+                // A component folder that is a link must stay in the tree, as files do.
+                modelcache_files::resolve_within(root, &dir)?;
                 match Checkpoint::open_dir(&dir) {
                     Ok(c) => Some(c),
                     Err(WeightsError::NoWeights { .. }) => None,

@@ -145,7 +145,9 @@ pub(crate) fn list_dir(dir: &Path) -> Result<DirListing> {
             Err(e) if e.depth() == 0 => return Err(walk_error(dir, e)),
             Err(_) => continue,
         };
-        if entry.depth() == 1 && entry.file_type().is_file() {
+        // Special files are listed too (not folders): opening one is refused by name
+        // (`NotRegularFile`), where skipping it would report a FIFO as "no weights".
+        if entry.depth() == 1 && !entry.file_type().is_dir() {
             listing.add(entry.into_path());
         }
     }

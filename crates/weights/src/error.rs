@@ -42,8 +42,11 @@ pub enum WeightsError {
         /// The length found.
         actual: u64,
     },
-    /// The header length field is over the limit of the reference reader.
-    #[error("{}: header length {len} is over the limit of {limit} bytes", path.display())]
+    /// The header length field is over the limit of the reference reader: not a safetensors
+    /// file, most likely. The message does not repeat the field's value, which for another kind
+    /// of file is its first 8 bytes.
+    #[error("{}: not a safetensors file, or one with a header over the limit of {limit} bytes \
+             (the first 8 bytes give the header length)", path.display())]
     HeaderTooLarge {
         /// The file.
         path: PathBuf,
@@ -209,7 +212,71 @@ pub enum WeightsError {
         /// The component name asked for.
         name: String,
     },
-    /// The file changed between inventory and load (header or length differ).
+    /// The file is not a regular file (a FIFO, socket, device or folder). Never opened, so
+    /// never waited on.
+    #[error("{}: is {kind}, not a regular file", path.display())]
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        kind: modelcache_files::FileKind,
+    },
+    /// A symbolic link inside a checkpoint folder leads out of it (see
+    /// [`modelcache_files::resolve_within`] for the rule).
+    #[error("{}: a symbolic link to {}, outside the checkpoint folder {}", path.display(),
+        target.display(), folder.display())]
+    LinkOutside {
+        /// The link (or a path through a linked folder).
+        path: PathBuf,
+        /// Where it leads.
+        target: PathBuf,
+        /// The folder it had to stay in.
+        folder: PathBuf,
+    },
+    /// An index, `model_index.json` or config file is over its size limit.
+    #[error("{}: {len} bytes, over the limit of {limit} bytes for this kind of file", path.display())]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A checkpoint's headers (or an index) describe more tensors than
+    /// [`MAX_TENSORS`](crate::MAX_TENSORS); parsing stopped there.
+    #[error("{}: more than {limit} tensors in one checkpoint (the limit modelcache reads)", path.display())]
+    TooManyTensors {
+        /// The file where the count went over.
+        path: PathBuf,
+        /// The limit.
+        limit: usize,
+    },
+    /// The headers of one checkpoint's files together are over
+    /// [`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN) bytes.
+    #[error("{}: the headers of this checkpoint's files add up to {total} bytes, over the limit of {limit}",
+        path.display())]
+    HeadersTooLarge {
+        /// The file where the total went over.
+        path: PathBuf,
+        /// The total so far.
+        total: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Memory for a tensor (or a header) could not be allocated: a typed error, not an abort.
+    #[error("{}: {}cannot allocate {bytes} bytes", path.display(),
+        tensor.as_ref().map(|t| format!("tensor `{t}`: ")).unwrap_or_default())]
+    OutOfMemory {
+        /// The file.
+        path: PathBuf,
+        /// The tensor, when the buffer was for one (else the header).
+        tensor: Option<String>,
+        /// The bytes asked for.
+        bytes: u64,
+    },
+    /// The file changed between inventory and load (header or length differ), or a load needs
+    /// more bytes than were reserved for it (the checkpoint it sized has been replaced).
     #[error("{}: changed since it was inventoried: {reason}", path.display())]
     Changed {
         /// The file.
@@ -295,7 +362,13 @@ impl WeightsError {
             | E::Changed { path, .. }
             | E::UnsupportedDtype { path, .. }
             | E::Candle { path, .. }
-            | E::WriteSizeMismatch { path, .. } => Some(path),
+            | E::WriteSizeMismatch { path, .. }
+            | E::NotRegularFile { path, .. }
+            | E::LinkOutside { path, .. }
+            | E::FileTooLarge { path, .. }
+            | E::TooManyTensors { path, .. }
+            | E::HeadersTooLarge { path, .. }
+            | E::OutOfMemory { path, .. } => Some(path),
             #[cfg(all(feature = "mlx", target_os = "macos"))]
             E::Mlx { path, .. } => Some(path),
             E::DuplicateTensor { first, .. } => Some(first),
@@ -322,9 +395,32 @@ impl WeightsError {
             | E::UnsupportedDtype { tensor, .. }
             | E::Candle { tensor, .. }
             | E::WriteSizeMismatch { tensor, .. } => Some(tensor),
+            E::OutOfMemory { tensor, .. } => tensor.as_deref(),
             #[cfg(all(feature = "mlx", target_os = "macos"))]
             E::Mlx { tensor, .. } => Some(tensor),
             _ => None,
+        }
+    }
+
+    /// Whether the file or folder does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+
+    /// Names `name` as the tensor of an [`OutOfMemory`](Self::OutOfMemory) error that names
+    /// none; other errors are returned as they are.
+    pub fn for_tensor(self, name: &str) -> Self {
+        match self {
+            Self::OutOfMemory {
+                path,
+                tensor: None,
+                bytes,
+            } => Self::OutOfMemory {
+                path,
+                tensor: Some(name.to_owned()),
+                bytes,
+            },
+            other => other,
         }
     }
 
@@ -332,6 +428,31 @@ impl WeightsError {
         Self::Io {
             path: path.to_path_buf(),
             source,
+        }
+    }
+}
+
+impl From<modelcache_files::FileError> for WeightsError {
+    fn from(e: modelcache_files::FileError) -> Self {
+        use modelcache_files::FileError as F;
+        match e {
+            F::Io { path, source } => Self::Io { path, source },
+            F::NotRegular { path, kind } => Self::NotRegularFile { path, kind },
+            F::TooLarge { path, len, limit } => Self::FileTooLarge { path, len, limit },
+            F::LinkOutside {
+                path,
+                target,
+                folder,
+            } => Self::LinkOutside {
+                path,
+                target,
+                folder,
+            },
+            // `FileError` is non-exhaustive: name the file and keep the message.
+            other => Self::Io {
+                path: other.path().to_path_buf(),
+                source: std::io::Error::other(other.to_string()),
+            },
         }
     }
 }

@@ -4,20 +4,28 @@
 //! before anything is allocated. Validation follows the reference reader (`Metadata::validate`,
 //! `read_metadata` in huggingface/safetensors) but reports which tensor is at fault.
 
-use std::collections::{BTreeMap, HashSet};
+use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{ErrorKind, Read};
 use std::path::Path;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::dtype::Dtype;
 use crate::error::{Result, WeightsError};
 use crate::inventory::TensorInfo;
 
-/// The largest header the reference reader accepts (`MAX_HEADER_SIZE`), in bytes.
+/// The largest header the reference reader accepts (`MAX_HEADER_SIZE`), in bytes; also the
+/// most header bytes one checkpoint's files may have together.
 pub const MAX_HEADER_LEN: u64 = 100_000_000;
+
+/// The most tensors one checkpoint may have, all its files together (the largest real ones
+/// have under 100,000; FLUX.1's transformer has about 1,000). A header is parsed no further
+/// than this many entries, so parsed header memory is bounded by this count and
+/// [`MAX_HEADER_LEN`], whatever a file claims.
+pub const MAX_TENSORS: usize = 1 << 17;
 
 /// A parsed, validated header.
 #[derive(Debug)]
@@ -28,6 +36,8 @@ pub(crate) struct Header {
     pub metadata: BTreeMap<String, String>,
     /// Tensors sorted by data offset (they tile `[0, buffer_len)`).
     pub tensors: Vec<TensorInfo>,
+    /// Indexes into `tensors`, sorted by name (names are unique).
+    pub by_name: Vec<u32>,
 }
 
 impl Header {
@@ -71,7 +81,13 @@ pub(crate) fn read(path: &Path, reader: &mut impl Read, file_len: u64) -> Result
     }
     // `len` is now bounded by both the limit and the file's real length.
     let capacity = usize::try_from(len).map_err(|_| truncated(header_end))?;
-    let mut json = Vec::with_capacity(capacity);
+    let mut json = Vec::new();
+    json.try_reserve_exact(capacity)
+        .map_err(|_| WeightsError::OutOfMemory {
+            path: path.to_path_buf(),
+            tensor: None,
+            bytes: len,
+        })?;
     reader
         .take(len)
         .read_to_end(&mut json)
@@ -105,32 +121,69 @@ pub(crate) fn parse_json(path: &Path, json: &[u8]) -> Result<Header> {
     if !text.starts_with('{') {
         return Err(not_json("does not start with `{`".into()));
     }
-    let RawHeader(entries) =
-        serde_json::from_str(text).map_err(|e: serde_json::Error| not_json(e.to_string()))?;
-
-    let mut metadata = BTreeMap::new();
-    let mut tensors = Vec::with_capacity(entries.len());
-    let mut seen = HashSet::with_capacity(entries.len());
-    for (name, value) in entries {
-        if !seen.insert(name.clone()) {
-            return Err(WeightsError::DuplicateTensor {
-                tensor: name,
-                first: path.to_path_buf(),
-                second: path.to_path_buf(),
+    let overflow = Cell::new(false);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = Entries {
+        limit: MAX_TENSORS,
+        overflow: &overflow,
+    }
+    .deserialize(&mut de)
+    .and_then(|entries| de.end().map(|()| entries));
+    let entries = match parsed {
+        Ok(entries) => entries,
+        Err(_) if overflow.get() => {
+            return Err(WeightsError::TooManyTensors {
+                path: path.to_path_buf(),
+                limit: MAX_TENSORS,
             });
         }
-        if name == "__metadata__" {
-            metadata = parse_metadata(path, value)?;
+        Err(e) => return Err(not_json(e.to_string())),
+    };
+
+    let duplicate = |tensor: String| WeightsError::DuplicateTensor {
+        tensor,
+        first: path.to_path_buf(),
+        second: path.to_path_buf(),
+    };
+    let mut metadata = None;
+    let mut tensors = Vec::with_capacity(entries.len());
+    for (name, value) in entries {
+        if name == METADATA_KEY {
+            if metadata.is_some() {
+                return Err(duplicate(name));
+            }
+            metadata = Some(parse_metadata(path, value)?);
         } else {
             tensors.push(parse_entry(path, name, value)?);
         }
     }
-    check_tiling(path, &mut tensors)?;
+    sort_by_offset(&mut tensors);
+    let by_name = name_index(&tensors).map_err(|t| duplicate(t.to_owned()))?;
+    check_tiling(path, &tensors)?;
     Ok(Header {
         len: json.len() as u64,
-        metadata,
+        metadata: metadata.unwrap_or_default(),
         tensors,
+        by_name,
     })
+}
+
+/// The key of the header's metadata entry.
+const METADATA_KEY: &str = "__metadata__";
+
+/// Indexes of `tensors` sorted by name (one allocation of 4 bytes per tensor, no name copied),
+/// or the first name that occurs twice.
+fn name_index(tensors: &[TensorInfo]) -> std::result::Result<Vec<u32>, &str> {
+    // `tensors.len() <= MAX_TENSORS`, which fits a u32.
+    let mut index: Vec<u32> = (0..tensors.len())
+        .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+        .collect();
+    let name = |i: u32| tensors[i as usize].name();
+    index.sort_unstable_by(|&a, &b| name(a).cmp(name(b)));
+    match index.windows(2).find(|w| name(w[0]) == name(w[1])) {
+        Some(w) => Err(name(w[0])),
+        None => Ok(index),
+    }
 }
 
 fn parse_metadata(path: &Path, raw: &RawValue) -> Result<BTreeMap<String, String>> {
@@ -218,13 +271,16 @@ fn parse_entry(path: &Path, name: String, value: &RawValue) -> Result<TensorInfo
     Ok(TensorInfo::new(name, dtype, shape, numel, [begin, end]))
 }
 
-/// Sorts by offset and checks that the tensors tile the buffer: first at 0, no gaps, no overlaps.
-fn check_tiling(path: &Path, tensors: &mut [TensorInfo]) -> Result<()> {
+fn sort_by_offset(tensors: &mut [TensorInfo]) {
     tensors.sort_by(|a, b| {
         a.data_offsets()
             .cmp(&b.data_offsets())
             .then_with(|| a.name().cmp(b.name()))
     });
+}
+
+/// Checks that tensors sorted by offset tile the buffer: first at 0, no gaps, no overlaps.
+fn check_tiling(path: &Path, tensors: &[TensorInfo]) -> Result<()> {
     let mut expected = 0u64;
     for t in tensors.iter() {
         let [begin, end] = t.data_offsets();
@@ -252,27 +308,42 @@ fn check_tiling(path: &Path, tensors: &mut [TensorInfo]) -> Result<()> {
 }
 
 /// The top-level JSON object as ordered `(key, value)` pairs, duplicates kept (serde_json's own
-/// map would silently keep the last one; the format forbids duplicates).
+/// map would silently keep the last one; the format forbids duplicates), and at most `limit`
+/// tensors besides `__metadata__`: past that, parsing stops and `overflow` is set.
 /// Values stay raw JSON text (no `Value` tree is built): each is parsed once into its own type.
-struct RawHeader<'a>(Vec<(String, &'a RawValue)>);
+struct Entries<'a> {
+    limit: usize,
+    overflow: &'a Cell<bool>,
+}
 
-impl<'de> Deserialize<'de> for RawHeader<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> Visitor<'de> for Entries {
-            type Value = RawHeader<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader<'de>, A::Error> {
-                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
-                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
-                    entries.push(entry);
+type RawEntries<'de> = Vec<(String, &'de RawValue)>;
+
+impl<'de> DeserializeSeed<'de> for Entries<'_> {
+    type Value = RawEntries<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Entries<'_> {
+    type Value = RawEntries<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+        let mut tensors = 0usize;
+        while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+            if entry.0 != METADATA_KEY {
+                tensors += 1;
+                if tensors > self.limit {
+                    self.overflow.set(true);
+                    return Err(A::Error::custom("too many tensors"));
                 }
-                Ok(RawHeader(entries))
             }
+            entries.push(entry);
         }
-        deserializer.deserialize_map(Entries)
+        Ok(entries)
     }
 }
 

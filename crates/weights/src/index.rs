@@ -1,14 +1,17 @@
 //! Sharded-checkpoint index files (`*.safetensors.index.json`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
+use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{Result, WeightsError};
+use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
 
-/// Index and `model_index.json` files larger than this are refused (real ones are well under
-/// 1 MiB; the cap keeps a corrupt file from being read whole into memory).
-pub(crate) const MAX_JSON_FILE_LEN: u64 = 64 << 20;
+use crate::error::{Result, WeightsError};
+use crate::header::MAX_TENSORS;
+
+/// Index and `model_index.json` files larger than this are refused unread (the largest real
+/// indexes, of checkpoints with about 100,000 tensors, are under 10 MiB).
+pub const MAX_INDEX_LEN: u64 = 64 << 20;
 
 /// The suffix of an index file name.
 pub(crate) const INDEX_SUFFIX: &str = ".safetensors.index.json";
@@ -25,22 +28,70 @@ pub struct ShardIndex {
 struct RawIndex {
     #[serde(default)]
     metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(deserialize_with = "bounded_weight_map")]
     weight_map: BTreeMap<String, String>,
+}
+
+/// The message of the error that stops a `weight_map` of more than [`MAX_TENSORS`] entries.
+const TOO_MANY: &str = "weight_map: too many tensors";
+
+/// A `weight_map` read no further than [`MAX_TENSORS`] entries.
+fn bounded_weight_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+    struct Bounded;
+    impl<'de> Visitor<'de> for Bounded {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map of tensor names to shard file names")
+        }
+        fn visit_map<A: MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((tensor, shard)) = map.next_entry::<String, String>()? {
+                if out.len() == MAX_TENSORS {
+                    return Err(A::Error::custom(TOO_MANY));
+                }
+                out.insert(tensor, shard);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Bounded)
 }
 
 impl ShardIndex {
     /// Reads and parses an index. Shard names must be plain file names in the index's folder.
     ///
     /// # Errors
-    /// [`WeightsError::Io`], or [`WeightsError::InvalidIndex`] if the JSON does not have the
-    /// expected shape or a shard name is a path.
+    /// [`WeightsError::Io`], [`NotRegularFile`](WeightsError::NotRegularFile),
+    /// [`FileTooLarge`](WeightsError::FileTooLarge) over [`MAX_INDEX_LEN`],
+    /// [`TooManyTensors`](WeightsError::TooManyTensors) for a `weight_map` of more than
+    /// [`MAX_TENSORS`](crate::MAX_TENSORS) entries, or [`WeightsError::InvalidIndex`] if the
+    /// JSON does not have the expected shape or a shard name is a path.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = read_small_json(path)?;
+        Self::read_from(path, None)
+    }
+
+    /// [`read`](Self::read) for an index found in `folder` (the link rule applies to it).
+    pub(crate) fn read_from(path: &Path, within: Option<&Path>) -> Result<Self> {
+        let text = read_small_json(path, within)?;
         let invalid = |reason: String| WeightsError::InvalidIndex {
             path: path.to_path_buf(),
             reason,
         };
-        let raw: RawIndex = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let raw: RawIndex = serde_json::from_str(&text).map_err(|e| {
+            if e.to_string().starts_with(TOO_MANY) {
+                WeightsError::TooManyTensors {
+                    path: path.to_path_buf(),
+                    limit: MAX_TENSORS,
+                }
+            } else {
+                invalid(e.to_string())
+            }
+        })?;
         for shard in raw.weight_map.values() {
             let mut parts = Path::new(shard).components();
             if !matches!(
@@ -90,26 +141,17 @@ impl ShardIndex {
     }
 }
 
-/// Reads a small JSON file as text, refusing files over [`MAX_JSON_FILE_LEN`].
-pub(crate) fn read_small_json(path: &Path) -> Result<String> {
-    let file = std::fs::File::open(path).map_err(|e| WeightsError::io(path, e))?;
-    let mut text = String::new();
-    file.take(MAX_JSON_FILE_LEN + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => WeightsError::InvalidIndex {
-                path: path.to_path_buf(),
-                reason: "not UTF-8".into(),
-            },
-            _ => WeightsError::io(path, e),
-        })?;
-    if text.len() as u64 > MAX_JSON_FILE_LEN {
-        return Err(WeightsError::InvalidIndex {
-            path: path.to_path_buf(),
-            reason: format!("larger than {MAX_JSON_FILE_LEN} bytes"),
-        });
-    }
-    Ok(text)
+/// Reads a small JSON file as text, refusing files over [`MAX_INDEX_LEN`] unread; with
+/// `within`, the link rule of that folder applies.
+pub(crate) fn read_small_json(path: &Path, within: Option<&Path>) -> Result<String> {
+    let bytes = match within {
+        Some(folder) => modelcache_files::read_within(folder, path, MAX_INDEX_LEN)?,
+        None => modelcache_files::read(path, MAX_INDEX_LEN)?,
+    };
+    String::from_utf8(bytes).map_err(|_| WeightsError::InvalidIndex {
+        path: path.to_path_buf(),
+        reason: "not UTF-8".into(),
+    })
 }
 
 #[cfg(test)]

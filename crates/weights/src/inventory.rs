@@ -1,12 +1,11 @@
 //! The header-only inventory of one safetensors file.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::dtype::Dtype;
-use crate::error::{Result, WeightsError};
+use crate::error::Result;
 use crate::header;
 
 /// One tensor as its header describes it. Validated: the byte size matches dtype and shape.
@@ -84,29 +83,49 @@ impl TensorInfo {
 #[derive(Debug, Clone)]
 pub struct FileInventory {
     path: PathBuf,
+    /// The folder the file was found in, whose link rule a load's reopen applies again.
+    within: Option<PathBuf>,
     file_len: u64,
     header_len: u64,
     metadata: BTreeMap<String, String>,
     tensors: Vec<TensorInfo>,
-    by_name: HashMap<String, usize>,
+    /// Indexes into `tensors`, sorted by name.
+    by_name: Vec<u32>,
 }
 
 impl FileInventory {
     /// Reads and validates the header of `path` (at most `8 + N` bytes, never the data).
+    /// `path` must be a regular file (links followed); a FIFO or device is refused without
+    /// being opened.
     ///
     /// # Errors
-    /// [`WeightsError::Io`] if the file cannot be opened or read, and every header error:
+    /// [`WeightsError::Io`] if the file cannot be opened or read,
+    /// [`NotRegularFile`](WeightsError::NotRegularFile), and every header error:
     /// [`Truncated`](WeightsError::Truncated), [`TrailingBytes`](WeightsError::TrailingBytes),
     /// [`HeaderTooLarge`](WeightsError::HeaderTooLarge),
+    /// [`TooManyTensors`](WeightsError::TooManyTensors),
     /// [`HeaderNotJson`](WeightsError::HeaderNotJson), [`SizeMismatch`](WeightsError::SizeMismatch),
     /// [`OffsetsGap`](WeightsError::OffsetsGap), and so on.
     pub fn read(path: &Path) -> Result<Self> {
-        let mut file = File::open(path).map_err(|e| WeightsError::io(path, e))?;
-        let file_len = file
-            .metadata()
-            .map_err(|e| WeightsError::io(path, e))?
-            .len();
-        Self::parse(path, &mut file, file_len)
+        Self::read_opened(path, None)
+    }
+
+    /// Like [`read`](Self::read), for a file found inside checkpoint folder `folder` (named
+    /// by an index, or listed in the folder): links must stay inside it, see
+    /// [`modelcache_files::resolve_within`]. A later load checks the link again.
+    ///
+    /// # Errors
+    /// As [`read`](Self::read), and [`LinkOutside`](WeightsError::LinkOutside).
+    pub fn read_in(folder: &Path, path: &Path) -> Result<Self> {
+        Self::read_opened(path, Some(folder))
+    }
+
+    fn read_opened(path: &Path, within: Option<&Path>) -> Result<Self> {
+        let opened = open_for_reading(path, within)?;
+        let file_len = opened.len();
+        let mut inv = Self::parse(path, opened.file(), file_len)?;
+        inv.within = within.map(Path::to_path_buf);
+        Ok(inv)
     }
 
     /// Like [`read`](Self::read), from any reader positioned at the start of a file of
@@ -120,20 +139,20 @@ impl FileInventory {
     }
 
     fn from_header(path: PathBuf, file_len: u64, h: header::Header) -> Self {
-        let by_name = h
-            .tensors
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name.clone(), i))
-            .collect();
         Self {
             path,
+            within: None,
             file_len,
             header_len: h.len,
             metadata: h.metadata,
             tensors: h.tensors,
-            by_name,
+            by_name: h.by_name,
         }
+    }
+
+    /// The folder whose link rule applies to this file, if it was found in one.
+    pub(crate) fn within(&self) -> Option<&Path> {
+        self.within.as_deref()
     }
 
     /// Checks that `other` (a fresh read of the same file) describes the same file.
@@ -185,7 +204,11 @@ impl FileInventory {
 
     /// The tensor called `name`.
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
-        self.by_name.get(name).map(|&i| &self.tensors[i])
+        let at = self
+            .by_name
+            .binary_search_by(|&i| self.tensors[i as usize].name().cmp(name))
+            .ok()?;
+        Some(&self.tensors[self.by_name[at] as usize])
     }
 
     /// Bytes of tensor data (the file length minus the header).
@@ -197,6 +220,18 @@ impl FileInventory {
     pub fn loaded_bytes(&self, target: Option<Dtype>) -> u64 {
         self.tensors.iter().map(|t| t.loaded_bytes(target)).sum()
     }
+}
+
+/// Opens a checkpoint file: a regular file, never blocking, and inside `within` (the link
+/// rule) when it was found in a folder.
+pub(crate) fn open_for_reading(
+    path: &Path,
+    within: Option<&Path>,
+) -> Result<modelcache_files::Opened> {
+    Ok(match within {
+        Some(folder) => modelcache_files::open_within(folder, path)?,
+        None => modelcache_files::open(path)?,
+    })
 }
 
 #[cfg(test)]

@@ -88,10 +88,11 @@ pub use diffusers::{Component, DiffusersTree};
 pub use discover::{Layout, MODEL_INDEX, discover};
 pub use dtype::{Dtype, UnknownDtypeName};
 pub use error::{Result, WeightsError};
-pub use header::MAX_HEADER_LEN;
-pub use index::ShardIndex;
+pub use header::{MAX_HEADER_LEN, MAX_TENSORS};
+pub use index::{MAX_INDEX_LEN, ShardIndex};
 pub use inventory::{FileInventory, TensorInfo};
-pub use load::{LoadOptions, LoadedTensors};
+pub use load::{Allowance, LoadOptions, LoadedTensors};
 #[cfg(all(feature = "mlx", target_os = "macos"))]
 pub use mlx_rs;
+pub use modelcache_files;
 pub use write::{TensorData, write_safetensors};

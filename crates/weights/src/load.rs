@@ -1,6 +1,8 @@
 //! Loading a checkpoint into candle tensors.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::op::BackpropOp;
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
@@ -27,6 +29,9 @@ pub struct LoadOptions {
     pub device: Device,
     /// Read files and tensors on rayon's thread pool (default `true`).
     pub parallel: bool,
+    /// The bytes this load may allocate for tensors, shared by every checkpoint loaded with
+    /// it (default: unbounded). See [`Allowance`].
+    pub allowance: Option<Allowance>,
 }
 
 impl Default for LoadOptions {
@@ -35,7 +40,53 @@ impl Default for LoadOptions {
             dtype: None,
             device: Device::Cpu,
             parallel: true,
+            allowance: None,
         }
+    }
+}
+
+/// What a load may still allocate: the bytes the cache reserved for a model, drawn from by
+/// every checkpoint the model loads.
+///
+/// Buffers are sized from a checkpoint's inventory, and every file is checked against its
+/// inventory when the load opens it again ([`WeightsError::Changed`]), so a checkpoint loads
+/// exactly [`Checkpoint::loaded_bytes`]. [`Checkpoint::load`] draws that from the allowance
+/// before allocating anything and refuses, with [`WeightsError::Changed`], a checkpoint that
+/// does not fit what is left: a file swapped for a larger one after the cache sized it (a
+/// header read at load time that says 100 GiB where 1 MiB was reserved) costs one failed
+/// load, not the process.
+#[derive(Debug, Clone)]
+pub struct Allowance {
+    reserved: u64,
+    left: Arc<AtomicU64>,
+}
+
+impl Allowance {
+    /// An allowance of `reserved` bytes.
+    pub fn new(reserved: u64) -> Self {
+        Self {
+            reserved,
+            left: Arc::new(AtomicU64::new(reserved)),
+        }
+    }
+
+    /// The bytes it started with.
+    pub fn reserved(&self) -> u64 {
+        self.reserved
+    }
+
+    /// The bytes not drawn yet.
+    pub fn left(&self) -> u64 {
+        self.left.load(Ordering::Acquire)
+    }
+
+    /// Draws `bytes` if that many are left.
+    fn draw(&self, bytes: u64) -> bool {
+        self.left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(bytes)
+            })
+            .is_ok()
     }
 }
 
@@ -58,6 +109,13 @@ impl LoadOptions {
     #[must_use]
     pub fn sequential(mut self) -> Self {
         self.parallel = false;
+        self
+    }
+
+    /// Allocates at most what `allowance` has left (see [`Allowance`]).
+    #[must_use]
+    pub fn within(mut self, allowance: Allowance) -> Self {
+        self.allowance = Some(allowance);
         self
     }
 }
@@ -159,11 +217,20 @@ impl Checkpoint {
     /// tensor owns. No memory map is used, so a file truncated mid-load is an error, not a
     /// `SIGBUS`.
     ///
+    /// Every buffer is sized from the inventory, never from what the file says at load time,
+    /// and allocated fallibly: memory that cannot be had is
+    /// [`OutOfMemory`](WeightsError::OutOfMemory), not an abort. With an
+    /// [`Allowance`](LoadOptions::within), the load's bytes are drawn from it first.
+    ///
     /// # Errors
-    /// [`UnsupportedConversion`](WeightsError::UnsupportedConversion) and
-    /// [`UnsupportedDtype`](WeightsError::UnsupportedDtype) before anything is read;
-    /// [`Truncated`](WeightsError::Truncated) or [`Changed`](WeightsError::Changed) if a file
-    /// differs from its inventory; [`Io`](WeightsError::Io); [`Candle`](WeightsError::Candle).
+    /// [`UnsupportedConversion`](WeightsError::UnsupportedConversion),
+    /// [`UnsupportedDtype`](WeightsError::UnsupportedDtype), and
+    /// [`Changed`](WeightsError::Changed) when the allowance has too little left, before
+    /// anything is read; [`Truncated`](WeightsError::Truncated) or
+    /// [`Changed`](WeightsError::Changed) if a file differs from its inventory;
+    /// [`OutOfMemory`](WeightsError::OutOfMemory); [`Io`](WeightsError::Io) and
+    /// [`NotRegularFile`](WeightsError::NotRegularFile) if a file cannot be opened again;
+    /// [`Candle`](WeightsError::Candle).
     pub fn load_with_progress(
         &self,
         options: &LoadOptions,
@@ -182,6 +249,25 @@ impl Checkpoint {
                 dtype: t.dtype(),
                 target: "candle",
             });
+        }
+        if let Some(allowance) = &options.allowance {
+            let needed = self.loaded_bytes(options.dtype);
+            if !allowance.draw(needed) {
+                let path = self
+                    .files()
+                    .first()
+                    .map_or_else(Default::default, |f| f.path().to_path_buf());
+                return Err(WeightsError::Changed {
+                    path,
+                    reason: format!(
+                        "a load of it needs {needed} bytes, but only {} of the {} bytes \
+                         reserved for the model are left (a file is larger than when the model \
+                         was sized)",
+                        allowance.left(),
+                        allowance.reserved()
+                    ),
+                });
+            }
         }
         let parallel = options.parallel && POSITIONED_READS;
         let groups = self.selection_by_file();
@@ -224,6 +310,7 @@ fn load_tensor(src: &Source<'_>, info: &TensorInfo, options: &LoadOptions) -> Re
         tensor: info.name().to_owned(),
         shape: info.shape().iter().map(|&d| d as u64).collect(),
     };
+    let named = |e: WeightsError| e.for_tensor(info.name());
     let numel = usize::try_from(info.numel()).map_err(too_big)?;
     let byte_len = usize::try_from(info.byte_len()).map_err(too_big)?;
     let offset = inv.data_start() + info.data_offsets()[0];
@@ -236,7 +323,7 @@ fn load_tensor(src: &Source<'_>, info: &TensorInfo, options: &LoadOptions) -> Re
     macro_rules! plain {
         ($t:ty) => {
             cpu(Tensor::from_vec(
-                src.read_vec::<$t>(offset, numel)?,
+                src.read_vec::<$t>(offset, numel).map_err(named)?,
                 shape,
                 dev,
             ))?
@@ -246,22 +333,26 @@ fn load_tensor(src: &Source<'_>, info: &TensorInfo, options: &LoadOptions) -> Re
         ($s:ty) => {
             match loaded {
                 Dtype::BF16 => cpu(Tensor::from_vec(
-                    src.read_converted::<$s, bf16>(offset, numel)?,
+                    src.read_converted::<$s, bf16>(offset, numel)
+                        .map_err(named)?,
                     shape,
                     dev,
                 ))?,
                 Dtype::F16 => cpu(Tensor::from_vec(
-                    src.read_converted::<$s, f16>(offset, numel)?,
+                    src.read_converted::<$s, f16>(offset, numel)
+                        .map_err(named)?,
                     shape,
                     dev,
                 ))?,
                 Dtype::F32 => cpu(Tensor::from_vec(
-                    src.read_converted::<$s, f32>(offset, numel)?,
+                    src.read_converted::<$s, f32>(offset, numel)
+                        .map_err(named)?,
                     shape,
                     dev,
                 ))?,
                 Dtype::F64 => cpu(Tensor::from_vec(
-                    src.read_converted::<$s, f64>(offset, numel)?,
+                    src.read_converted::<$s, f64>(offset, numel)
+                        .map_err(named)?,
                     shape,
                     dev,
                 ))?,
@@ -292,12 +383,12 @@ fn load_tensor(src: &Source<'_>, info: &TensorInfo, options: &LoadOptions) -> Re
             Dtype::F8_E4M3 => {
                 // candle does not export its F8E4M3 element type, so this dtype goes through
                 // `from_raw_buffer`, which copies: one extra tensor held briefly.
-                let bytes = src.read_vec::<u8>(offset, numel)?;
+                let bytes = src.read_vec::<u8>(offset, numel).map_err(named)?;
                 cpu(Tensor::from_raw_buffer(&bytes, DType::F8E4M3, &shape, dev))?
             }
             Dtype::F6_E2M3 | Dtype::F6_E3M2 | Dtype::F4 | Dtype::F8_E8M0 => {
                 // candle keeps these as raw packed bytes; hand it the read buffer as is.
-                let bytes = src.read_vec::<u8>(offset, byte_len)?;
+                let bytes = src.read_vec::<u8>(offset, byte_len).map_err(named)?;
                 let storage = match stored {
                     Dtype::F6_E2M3 => CpuStorage::F6E2M3(bytes),
                     Dtype::F6_E3M2 => CpuStorage::F6E3M2(bytes),

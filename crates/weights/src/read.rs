@@ -23,11 +23,9 @@ pub(crate) const POSITIONED_READS: bool = cfg!(any(unix, windows));
 /// crash.
 pub(crate) fn reopen(inv: &FileInventory) -> Result<File> {
     let path = inv.path();
-    let file = File::open(path).map_err(|e| WeightsError::io(path, e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| WeightsError::io(path, e))?
-        .len();
+    let opened = crate::inventory::open_for_reading(path, inv.within())?;
+    let len = opened.len();
+    let file = opened.into_file();
     if len < inv.file_len() {
         return Err(WeightsError::Truncated {
             path: path.to_path_buf(),
@@ -86,10 +84,20 @@ impl<'a> Source<'a> {
         })
     }
 
+    /// A zeroed buffer, or [`WeightsError::OutOfMemory`] (naming no tensor: callers add it
+    /// with [`WeightsError::for_tensor`]).
+    fn buffer<T: Pod>(&self, numel: usize) -> Result<Vec<T>> {
+        zeroed_vec(numel).ok_or_else(|| WeightsError::OutOfMemory {
+            path: self.path().to_path_buf(),
+            tensor: None,
+            bytes: (numel as u64).saturating_mul(size_of::<T>() as u64),
+        })
+    }
+
     /// Reads `numel` elements of `T` stored at `offset` into a new vector: one allocation, no
     /// intermediate copy.
     pub fn read_vec<T: Pod>(&self, offset: u64, numel: usize) -> Result<Vec<T>> {
-        let mut out = zeroed_vec::<T>(numel);
+        let mut out = self.buffer::<T>(numel)?;
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut out);
         crate::hugepage::advise(bytes);
         let mut at = offset;
@@ -105,10 +113,10 @@ impl<'a> Source<'a> {
     /// Reads `numel` elements of `S` at `offset` and converts them into a new vector of `D`, one
     /// chunk at a time: besides the result, only one chunk-sized scratch buffer is held.
     pub fn read_converted<S: Float, D: Float>(&self, offset: u64, numel: usize) -> Result<Vec<D>> {
-        let mut out = zeroed_vec::<D>(numel);
+        let mut out = self.buffer::<D>(numel)?;
         crate::hugepage::advise(bytemuck::cast_slice_mut(&mut out));
         let per_chunk = (self.chunk / size_of::<S>()).max(1);
-        let mut scratch = zeroed_vec::<S>(per_chunk.min(numel));
+        let mut scratch = self.buffer::<S>(per_chunk.min(numel))?;
         let mut at = offset;
         for dst in out.chunks_mut(per_chunk) {
             let src = &mut scratch[..dst.len()];
@@ -197,23 +205,12 @@ fn convert<S: Float, D: Float>(src: &[S], dst: &mut [D]) {
     }
 }
 
-/// A zero-filled vector. Allocating as an unsigned integer lets the allocator hand out
-/// already-zero pages (calloc) instead of writing zeros; the vector is then reinterpreted in
-/// place (same size and alignment), so the tensor later owns this very allocation.
-pub(crate) fn zeroed_vec<T: Pod>(n: usize) -> Vec<T> {
-    match size_of::<T>() {
-        1 => recast(vec![0u8; n]),
-        2 => recast(vec![0u16; n]),
-        4 => recast(vec![0u32; n]),
-        8 => recast(vec![0u64; n]),
-        _ => vec![T::zeroed(); n],
-    }
-}
-
-fn recast<A: Pod, T: Pod>(v: Vec<A>) -> Vec<T> {
-    // Falls back to a copy only on a platform where `T` and `A` differ in alignment.
-    bytemuck::allocation::try_cast_vec(v)
-        .unwrap_or_else(|(_, v)| bytemuck::allocation::pod_collect_to_vec(&v))
+/// A zero-filled vector of `n` elements, or `None` if the memory cannot be had (never an
+/// abort: sizes come from files). It is allocated zeroed (calloc), so the allocator can hand
+/// out already-zero pages instead of writing zeros, and with `T`'s own layout, so the tensor
+/// later owns this very allocation.
+pub(crate) fn zeroed_vec<T: Pod>(n: usize) -> Option<Vec<T>> {
+    bytemuck::allocation::try_zeroed_vec(n).ok()
 }
 
 /// safetensors data is little-endian: swap bytes on big-endian hosts.
@@ -262,11 +259,22 @@ mod tests {
 
     #[test]
     fn zeroed_vec_is_zero_for_every_width() {
-        assert!(zeroed_vec::<u8>(5).iter().all(|&x| x == 0));
-        assert!(zeroed_vec::<bf16>(5).iter().all(|x| x.to_f32() == 0.0));
-        assert!(zeroed_vec::<f32>(5).iter().all(|&x| x == 0.0));
-        assert!(zeroed_vec::<f64>(0).is_empty());
-        assert!(zeroed_vec::<i64>(3).iter().all(|&x| x == 0));
+        assert!(zeroed_vec::<u8>(5).unwrap().iter().all(|&x| x == 0));
+        assert!(
+            zeroed_vec::<bf16>(5)
+                .unwrap()
+                .iter()
+                .all(|x| x.to_f32() == 0.0)
+        );
+        assert!(zeroed_vec::<f32>(5).unwrap().iter().all(|&x| x == 0.0));
+        assert!(zeroed_vec::<f64>(0).unwrap().is_empty());
+        assert!(zeroed_vec::<i64>(3).unwrap().iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn an_impossible_allocation_is_none_not_an_abort() {
+        // More than the address space: the layout itself cannot be made.
+        assert!(zeroed_vec::<u64>(usize::MAX / 4).is_none());
     }
 
     fn fixture(values: &[f32]) -> (tempfile::TempDir, FileInventory) {

@@ -168,3 +168,50 @@ pub fn assert_names(err: &WeightsError, path: &Path, tensor: Option<&str>) {
         assert_eq!(err.tensor(), Some(tensor));
     }
 }
+
+/// Writes a file whose one tensor `name` (`dtype`, `shape`) spans `bytes` bytes of data, and
+/// makes it sparse: only the header takes disk space, so 100 GiB tensors cost nothing.
+pub fn write_sparse(path: &Path, name: &str, dtype: &str, shape: &[u64], bytes: u64) -> PathBuf {
+    let shape: Vec<String> = shape.iter().map(u64::to_string).collect();
+    let header = format!(
+        "{{{name:?}:{{\"dtype\":\"{dtype}\",\"shape\":[{}],\"data_offsets\":[0,{bytes}]}}}}",
+        shape.join(",")
+    );
+    let path = write_raw(path, &header, &[]);
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len + bytes)
+        .unwrap();
+    path
+}
+
+/// A header of `count` empty `U8` tensors (`t0`, `t1`, ...), about 50 bytes each.
+pub fn many_tensors_header(count: usize) -> String {
+    let mut json = String::with_capacity(count * 52 + 2);
+    json.push('{');
+    for i in 0..count {
+        if i > 0 {
+            json.push(',');
+        }
+        write!(
+            json,
+            "\"t{i}\":{{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}"
+        )
+        .unwrap();
+    }
+    json.push('}');
+    json
+}
+
+/// Makes a FIFO at `path` (with the `mkfifo` tool, so that no test needs `unsafe`).
+#[cfg(unix)]
+pub fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
