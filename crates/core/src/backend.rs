@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::DeserializeOwned;
 
@@ -53,6 +54,27 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The measured resident size of a loaded model, in bytes.
     fn resident_bytes(&self, model: &Self::Model) -> u64;
+
+    /// Loads the model allocating at most `limit` bytes for it: the bytes the cache reserved
+    /// (the hint it was given, or the size configured in its place). A checkpoint that now
+    /// needs more, because a file was replaced by a larger one after the hint was taken, must
+    /// fail before allocating, with an error naming the file. The built-in backends read no
+    /// buffer size from a file at load time that was not counted against `limit`.
+    ///
+    /// The default ignores `limit` and calls [`load`](Backend::load): right only for backends
+    /// whose allocations do not come from files.
+    ///
+    /// # Errors
+    /// As [`load`](Backend::load), and when the model needs more than `limit` bytes.
+    fn load_within(
+        &self,
+        source: &ModelSource<'_, Self::Options>,
+        limit: u64,
+        progress: &dyn LoadProgress,
+    ) -> Result<Self::Model, BackendError> {
+        let _ = limit;
+        self.load(source, progress)
+    }
 
     /// Whether callers may use one loaded model concurrently. When `false` (the default),
     /// [`Handle::lock`](crate::Handle::lock) serializes callers of one model.
@@ -169,6 +191,15 @@ pub trait ModelLoader: Send + Sync {
     /// # Errors
     /// When the checkpoint is missing, malformed or unreadable.
     fn load(&self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError>;
+    /// See [`Backend::load_within`]: loads allocating at most `limit` bytes. The default
+    /// ignores `limit` and calls [`load`](ModelLoader::load).
+    ///
+    /// # Errors
+    /// As [`load`](ModelLoader::load), and when the model needs more than `limit` bytes.
+    fn load_within(&self, limit: u64, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
+        let _ = limit;
+        self.load(progress)
+    }
     /// See [`Backend::inspect`].
     ///
     /// # Errors
@@ -182,11 +213,25 @@ pub trait ModelLoader: Send + Sync {
 }
 
 /// A [`Backend`] bound to one model's path and options.
+///
+/// **No load allocates more than was reserved for it.** The cache reserves a model's hint
+/// (from [`memory_hint`](ModelLoader::memory_hint)) and then calls
+/// [`load`](ModelLoader::load); between the two, a checkpoint file may be replaced by one
+/// whose headers claim far more. So a `BackendModel` remembers the smallest hint it has
+/// returned since its last load began, and its load passes that as the limit of
+/// [`Backend::load_within`] (with [`load_within`](ModelLoader::load_within), the smaller of
+/// the two). The smallest, because a `plan` may ask for a hint while a request's load is
+/// being admitted: a concurrent hint can only lower the limit (the load then fails as
+/// changed, and the next request sizes the model afresh), never raise it past what was
+/// reserved. A load with no hint before it (a configured size, or a budget of 0) is limited
+/// only by what its caller passes.
 pub struct BackendModel<B: Backend> {
     backend: Arc<B>,
     id: String,
     path: PathBuf,
     options: B::Options,
+    /// The smallest hint returned since the last load began; `u64::MAX` when none.
+    hinted: AtomicU64,
 }
 
 impl<B: Backend> BackendModel<B> {
@@ -202,6 +247,7 @@ impl<B: Backend> BackendModel<B> {
             id: id.into(),
             path: path.into(),
             options,
+            hinted: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -224,7 +270,9 @@ impl<B: Backend> ModelLoader for BackendModel<B> {
     }
 
     fn memory_hint(&self) -> Result<u64, BackendError> {
-        self.backend.memory_hint(&self.source())
+        let hint = self.backend.memory_hint(&self.source())?;
+        self.hinted.fetch_min(hint, Ordering::AcqRel);
+        Ok(hint)
     }
 
     fn inspect(&self) -> Result<Inspection, BackendError> {
@@ -232,7 +280,12 @@ impl<B: Backend> ModelLoader for BackendModel<B> {
     }
 
     fn load(&self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
-        let model = self.backend.load(&self.source(), progress)?;
+        self.load_within(u64::MAX, progress)
+    }
+
+    fn load_within(&self, limit: u64, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
+        let limit = limit.min(self.hinted.swap(u64::MAX, Ordering::AcqRel));
+        let model = self.backend.load_within(&self.source(), limit, progress)?;
         let bytes = self.backend.resident_bytes(&model);
         Ok(Loaded::new(model, bytes).shareable(self.backend.shareable()))
     }
@@ -349,5 +402,73 @@ impl ModelLoader for FnLoader {
 
     fn load(&self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
         (self.load)(progress)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::progress::NoProgress;
+    use std::sync::Mutex;
+
+    /// Hints whatever `next_hint` says; loads record the limit they were given.
+    #[derive(Default)]
+    struct Recorder {
+        next_hint: AtomicU64,
+        limits: Mutex<Vec<u64>>,
+    }
+
+    impl Backend for Recorder {
+        type Options = ();
+        type Model = ();
+        fn name(&self) -> &str {
+            "recorder"
+        }
+        fn memory_hint(&self, _: &ModelSource<'_, ()>) -> Result<u64, BackendError> {
+            Ok(self.next_hint.load(Ordering::SeqCst))
+        }
+        fn load(&self, s: &ModelSource<'_, ()>, p: &dyn LoadProgress) -> Result<(), BackendError> {
+            self.load_within(s, u64::MAX, p)
+        }
+        fn load_within(
+            &self,
+            _: &ModelSource<'_, ()>,
+            limit: u64,
+            _: &dyn LoadProgress,
+        ) -> Result<(), BackendError> {
+            self.limits.lock().unwrap().push(limit);
+            Ok(())
+        }
+        fn resident_bytes(&self, _: &()) -> u64 {
+            0
+        }
+    }
+
+    #[test]
+    fn a_load_is_limited_to_the_smallest_hint_given_since_the_last_load() {
+        let backend = Arc::new(Recorder::default());
+        let model = BackendModel::new(Arc::clone(&backend), "m", "/m", ());
+        let hint = |bytes: u64| {
+            backend.next_hint.store(bytes, Ordering::SeqCst);
+            model.memory_hint().unwrap()
+        };
+        // The cache's sequence: hint (reserved), then load.
+        hint(100);
+        model.load(&NoProgress).unwrap();
+        // A checkpoint swapped for a larger one, seen by a `plan` between the request's hint
+        // and its load, cannot raise the limit past what was reserved.
+        hint(100);
+        hint(1 << 40);
+        model.load(&NoProgress).unwrap();
+        // A load with no hint before it (a configured size) is limited by its caller alone.
+        model.load(&NoProgress).unwrap();
+        model.load_within(64, &NoProgress).unwrap();
+        hint(32);
+        model.load_within(64, &NoProgress).unwrap();
+        assert_eq!(
+            *backend.limits.lock().unwrap(),
+            [100, 100, u64::MAX, 64, 32]
+        );
     }
 }
