@@ -80,6 +80,7 @@ mod load;
 #[cfg(all(feature = "mlx", target_os = "macos"))]
 mod mlx;
 mod read;
+mod small;
 mod write;
 
 pub use candle_core;
@@ -95,4 +96,5 @@ pub use load::{Allowance, LoadOptions, LoadedTensors};
 #[cfg(all(feature = "mlx", target_os = "macos"))]
 pub use mlx_rs;
 pub use modelcache_files;
+pub use small::{MAX_CONFIG_LEN, read_config_file, regular_file};
 pub use write::{TensorData, write_safetensors};

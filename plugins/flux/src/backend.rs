@@ -1,7 +1,7 @@
 //! [`FluxBackend`]: the [`Backend`] implementation.
 
 use modelcache_core::{Backend, BackendError, Inspection, LoadProgress, ModelSource};
-use modelcache_weights::LoadOptions;
+use modelcache_weights::{Allowance, LoadOptions};
 
 use crate::error;
 use crate::model::{FluxModel, LoadedComponent};
@@ -52,9 +52,20 @@ impl Backend for FluxBackend {
         source: &ModelSource<'_, FluxOptions>,
         progress: &dyn LoadProgress,
     ) -> Result<FluxModel, BackendError> {
+        self.load_within(source, u64::MAX, progress)
+    }
+
+    /// Loads the plan, every component drawing from one [`Allowance`] of `limit` bytes: a
+    /// checkpoint that grew since the hint fails as changed before anything is allocated.
+    fn load_within(
+        &self,
+        source: &ModelSource<'_, FluxOptions>,
+        limit: u64,
+        progress: &dyn LoadProgress,
+    ) -> Result<FluxModel, BackendError> {
         let plan = Plan::open(source.path, source.options)?;
         progress.start(plan.tensor_bytes());
-        let mut options = LoadOptions::default();
+        let mut options = LoadOptions::default().within(Allowance::new(limit));
         if let Some(d) = source.options.dtype {
             options = options.with_dtype(d.dtype());
         }

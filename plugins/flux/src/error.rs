@@ -1,6 +1,5 @@
 //! Building the [`BackendError`]s this backend returns: every one names a file or folder.
 
-use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
 use modelcache_core::BackendError;
@@ -38,28 +37,21 @@ pub(crate) fn missing(path: impl Into<PathBuf>, what: impl Into<String>) -> Back
     }
 }
 
-/// Config files larger than this are refused (real ones are about 1 KiB).
-const MAX_CONFIG_LEN: u64 = 1 << 20;
-
-/// Reads and parses a small JSON config file (`config.json`), `what` naming it in errors.
+/// Reads and parses a small JSON config file (`config.json`), `what` naming it in errors:
+/// through [`modelcache_weights::read_config_file`] (a regular file, bounded, links kept
+/// inside its folder).
 pub(crate) fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T, BackendError> {
-    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => missing(path, what),
-        _ => BackendError::io(path, e),
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let bytes = modelcache_weights::read_config_file(folder, path).map_err(|e| match e {
+        e if e.is_not_found() => missing(path, what),
+        e => weights(e, path),
     })?;
-    let mut text = String::new();
-    file.take(MAX_CONFIG_LEN + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| match e.kind() {
-            ErrorKind::InvalidData => BackendError::invalid(path, format!("{what}: not UTF-8")),
-            _ => BackendError::io(path, e),
-        })?;
-    if text.len() as u64 > MAX_CONFIG_LEN {
-        return Err(BackendError::invalid(
-            path,
-            format!("{what}: larger than {MAX_CONFIG_LEN} bytes"),
-        ));
-    }
-    serde_json::from_str(&text)
+    serde_json::from_slice(&bytes)
         .map_err(|e| BackendError::invalid(path, format!("{what} is not valid: {e}")))
+}
+
+/// Whether `path` is a regular file: `false` if nothing is there, an error naming what it is
+/// otherwise (a FIFO is not "missing").
+pub(crate) fn regular_file(path: &Path) -> Result<bool, BackendError> {
+    modelcache_weights::regular_file(path).map_err(|e| weights(e, path))
 }

@@ -51,9 +51,7 @@ pub(crate) fn resolve(
     path: &Path,
     options: &FluxOptions,
 ) -> Result<(Layout, Probed), BackendError> {
-    let is_file = std::fs::metadata(path)
-        .map_err(|e| BackendError::io(path, e))?
-        .is_file();
+    let is_file = is_file_or_dir(path)?;
     let forced = match options.layout {
         LayoutChoice::Auto => None,
         LayoutChoice::Bfl => Some(Layout::Bfl),
@@ -80,7 +78,7 @@ fn auto(dir: &Path, options: &FluxOptions) -> Result<(Layout, Probed), BackendEr
     let mut probed = None;
     if let Some(&first) = options.components.first() {
         let folder = dir.join(first.as_str());
-        if mflux_named(&folder) {
+        if mflux_named(&folder)? {
             let ck = Checkpoint::open_dir(&folder).map_err(|e| error::weights(e, &folder))?;
             if quant::is_mflux(&ck) {
                 return Ok((Layout::Mflux, Some((first, ck))));
@@ -89,17 +87,28 @@ fn auto(dir: &Path, options: &FluxOptions) -> Result<(Layout, Probed), BackendEr
         }
     }
     // A diffusers tree wins over BFL files beside it (see the crate docs for why).
-    if dir.join(MODEL_INDEX).is_file() && dir.join("transformer").is_dir() {
+    if error::regular_file(&dir.join(MODEL_INDEX))? && dir.join("transformer").is_dir() {
         return Ok((Layout::Diffusers, probed));
     }
     Ok((Layout::Bfl, None))
 }
 
+/// Whether `path` is a file (`true`) or a folder (`false`); anything else is an error that
+/// says what it is.
+fn is_file_or_dir(path: &Path) -> Result<bool, BackendError> {
+    let meta = std::fs::metadata(path).map_err(|e| BackendError::io(path, e))?;
+    if meta.is_dir() {
+        return Ok(false);
+    }
+    error::regular_file(path)
+}
+
 /// Whether `folder` holds files named as mflux names them: `0.safetensors` (every version) or
 /// `model.safetensors.index.json` (since 0.13; diffusers components use
 /// `diffusion_pytorch_model.*`, so only a transformers text encoder shares this name).
-fn mflux_named(folder: &Path) -> bool {
-    folder.join("0.safetensors").is_file() || folder.join("model.safetensors.index.json").is_file()
+fn mflux_named(folder: &Path) -> Result<bool, BackendError> {
+    Ok(error::regular_file(&folder.join("0.safetensors"))?
+        || error::regular_file(&folder.join("model.safetensors.index.json"))?)
 }
 
 /// The BFL files of `path`: the transformer (`path` itself when it is a file, else the one
@@ -116,10 +125,7 @@ impl BflFiles {
     /// [`BackendError::Missing`] when the folder has no `flux1-*.safetensors`;
     /// [`BackendError::Invalid`] when it has several.
     pub(crate) fn find(path: &Path, need_transformer: bool) -> Result<Self, BackendError> {
-        if std::fs::metadata(path)
-            .map_err(|e| BackendError::io(path, e))?
-            .is_file()
-        {
+        if is_file_or_dir(path)? {
             let dir = path.parent().unwrap_or(Path::new("."));
             return Ok(Self {
                 transformer: path.to_path_buf(),
@@ -133,17 +139,19 @@ impl BflFiles {
                 ae,
             });
         }
-        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| BackendError::io(path, e))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.is_file()
-                    && p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("flux1-") && n.ends_with(".safetensors"))
-            })
-            .collect();
+        let mut found: Vec<PathBuf> = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(|e| BackendError::io(path, e))? {
+            let Ok(entry) = entry else { continue };
+            let p = entry.path();
+            let named = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("flux1-") && n.ends_with(".safetensors"));
+            // A FIFO with the transformer's name is an error, not a missing transformer.
+            if named && error::regular_file(&p)? {
+                found.push(p);
+            }
+        }
         found.sort();
         match found.len() {
             1 => Ok(Self {

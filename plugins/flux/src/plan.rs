@@ -80,7 +80,7 @@ fn open_bfl(path: &Path, options: &FluxOptions) -> Result<Opened, BackendError> 
     for &c in &options.components {
         let file = match c {
             Component::Transformer => &files.transformer,
-            Component::Vae if files.ae.is_file() => &files.ae,
+            Component::Vae if error::regular_file(&files.ae)? => &files.ae,
             Component::Vae => {
                 return Err(error::missing(
                     &files.ae,
@@ -97,8 +97,15 @@ fn open_bfl(path: &Path, options: &FluxOptions) -> Result<Opened, BackendError> 
                 ));
             }
         };
-        let ck = Checkpoint::open_file(file).map_err(|e| error::weights(e, file))?;
         let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        // The model path is the user's and may link anywhere; a file found beside it (or in
+        // the folder) keeps to the link rule.
+        let ck = if file == path {
+            Checkpoint::open_file(file)
+        } else {
+            Checkpoint::open_file_in(&dir, file)
+        }
+        .map_err(|e| error::weights(e, file))?;
         out.push((c, ck, dir));
     }
     Ok(out)

@@ -1,7 +1,7 @@
 //! The Kokoro backend: hint and load, both after the same header-only checks.
 
 use modelcache_core::{Backend, BackendError, Inspection, LoadProgress, ModelSource};
-use modelcache_weights::{Checkpoint, LoadOptions};
+use modelcache_weights::{Allowance, Checkpoint, LoadOptions};
 
 use crate::errors::weights_error;
 use crate::inspect::Inspected;
@@ -61,6 +61,18 @@ impl Backend for KokoroBackend {
         source: &ModelSource<'_, KokoroOptions>,
         progress: &dyn LoadProgress,
     ) -> Result<KokoroModel, BackendError> {
+        self.load_within(source, u64::MAX, progress)
+    }
+
+    /// Loads the weights and voices allocating at most `limit` bytes (one [`Allowance`] they
+    /// all draw from): a voice pack swapped for a larger one since the hint fails as changed
+    /// before anything is allocated.
+    fn load_within(
+        &self,
+        source: &ModelSource<'_, KokoroOptions>,
+        limit: u64,
+        progress: &dyn LoadProgress,
+    ) -> Result<KokoroModel, BackendError> {
         let inspected = self.inspected(source)?;
         progress.start(inspected.stored_bytes());
         let Inspected {
@@ -69,9 +81,10 @@ impl Backend for KokoroBackend {
             weights,
             voices,
         } = inspected;
+        let options = LoadOptions::default().within(Allowance::new(limit));
         let options = match source.options.dtype {
-            Some(dtype) => LoadOptions::default().with_dtype(dtype.dtype()),
-            None => LoadOptions::default(),
+            Some(dtype) => options.with_dtype(dtype.dtype()),
+            None => options,
         };
         let read = |checkpoint: &Checkpoint| {
             checkpoint

@@ -1,7 +1,6 @@
 //! `config.json`, parsed once into typed values and checked for internal consistency.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use modelcache_core::BackendError;
@@ -11,9 +10,6 @@ use crate::json::{FieldError, Object};
 
 /// The name of the config file in a Kokoro folder.
 pub const CONFIG_FILE: &str = "config.json";
-
-/// A config.json larger than this is refused unread (the real one is about 3 KB).
-const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// Kokoro's `config.json` (reference §4.2), with the field names of the published file.
 ///
@@ -99,23 +95,19 @@ impl KokoroConfig {
     /// [`BackendError::Invalid`] naming the file, and the field where there is one, when it is
     /// not JSON, lacks a field, has a field of the wrong type or is inconsistent.
     pub fn read(path: &Path) -> Result<Self, BackendError> {
-        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => BackendError::Missing {
-                path: path.to_path_buf(),
-                what: "Kokoro config.json".to_owned(),
-            },
-            _ => BackendError::io(path, e),
+        // A regular file of at most `MAX_CONFIG_LEN` bytes (the real one is about 3 KB), its
+        // links kept inside the model folder.
+        let folder = path.parent().unwrap_or(Path::new("."));
+        let bytes = modelcache_weights::read_config_file(folder, path).map_err(|e| {
+            if e.is_not_found() {
+                BackendError::Missing {
+                    path: path.to_path_buf(),
+                    what: "Kokoro config.json".to_owned(),
+                }
+            } else {
+                crate::errors::weights_error(path, e)
+            }
         })?;
-        let mut bytes = Vec::new();
-        file.take(MAX_CONFIG_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| BackendError::io(path, e))?;
-        if bytes.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(BackendError::invalid(
-                path,
-                format!("over {MAX_CONFIG_BYTES} bytes: not a Kokoro config"),
-            ));
-        }
         Self::parse(&bytes).map_err(|e| BackendError::invalid(path, e))
     }
 

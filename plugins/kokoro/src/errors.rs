@@ -26,3 +26,9 @@ pub(crate) fn missing_or_io(path: &Path, e: io::Error, what: String) -> BackendE
         BackendError::io(path, e)
     }
 }
+
+/// Whether `path` is a regular file: `false` if nothing is there, an error naming what it is
+/// otherwise (a FIFO is not "missing").
+pub(crate) fn regular_file(path: &Path) -> Result<bool, BackendError> {
+    modelcache_weights::regular_file(path).map_err(|e| weights_error(path, e))
+}

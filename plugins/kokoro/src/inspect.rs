@@ -34,7 +34,7 @@ impl Inspected {
         let dir = model_dir(source)?;
         let config = KokoroConfig::read(&dir.join(CONFIG_FILE))?;
         let file = weights_file(dir, source.id)?;
-        let weights = Checkpoint::open_file(&file)
+        let weights = Checkpoint::open_file_in(dir, &file)
             .map_err(|e| weights_error(&file, e))?
             .filtered(|t| !is_ignored(t.name()));
         let widths = Widths::derive(&weights, &file)?;
@@ -42,7 +42,7 @@ impl Inspected {
         check_weights(&weights, &layout, &file)?;
         let voices = select(dir, &source.options.voices, source.id)?
             .into_iter()
-            .map(|(name, file)| Ok((name, open_voice(&file, &config)?)))
+            .map(|(name, file)| Ok((name, open_voice(dir, &file, &config)?)))
             .collect::<Result<_, BackendError>>()?;
         Ok(Self {
             config,
@@ -88,10 +88,10 @@ fn model_dir<'a>(source: &ModelSource<'a, KokoroOptions>) -> Result<&'a Path, Ba
 
 fn weights_file(dir: &Path, id: &str) -> Result<PathBuf, BackendError> {
     let file = dir.join(WEIGHTS_FILE);
-    if file.is_file() {
+    if crate::errors::regular_file(&file)? {
         return Ok(file);
     }
-    let what = if dir.join(PTH_FILE).is_file() {
+    let what = if dir.join(PTH_FILE).exists() {
         format!(
             "the weights of Kokoro model {id:?}; found {PTH_FILE}, the PyTorch layout, which is \
              not supported: use the mlx-community safetensors layout"

@@ -7,7 +7,7 @@ use modelcache_weights::Checkpoint;
 
 use crate::check::check_float;
 use crate::config::KokoroConfig;
-use crate::errors::{missing_or_io, weights_error};
+use crate::errors::{missing_or_io, regular_file, weights_error};
 use crate::options::Voices;
 
 /// The folder of voice packs, inside the model folder.
@@ -41,7 +41,7 @@ pub(crate) fn select(
             .iter()
             .map(|name| {
                 let file = dir.join(format!("{name}{EXTENSION}"));
-                if file.is_file() {
+                if regular_file(&file)? {
                     Ok((name.clone(), file))
                 } else {
                     Err(unknown_voice(&dir, name, file, id))
@@ -70,7 +70,8 @@ fn unknown_voice(dir: &Path, name: &str, file: PathBuf, id: &str) -> BackendErro
     }
 }
 
-/// Every `*.safetensors` file in `dir` (not hidden), by name.
+/// Every `*.safetensors` entry in `dir` (not hidden, not a folder), by name. A FIFO or device
+/// is listed, so that opening it is refused by name rather than skipped.
 fn list(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -81,7 +82,7 @@ fn list(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
         if let Some(stem) = name.strip_suffix(EXTENSION)
             && !stem.is_empty()
             && !stem.starts_with('.')
-            && path.is_file()
+            && !path.is_dir()
         {
             out.push((stem.to_owned(), path.clone()));
         }
@@ -90,10 +91,15 @@ fn list(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// Opens the voice pack `file` (headers only) and checks it against `config`: exactly one
-/// tensor, `voice`, a float of shape `[rows ≥ max_position_embeddings - 2, 1, 2 × style_dim]`.
-pub(crate) fn open_voice(file: &Path, config: &KokoroConfig) -> Result<Checkpoint, BackendError> {
-    let voice = Checkpoint::open_file(file).map_err(|e| weights_error(file, e))?;
+/// Opens the voice pack `file` of the model folder `model_dir` (headers only; its links kept
+/// inside the folder) and checks it against `config`: exactly one tensor, `voice`, a float of
+/// shape `[rows ≥ max_position_embeddings - 2, 1, 2 × style_dim]`.
+pub(crate) fn open_voice(
+    model_dir: &Path,
+    file: &Path,
+    config: &KokoroConfig,
+) -> Result<Checkpoint, BackendError> {
+    let voice = Checkpoint::open_file_in(model_dir, file).map_err(|e| weights_error(file, e))?;
     let fail = |tensor: &str, reason: String| BackendError::Invalid {
         path: file.to_path_buf(),
         tensor: Some(tensor.to_owned()),

@@ -44,7 +44,18 @@ impl Backend for LtxBackend {
         source: &ModelSource<'_, LtxOptions>,
         progress: &dyn LoadProgress,
     ) -> Result<LtxModel, BackendError> {
-        Plan::open(source.path, source.options)?.load(progress)
+        self.load_within(source, u64::MAX, progress)
+    }
+
+    /// Loads the plan allocating at most `limit` bytes: a checkpoint that grew since the hint
+    /// fails as changed before anything is allocated.
+    fn load_within(
+        &self,
+        source: &ModelSource<'_, LtxOptions>,
+        limit: u64,
+        progress: &dyn LoadProgress,
+    ) -> Result<LtxModel, BackendError> {
+        Plan::open(source.path, source.options)?.load(limit, progress)
     }
 
     fn resident_bytes(&self, model: &LtxModel) -> u64 {

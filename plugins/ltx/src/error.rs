@@ -16,3 +16,9 @@ pub(crate) fn weights(e: WeightsError, fallback: &Path) -> BackendError {
         source: Box::new(e),
     }
 }
+
+/// Whether `path` is a regular file: `false` if nothing is there, an error naming what it is
+/// otherwise (a FIFO is not "missing").
+pub(crate) fn regular_file(path: &Path) -> Result<bool, BackendError> {
+    modelcache_weights::regular_file(path).map_err(|e| weights(e, path))
+}

@@ -56,6 +56,8 @@ pub(crate) fn resolve(path: &Path, options: &LtxOptions) -> Result<Layout, Backe
     };
     let choice = options.forced_layout();
     if !meta.is_dir() {
+        // A FIFO or device is named for what it is, and never opened.
+        error::regular_file(path)?;
         let reason = if options.file.is_some() {
             "`file` picks a single file in a folder, but the model path is already a file"
         } else if choice == LayoutChoice::Diffusers {
@@ -71,7 +73,7 @@ pub(crate) fn resolve(path: &Path, options: &LtxOptions) -> Result<Layout, Backe
     }
     if let Some(name) = &options.file {
         let file = path.join(name);
-        return if file.is_file() {
+        return if error::regular_file(&file)? {
             Ok(Layout::SingleFile { file })
         } else {
             Err(BackendError::Missing {
@@ -81,15 +83,16 @@ pub(crate) fn resolve(path: &Path, options: &LtxOptions) -> Result<Layout, Backe
         };
     }
     let index = path.join(MODEL_INDEX);
+    let has_index = error::regular_file(&index)?;
     match choice {
-        LayoutChoice::Diffusers if !index.is_file() => Err(BackendError::Missing {
+        LayoutChoice::Diffusers if !has_index => Err(BackendError::Missing {
             path: index,
             what: "the diffusers tree's model_index.json (layout = \"diffusers\")".into(),
         }),
         LayoutChoice::Diffusers => Ok(Layout::Diffusers {
             root: path.to_path_buf(),
         }),
-        LayoutChoice::Auto if index.is_file() => Ok(Layout::Diffusers {
+        LayoutChoice::Auto if has_index => Ok(Layout::Diffusers {
             root: path.to_path_buf(),
         }),
         _ => single_file_in(path),
@@ -106,7 +109,7 @@ fn single_file_in(dir: &Path) -> Result<Layout, BackendError> {
     let mut files = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| BackendError::io(dir, e))?.path();
-        if is_safetensors(&path) && path.is_file() {
+        if is_safetensors(&path) && error::regular_file(&path)? {
             files.push(path);
         }
     }
@@ -124,7 +127,8 @@ fn single_file_in(dir: &Path) -> Result<Layout, BackendError> {
         _ => {
             let mut ltx = Vec::new();
             for file in files.iter() {
-                let header = FileInventory::read(file).map_err(|e| error::weights(e, file))?;
+                let header =
+                    FileInventory::read_in(dir, file).map_err(|e| error::weights(e, file))?;
                 let marker = format!("{TRANSFORMER_PREFIX}patchify_proj.weight");
                 if header.metadata().contains_key(CONFIG_KEY) || header.tensor(&marker).is_some() {
                     ltx.push(file.clone());

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use modelcache_core::{BackendError, LoadProgress};
-use modelcache_weights::{Checkpoint, Dtype, LoadOptions};
+use modelcache_weights::{Allowance, Checkpoint, Dtype, LoadOptions};
 
 use crate::config::LtxConfig;
 use crate::layout::{self, Layout};
@@ -37,7 +37,7 @@ impl Plan {
         options.check()?;
         let layout = layout::resolve(path, options)?;
         let (config, parts) = match &layout {
-            Layout::SingleFile { file } => single_file::open(file, options)?,
+            Layout::SingleFile { file } => single_file::open(file, path, options)?,
             Layout::Diffusers { root } => diffusers::open(root, options)?,
         };
         for part in &parts {
@@ -81,16 +81,21 @@ impl Plan {
         self.parts.iter().map(|p| p.checkpoint.tensor_bytes()).sum()
     }
 
-    /// Loads every part, reporting progress in bytes read.
-    pub(crate) fn load(self, progress: &dyn LoadProgress) -> Result<LtxModel, BackendError> {
+    /// Loads every part, reporting progress in bytes read, allocating at most `limit` bytes
+    /// (one [`Allowance`] drawn by every part).
+    pub(crate) fn load(
+        self,
+        limit: u64,
+        progress: &dyn LoadProgress,
+    ) -> Result<LtxModel, BackendError> {
         progress.start(self.read_bytes());
-        let result = self.load_parts(progress);
+        let result = self.load_parts(limit, progress);
         progress.finish();
         result
     }
 
-    fn load_parts(self, progress: &dyn LoadProgress) -> Result<LtxModel, BackendError> {
-        let mut options = LoadOptions::default();
+    fn load_parts(self, limit: u64, progress: &dyn LoadProgress) -> Result<LtxModel, BackendError> {
+        let mut options = LoadOptions::default().within(Allowance::new(limit));
         if let Some(dtype) = self.dtype {
             options = options.with_dtype(dtype);
         }

@@ -21,11 +21,19 @@ pub(crate) const VAE_PREFIX: &str = "vae.";
 pub(crate) const CONFIG_KEY: &str = "config";
 
 /// Reads the header and the metadata config, and checks the selected components against it.
+/// `model_path` is the configured path: the file itself (which may link anywhere), or the
+/// folder it was found in (whose link rule it keeps to).
 pub(crate) fn open(
     file: &Path,
+    model_path: &Path,
     options: &LtxOptions,
 ) -> Result<(LtxConfig, Vec<Part>), BackendError> {
-    let checkpoint = Checkpoint::open_file(file).map_err(|e| error::weights(e, file))?;
+    let checkpoint = if file == model_path {
+        Checkpoint::open_file(file)
+    } else {
+        Checkpoint::open_file_in(model_path, file)
+    }
+    .map_err(|e| error::weights(e, file))?;
     let configs = metadata_config(&checkpoint, file)?;
     let invalid = |reason: String| BackendError::invalid(file, reason);
     let mut config = LtxConfig::default();

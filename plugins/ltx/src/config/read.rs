@@ -1,44 +1,33 @@
 //! Reading config JSON: bounded small files, and entries of the single file's metadata.
 
-use std::io::Read;
 use std::path::Path;
 
 use modelcache_core::BackendError;
 use serde_json::{Map, Value};
 
-/// The largest `config.json` read (real ones are under 2 KiB).
-const MAX_CONFIG_BYTES: u64 = 1 << 20;
-
-/// Reads `path` as a JSON object, reading at most [`MAX_CONFIG_BYTES`].
+/// Reads `path` as a JSON object: through [`modelcache_weights::read_config_file`] (a regular
+/// file of at most [`modelcache_weights::MAX_CONFIG_LEN`] bytes, links kept inside its folder).
 ///
 /// # Errors
-/// [`BackendError::Missing`] if the file does not exist, [`BackendError::Io`] if it cannot be
-/// read, [`BackendError::Invalid`] if it is too large, not JSON or not an object.
+/// [`BackendError::Missing`] if the file does not exist, [`BackendError::Checkpoint`] if it is
+/// not a regular file, too large or cannot be read, [`BackendError::Invalid`] if it is not
+/// JSON or not an object.
 pub(crate) fn read_config_file(
     path: &Path,
     what: &str,
 ) -> Result<Map<String, Value>, BackendError> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let text = match modelcache_weights::read_config_file(folder, path) {
+        Ok(text) => text,
+        Err(e) if e.is_not_found() => {
             return Err(BackendError::Missing {
                 path: path.to_path_buf(),
                 what: what.to_owned(),
             });
         }
-        Err(e) => return Err(BackendError::io(path, e)),
+        Err(e) => return Err(crate::error::weights(e, path)),
     };
-    let mut text = String::new();
-    file.take(MAX_CONFIG_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| BackendError::io(path, e))?;
-    if text.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(BackendError::invalid(
-            path,
-            format!("{what} is larger than {MAX_CONFIG_BYTES} bytes"),
-        ));
-    }
-    match serde_json::from_str(&text) {
+    match serde_json::from_slice(&text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(BackendError::invalid(
             path,
