@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use modelcache_core::{BackendError, format_bytes};
+use modelcache_core::{BackendError, Inspection, format_bytes};
 
 use crate::config::Location;
 use crate::registry::Registry;
@@ -33,6 +33,9 @@ pub struct ModelCheck {
     pub at: Location,
     /// Bytes it will be charged before loading: `size` if configured, else the backend's hint.
     pub bytes: Option<u64>,
+    /// What the backend found, headers only (the layout, files, tensors and hint), when the
+    /// checkpoint could be read. Each checkpoint is inspected once per check.
+    pub inspection: Option<Inspection>,
     /// What is wrong, if anything.
     pub problem: Option<CheckProblem>,
 }
@@ -80,15 +83,19 @@ impl Registry {
                     path: m.path.clone(),
                     at: m.at.clone(),
                     bytes: m.policy.size,
+                    inspection: None,
                     problem: None,
                 };
                 if !m.path.exists() {
                     row.problem = Some(CheckProblem::Missing);
                     return row;
                 }
-                match m.loader().memory_hint() {
-                    Ok(hint) => {
-                        row.bytes = Some(m.policy.size.unwrap_or(hint));
+                // One inspection gives the hint and what `check` shows: each header is read
+                // once, not once for the hint and again for the table.
+                match m.loader().inspect() {
+                    Ok(inspection) => {
+                        row.bytes = Some(m.policy.size.unwrap_or(inspection.bytes));
+                        row.inspection = Some(inspection);
                     }
                     Err(e) => {
                         row.problem = Some(CheckProblem::Unreadable(e));

@@ -93,6 +93,18 @@ unsafe fn open(path: &Path) -> Result<(PluginInfo, Vec<Arc<dyn DynBackend>>), Pl
         path: path.to_owned(),
         reason,
     };
+    // The dynamic loader opens the path itself and would wait forever on a FIFO. (A path that
+    // is not there is left to it: it reports that, and searches for bare names.)
+    match modelcache_files::kind(path) {
+        Ok(None | Some(modelcache_files::FileKind::File)) => {}
+        Ok(Some(kind)) => {
+            return Err(PluginError::File(modelcache_files::FileError::NotRegular {
+                path: path.to_owned(),
+                kind,
+            }));
+        }
+        Err(e) => return Err(PluginError::File(e)),
+    }
     // SAFETY: running the library's initializers is what our caller vouched for.
     let library = unsafe { Library::new(path) }.map_err(|source| PluginError::Open {
         path: path.to_owned(),

@@ -20,6 +20,16 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is not a regular file (a FIFO, a device, a folder), or is over
+    /// [`MAX_CONFIG_LEN`](crate::MAX_CONFIG_LEN); it was not read.
+    #[error(transparent)]
+    File(modelcache_files::FileError),
+    /// The file is not UTF-8 text.
+    #[error("cannot read {}: not UTF-8 text", file.display())]
+    NotText {
+        /// The file.
+        file: PathBuf,
+    },
     /// Bad TOML, an unknown key, a missing key, or a value of the wrong kind (a bad size or
     /// duration says which value and why).
     #[error(
@@ -160,6 +170,10 @@ pub enum PluginError {
         #[source]
         source: libloading::Error,
     },
+    /// The path is not a regular file (a FIFO, which the dynamic loader would wait on, a
+    /// device, a folder), or cannot be looked at.
+    #[error(transparent)]
+    File(modelcache_files::FileError),
     /// The library does not export the plugin entry points.
     #[error(
         "{} is not a modelcache plugin: it exports no `{symbol}` \

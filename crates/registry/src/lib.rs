@@ -106,11 +106,13 @@ mod dynamic;
 mod error;
 pub mod plugin;
 mod registry;
+mod sized;
 
 pub use backends::{Backends, Origin};
 pub use check::{CheckProblem, CheckReport, ModelCheck};
 pub use config::{
-    CacheConfig, Config, KeepAlive, Location, ModelConfig, PluginPath, PluginsConfig, PoolConfig,
+    CacheConfig, Config, KeepAlive, Location, MAX_CONFIG_LEN, ModelConfig, PluginPath,
+    PluginsConfig, PoolConfig,
 };
 pub use error::{ConfigError, PluginError, RegistryError};
 /// Re-exported from modelcache-core, where plugins find it.

@@ -13,6 +13,7 @@ use modelcache_core::{
 use crate::backends::Backends;
 use crate::config::{Config, Location, ModelConfig};
 use crate::error::{ConfigError, RegistryError};
+use crate::sized::SizedLoader;
 
 /// One configured model, as registered with the cache.
 #[derive(Clone)]
@@ -94,7 +95,7 @@ impl Registry {
         ordered.sort_by_key(|m| (m.at.line, m.at.column));
         let mut models = BTreeMap::new();
         for m in ordered {
-            let loader = prepare(backends, m)?;
+            let loader = SizedLoader::wrap(prepare(backends, m)?, m.size);
             let entry = ModelEntry {
                 id: m.id.clone(),
                 backend: m.backend.clone(),

@@ -63,16 +63,28 @@ pub struct Config {
     pub plugins: PluginsConfig,
 }
 
+/// The largest models.toml read, in bytes (one with 10,000 models is about 1 MB). A longer
+/// file is refused before it is read.
+pub const MAX_CONFIG_LEN: u64 = 16 << 20;
+
 impl Config {
-    /// Reads and parses `file`.
+    /// Reads and parses `file`: a regular file (a FIFO is refused, never waited on) of at most
+    /// [`MAX_CONFIG_LEN`] bytes.
     ///
     /// # Errors
-    /// When the file cannot be read, or as [`parse`](Self::parse).
+    /// When the file cannot be read ([`ConfigError::Read`]), is not a regular file or is too
+    /// large ([`ConfigError::File`]), is not UTF-8, or as [`parse`](Self::parse).
     pub fn from_file(file: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let file = file.as_ref();
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        let bytes = modelcache_files::read(file, MAX_CONFIG_LEN).map_err(|e| match e {
+            modelcache_files::FileError::Io { source, .. } => ConfigError::Read {
+                file: file.to_owned(),
+                source,
+            },
+            other => ConfigError::File(other),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| ConfigError::NotText {
             file: file.to_owned(),
-            source,
         })?;
         Self::parse(&text, file)
     }
@@ -95,11 +107,7 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let file = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
         let base = file.parent().unwrap_or_else(|| Path::new("."));
-        let src = Source {
-            file: &file,
-            base,
-            text,
-        };
+        let src = Source::new(&file, base, text);
         let raw: RawConfig = toml::from_str(text).map_err(|e| syntax_error(&src, &e))?;
         let pools: BTreeMap<String, PoolConfig> = raw
             .pools

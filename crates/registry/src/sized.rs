@@ -1,0 +1,51 @@
+//! Models with a configured `size`: the cache reserves that size instead of the hint, so that
+//! is what each of their loads may allocate.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use modelcache_core::{BackendError, Inspection, LoadProgress, Loaded, ModelLoader};
+
+/// A loader whose loads are limited to `size` bytes, the bytes the cache reserves for a model
+/// with `size = "..."` in models.toml. A checkpoint that needs more fails to load, with an
+/// error naming the file, instead of allocating past its reservation.
+pub(crate) struct SizedLoader {
+    inner: Arc<dyn ModelLoader>,
+    size: u64,
+}
+
+impl SizedLoader {
+    /// `inner`, limited to `size` when it is `Some`.
+    pub(crate) fn wrap(inner: Arc<dyn ModelLoader>, size: Option<u64>) -> Arc<dyn ModelLoader> {
+        match size {
+            Some(size) => Arc::new(Self { inner, size }),
+            None => inner,
+        }
+    }
+}
+
+impl ModelLoader for SizedLoader {
+    fn backend(&self) -> &str {
+        self.inner.backend()
+    }
+
+    fn path(&self) -> &Path {
+        self.inner.path()
+    }
+
+    fn memory_hint(&self) -> Result<u64, BackendError> {
+        self.inner.memory_hint()
+    }
+
+    fn inspect(&self) -> Result<Inspection, BackendError> {
+        self.inner.inspect()
+    }
+
+    fn load(&self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
+        self.inner.load_within(self.size, progress)
+    }
+
+    fn load_within(&self, limit: u64, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
+        self.inner.load_within(limit.min(self.size), progress)
+    }
+}
