@@ -1,42 +1,9 @@
 //! The command line, run as a user runs it, on generated tiny checkpoints in a temp folder.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use assert_cmd::Command;
-
-const BUNDLED: &str = include_str!("../models.toml");
-
-/// A folder holding the bundled models.toml and tiny checkpoints where it expects them.
-fn workspace(config: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("models/generated");
-    modelcache(dir.path())
-        .args(["fixtures", "--scale", "tiny", "--out"])
-        .arg(&out)
-        .assert()
-        .success();
-    let file = dir.path().join("models.toml");
-    std::fs::write(&file, config).unwrap();
-    (dir, file)
-}
-
-fn modelcache(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("modelcache").unwrap();
-    cmd.current_dir(dir)
-        .env_remove("MODELCACHE_BUDGET")
-        .env_remove("MODELCACHE_CONFIG");
-    cmd
-}
-
-fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = modelcache(dir).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{BUNDLED, run, workspace};
 
 #[test]
 fn check_passes_on_the_bundled_config() {
@@ -177,9 +144,10 @@ fn bench_json_measures_every_model_and_the_trace() {
 
 #[test]
 fn errors_are_clear() {
+    // Exit codes: 3 for a configuration that cannot be read or parsed, 2 for a usage error.
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = run(dir.path(), &["ls"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 3);
     assert!(
         err.contains("models.toml") && err.contains("--config"),
         "{err}"
@@ -191,7 +159,7 @@ fn errors_are_clear() {
     )
     .unwrap();
     let (code, _, err) = run(dir.path(), &["ls"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 3);
     assert!(
         err.contains("models.toml:3:1") && err.contains("bugdet"),
         "{err}"

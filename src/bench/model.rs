@@ -30,7 +30,9 @@ pub struct ModelReport {
     pub hit: Percentiles,
 }
 
-/// Reads every file under `path` once, so that loads are timed from the page cache.
+/// Reads every regular file under `path` once, so that loads are timed from the page cache.
+/// Special files (a FIFO would block) and linked folders (which may loop) are skipped; a load
+/// reports what is wrong with them.
 ///
 /// # Errors
 /// When a file cannot be read.
@@ -40,12 +42,15 @@ pub fn warm_page_cache(path: &Path) -> std::io::Result<u64> {
     let mut stack = vec![path.to_path_buf()];
     while let Some(p) = stack.pop() {
         let meta = std::fs::metadata(&p)?;
-        if meta.is_dir() {
+        let linked_dir = p != path && std::fs::symlink_metadata(&p)?.file_type().is_symlink();
+        if meta.is_dir() && !linked_dir {
             for entry in std::fs::read_dir(&p)? {
                 stack.push(entry?.path());
             }
-        } else {
-            let mut f = std::fs::File::open(&p)?;
+        } else if meta.is_file() {
+            let mut f = modelcache_files::open(&p)
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+                .into_file();
             loop {
                 let n = f.read(&mut buf)?;
                 if n == 0 {

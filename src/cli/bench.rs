@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::Failure;
 use super::args::{Args, BenchOpts};
-use super::output::Table;
+use super::output::{self, Table};
 use super::setup::open;
 
 #[derive(Serialize)]
@@ -37,7 +37,7 @@ pub fn bench(args: &Args, opts: &BenchOpts) -> Result<ExitCode, Failure> {
     let mut models = Vec::new();
     for m in &ordered {
         if !opts.json {
-            eprintln!("measuring {} ...", m.id);
+            output::err(format_args!("measuring {} ...", m.id));
         }
         warm_page_cache(&m.path)
             .map_err(|e| format!("model {:?}: reading {}: {e}", m.id, m.path.display()))?;
@@ -57,10 +57,10 @@ pub fn bench(args: &Args, opts: &BenchOpts) -> Result<ExitCode, Failure> {
         hold: opts.hold.into(),
     };
     if !opts.json {
-        eprintln!(
+        output::err(format_args!(
             "replaying {} requests from {} clients ...",
             spec.requests, spec.clients
-        );
+        ));
     }
     let trace = replay(cache, &ids, &spec);
     let failed = trace.errors > 0;
@@ -71,19 +71,24 @@ pub fn bench(args: &Args, opts: &BenchOpts) -> Result<ExitCode, Failure> {
         trace,
     };
     if opts.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        output::json(&serde_json::to_string_pretty(&report)?);
     } else {
         print_tables(&report);
     }
     Ok(if failed {
-        ExitCode::from(1)
+        ExitCode::from(super::EXIT_PROBLEM)
     } else {
         ExitCode::SUCCESS
     })
 }
 
 fn print_tables(r: &Report) {
-    println!("\nModels ({}; budget {})", r.config, format_bytes(r.budget));
+    output::out("");
+    output::out(format_args!(
+        "Models ({}; budget {})",
+        r.config,
+        format_bytes(r.budget)
+    ));
     let mut t = Table::new(&[
         "model",
         "backend",
@@ -113,16 +118,17 @@ fn print_tables(r: &Report) {
     t.print();
 
     let tr = &r.trace;
-    println!(
-        "\nTrace: {} requests, {} clients, seed {}, skew {}, hold {:?}",
+    output::out("");
+    output::out(format_args!(
+        "Trace: {} requests, {} clients, seed {}, skew {}, hold {:?}",
         tr.spec.requests, tr.spec.clients, tr.spec.seed, tr.spec.skew, tr.spec.hold
-    );
+    ));
     let mut mix = Table::new(&["model", "requests"]);
     for (id, n) in &tr.per_model {
         mix.row(vec![id.clone(), n.to_string()]);
     }
     mix.print();
-    println!();
+    output::out("");
     let mut t = Table::new(&[
         "hits",
         "misses",
@@ -148,7 +154,7 @@ fn print_tables(r: &Report) {
         ns(tr.wall_ns),
     ]);
     t.print();
-    println!();
+    output::out("");
     let mut t = Table::new(&["latency", "count", "p50", "p99", "max"]);
     for (name, p) in [("hit", &tr.hit_latency), ("miss", &tr.miss_latency)] {
         t.row(vec![
@@ -161,6 +167,10 @@ fn print_tables(r: &Report) {
     }
     t.print();
     if let Some(e) = &tr.first_error {
-        eprintln!("\n{} request(s) failed; the first: {e}", tr.errors);
+        output::err("");
+        output::err(format_args!(
+            "{} request(s) failed; the first: {e}",
+            tr.errors
+        ));
     }
 }

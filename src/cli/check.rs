@@ -6,7 +6,7 @@ use modelcache_core::{CacheError, StepOutcome, format_bytes};
 
 use super::Failure;
 use super::args::Args;
-use super::output::Table;
+use super::output::{self, Table};
 use super::setup::{open, open_lenient};
 
 fn yes_no(b: bool) -> String {
@@ -16,23 +16,20 @@ fn yes_no(b: bool) -> String {
 pub fn check(args: &Args) -> Result<ExitCode, Failure> {
     let (registry, skipped) = open_lenient(args)?;
     let cache = registry.cache();
-    println!(
+    output::out(format_args!(
         "{}: {} models, budget {}{}",
         registry.file().display(),
         registry.models().count() + skipped.len(),
         format_bytes(cache.budget()),
         pools_text(&registry),
-    );
+    ));
     let report = registry.check();
     let mut table = Table::new(&[
         "model", "backend", "layout", "files", "tensors", "hint", "fits", "path",
     ]);
     let mut problems = Vec::new();
     for row in &report.models {
-        let inspection = registry
-            .model(&row.id)
-            .and_then(|m| m.loader().inspect().ok());
-        let (layout, files, tensors) = match &inspection {
+        let (layout, files, tensors) = match &row.inspection {
             Some(i) => (
                 i.layout.clone().unwrap_or_else(|| "-".into()),
                 if i.files.is_empty() {
@@ -69,14 +66,16 @@ pub fn check(args: &Args) -> Result<ExitCode, Failure> {
         problems.push(e.to_string());
     }
     if problems.is_empty() {
-        println!("\nall {} models OK", report.models.len());
+        output::out("");
+        output::out(format_args!("all {} models OK", report.models.len()));
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("\n{} problem(s):", problems.len());
+    output::err("");
+    output::err(format_args!("{} problem(s):", problems.len()));
     for p in &problems {
-        eprintln!("  - {p}");
+        output::err(format_args!("  - {p}"));
     }
-    Ok(ExitCode::from(1))
+    Ok(ExitCode::from(super::EXIT_PROBLEM))
 }
 
 fn pools_text(registry: &modelcache::registry::Registry) -> String {
@@ -93,12 +92,12 @@ fn pools_text(registry: &modelcache::registry::Registry) -> String {
 
 pub fn ls(args: &Args) -> Result<ExitCode, Failure> {
     let registry = open(args)?;
-    println!(
+    output::out(format_args!(
         "{}: budget {}{}",
         registry.file().display(),
         format_bytes(registry.cache().budget()),
         pools_text(&registry)
-    );
+    ));
     let mut table = Table::new(&[
         "model",
         "backend",
@@ -128,6 +127,9 @@ pub fn ls(args: &Args) -> Result<ExitCode, Failure> {
 
 pub fn plan(args: &Args, ids: &[String]) -> Result<ExitCode, Failure> {
     let registry = open(args)?;
+    if let Some(e) = ids.iter().find_map(|id| unknown(&registry, id)) {
+        return Err(e);
+    }
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let plan = registry.cache().plan(&ids)?;
     let mut table = Table::new(&["model", "needs", "outcome"]);
@@ -159,33 +161,29 @@ pub fn plan(args: &Args, ids: &[String]) -> Result<ExitCode, Failure> {
     }
     table.print();
     let fits = plan.fits();
-    println!(
-        "\n{}",
-        if fits {
-            "fits"
-        } else {
-            "does not fit without waiting"
-        }
-    );
+    output::out("");
+    output::out(if fits {
+        "fits"
+    } else {
+        "does not fit without waiting"
+    });
     Ok(if fits {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(super::EXIT_PROBLEM)
     })
 }
 
-/// Shared by `load`: an error for a model that is not configured, listing the known ones.
+/// Shared by `plan` and `load`: a usage error for a model that is not configured, listing
+/// the known ones.
 pub fn unknown(registry: &modelcache::registry::Registry, id: &str) -> Option<Failure> {
     if registry.model(id).is_some() {
         return None;
     }
     let known: Vec<&str> = registry.models().map(|m| m.id.as_str()).collect();
-    Some(
-        format!(
-            "{}; configured: {}",
-            CacheError::UnknownModel { id: id.into() },
-            known.join(", ")
-        )
-        .into(),
-    )
+    Some(Failure::usage(format!(
+        "{}; configured: {}",
+        CacheError::UnknownModel { id: id.into() },
+        known.join(", ")
+    )))
 }

@@ -9,7 +9,7 @@ use modelcache_core::{LoadProgress, Served, format_bytes};
 use super::Failure;
 use super::args::Args;
 use super::check::unknown;
-use super::output::Table;
+use super::output::{self, Table};
 use super::setup::open;
 
 /// A progress bar fed in bytes by the loader.
@@ -52,7 +52,7 @@ pub fn load(args: &Args, ids: &[String]) -> Result<ExitCode, Failure> {
         let hint = registry.cache().plan(&[id])?.steps[0].bytes;
         let bar = ProgressBar::new(hint)
             .with_style(style.clone())
-            .with_prefix(id.clone());
+            .with_prefix(output::escape(id).into_owned());
         let start = Instant::now();
         let (handle, served) = registry.cache().request(id, &Bar(bar))?;
         let took = start.elapsed();
@@ -79,16 +79,17 @@ pub fn load(args: &Args, ids: &[String]) -> Result<ExitCode, Failure> {
         // Not kept: a later model may evict this one, as requests of a server would.
         drop(handle);
     }
-    println!();
+    output::out("");
     table.print();
     let s = registry.cache().stats();
-    println!(
-        "\ncharged {} of {} ({} resident, {} evictions)",
+    output::out("");
+    output::out(format_args!(
+        "charged {} of {} ({} resident, {} evictions)",
         format_bytes(s.charged),
         format_bytes(s.budget),
         s.entries,
         s.evictions
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }
 

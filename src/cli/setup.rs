@@ -10,6 +10,7 @@ use modelcache_core::{Budget, format_bytes};
 
 use super::Failure;
 use super::args::Args;
+use super::output;
 
 /// Where the bundled models.toml expects its generated checkpoints, beside the config.
 pub const BUNDLE_DIR: &str = "models/generated";
@@ -50,31 +51,32 @@ fn ensure_fixtures(config: &Config) -> Result<(), Failure> {
     if bundled.next().is_none() || present {
         return Ok(());
     }
-    eprintln!(
+    output::err(format_args!(
         "Generating the bundled checkpoints in {} (first run; about {} per model)...",
         root.display(),
         format_bytes(BUNDLE_SCALE)
-    );
+    ));
     let start = Instant::now();
     let report = modelcache_testkit::write_bundle(&root, BUNDLE_SEED, Some(BUNDLE_SCALE))
         .map_err(|e| format!("writing the bundled checkpoints to {}: {e}", root.display()))?;
-    eprintln!(
+    output::err(format_args!(
         "Generated {} in {:.1?}.",
         format_bytes(report.file_bytes()),
         start.elapsed()
-    );
+    ));
     Ok(())
 }
 
-/// Reads the config, generates bundled fixtures if needed, and builds the registry.
+/// Reads the config, generates bundled fixtures if needed, and builds the registry. Failures
+/// to read, parse or build the config exit with [`EXIT_CONFIG`](super::EXIT_CONFIG).
 pub fn open(args: &Args) -> Result<Registry, Failure> {
     let config = read_config(args)?;
-    let backends = modelcache::backends_for(&config)?;
-    Ok(Registry::build(&backends, &config)?)
+    let backends = modelcache::backends_for(&config).map_err(Failure::config)?;
+    Registry::build(&backends, &config).map_err(Failure::config)
 }
 
 pub fn read_config(args: &Args) -> Result<Config, Failure> {
-    let config = Config::from_file(&args.config).map_err(|e| with_hint(args, e.into()))?;
+    let config = Config::from_file(&args.config).map_err(|e| with_hint(args, e))?;
     ensure_fixtures(&config)?;
     Ok(config)
 }
@@ -83,7 +85,7 @@ pub fn read_config(args: &Args) -> Result<Config, Failure> {
 /// (unknown backends, bad options) so that `check` reports every problem at once.
 pub fn open_lenient(args: &Args) -> Result<(Registry, Vec<RegistryError>), Failure> {
     let mut config = read_config(args)?;
-    let backends = modelcache::backends_for(&config)?;
+    let backends = modelcache::backends_for(&config).map_err(Failure::config)?;
     let mut skipped = Vec::new();
     loop {
         match Registry::build(&backends, &config) {
@@ -92,7 +94,7 @@ pub fn open_lenient(args: &Args) -> Result<(Registry, Vec<RegistryError>), Failu
                 let model = match &e {
                     RegistryError::UnknownBackend { model, .. }
                     | RegistryError::Options { model, .. } => model.clone(),
-                    _ => return Err(e.into()),
+                    _ => return Err(Failure::config(e)),
                 };
                 config.models.remove(&model);
                 skipped.push(e);
@@ -101,15 +103,14 @@ pub fn open_lenient(args: &Args) -> Result<(Registry, Vec<RegistryError>), Failu
     }
 }
 
-fn with_hint(args: &Args, e: Failure) -> Failure {
-    if !args.config.exists() {
-        format!(
-            "{e}\n  hint: run from the repository root (where the bundled models.toml is), or pass --config FILE"
-        )
-        .into()
-    } else {
-        e
+fn with_hint(args: &Args, e: modelcache::registry::ConfigError) -> Failure {
+    let failure = Failure::config(e);
+    if args.config.exists() {
+        return failure;
     }
+    failure.hint(
+        "run from the repository root (where the bundled models.toml is), or pass --config FILE",
+    )
 }
 
 pub fn fixtures(
@@ -137,18 +138,18 @@ pub fn fixtures(
     let report = modelcache_testkit::write_bundle(&root, seed, scale)
         .map_err(|e| format!("writing checkpoints to {}: {e}", root.display()))?;
     for (name, model) in &report.models {
-        println!(
+        output::out(format_args!(
             "{:<18} {:>12}  {}",
             name,
             format_bytes(model.file_bytes),
             root.join(name).display()
-        );
+        ));
     }
-    println!(
+    output::out(format_args!(
         "wrote {} in {:.1?}",
         format_bytes(report.file_bytes()),
         start.elapsed()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
