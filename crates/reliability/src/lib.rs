@@ -13,6 +13,10 @@
 //!   backends registered, and checkpoint files truncated, deleted or made unreadable between
 //!   the hint and the load, loaders that fail, panic or stall. Each gives a typed error naming
 //!   the model and the file, the cache keeps serving, and no byte stays charged.
+//! * **Hostile files** (`tests/hostile.rs`): a voice pack swapped for one whose header claims
+//!   100 GiB, once after the hint and over and over while loads run ([`race`]); FIFOs and
+//!   links out of the model folder where a backend reads a file. Typed errors only: no abort,
+//!   no hang, no allocation past what the cache reserved.
 //! * **Memory comes back** (`tests/soak.rs`, `scripts/soak` for the long run): models loaded
 //!   and evicted for hundreds of cycles under a budget that holds two of three, with the
 //!   process's resident memory ([`rss`]) sampled after each load.
@@ -41,6 +45,7 @@
 mod fixture;
 pub mod inventory;
 pub mod probe;
+pub mod race;
 pub mod rss;
 
 pub use fixture::{Case, Fixture, Overwritten, Plugin};
