@@ -141,6 +141,43 @@ impl Fixture {
         self.files.iter().map(|f| f.path.as_path())
     }
 
+    /// The index of the file `selector` selects (`selector % len`).
+    pub(crate) fn index_for(&self, selector: usize) -> usize {
+        selector % self.files.len().max(1)
+    }
+
+    /// The model folder holding file `index`.
+    pub(crate) fn tree_of(&self, index: usize) -> &Path {
+        self.files
+            .get(index)
+            .map_or_else(|| self.dir.path(), |f| self.trees[f.tree].as_path())
+    }
+
+    /// Replaces file `selector % len` with a FIFO (made by the `mkfifo` tool: this crate has
+    /// no `unsafe`). A backend that opened it for reading would wait forever.
+    ///
+    /// # Errors
+    /// Any I/O error, or `mkfifo` failing.
+    pub fn make_fifo(&self, selector: usize) -> io::Result<Overwritten<'_>> {
+        let index = self.index_for(selector);
+        let Some(f) = self.files.get(index) else {
+            return Err(io::Error::other("the fixture has no files"));
+        };
+        fs::remove_file(&f.path)?;
+        let status = std::process::Command::new("mkfifo").arg(&f.path).status()?;
+        if !status.success() {
+            return Err(io::Error::other(format!(
+                "mkfifo {} failed",
+                f.path.display()
+            )));
+        }
+        Ok(Overwritten {
+            file: &f.path,
+            tree: &self.trees[f.tree],
+            index,
+        })
+    }
+
     /// Replaces file `selector % len` with `bytes`: a JSON file becomes `bytes`; a
     /// safetensors file becomes `bytes` followed by its original tensor data (so `bytes`
     /// stands for the length prefix and the header, where the parsing happens).
@@ -148,7 +185,7 @@ impl Fixture {
     /// # Errors
     /// Any I/O error while writing.
     pub fn overwrite(&self, selector: usize, bytes: &[u8]) -> io::Result<Overwritten<'_>> {
-        let index = selector % self.files.len().max(1);
+        let index = self.index_for(selector);
         let Some(f) = self.files.get(index) else {
             return Err(io::Error::other("the fixture has no files"));
         };
@@ -169,10 +206,15 @@ impl Fixture {
     /// # Errors
     /// Any I/O error while writing.
     pub fn restore(&self, index: usize) -> io::Result<()> {
-        match self.files.get(index) {
-            Some(f) => fs::write(&f.path, &f.original),
-            None => Ok(()),
+        let Some(f) = self.files.get(index) else {
+            return Ok(());
+        };
+        // Removed first: writing into a FIFO would wait for a reader.
+        match fs::remove_file(&f.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
+        fs::write(&f.path, &f.original)
     }
 
     /// The index of the first file whose path ends with `suffix` (`"transformer/config.json"`).
@@ -195,19 +237,41 @@ impl Fixture {
     }
 }
 
-/// One fuzz or property case against a [`Fixture`]: which file to overwrite, which backend
-/// options to use, and the replacement bytes. Its byte form is `[file, options, bytes...]`.
+/// One fuzz or property case against a [`Fixture`]: which file to damage and how, which
+/// backend options to use, and the replacement bytes. Its byte form is
+/// `[file, options, bytes...]`.
 #[derive(Debug, Clone, Copy)]
 pub struct Case<'a> {
     /// Selects the file (modulo the number of files).
     pub file: usize,
-    /// Selects the backend options (see [`crate::probe`]).
+    /// Selects the backend options (bits 0-5, see [`crate::probe`]) and the [`Mode`] (bits 6-7).
     pub options: u8,
     /// The replacement.
     pub bytes: &'a [u8],
 }
 
+/// How a [`Case`] damages its file: bits 6-7 of [`Case::options`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The file holds the replacement bytes (0 and 3).
+    Overwrite,
+    /// The file is pristine for the hint, and holds the replacement from then on, as when a
+    /// file is replaced between the cache's reservation and its load (1).
+    SwapAfterHint,
+    /// The file is a FIFO (2).
+    Fifo,
+}
+
 impl<'a> Case<'a> {
+    /// The mode bits 6-7 of `options` select.
+    pub fn mode(&self) -> Mode {
+        match self.options >> 6 {
+            1 => Mode::SwapAfterHint,
+            2 => Mode::Fifo,
+            _ => Mode::Overwrite,
+        }
+    }
+
     /// Splits fuzzer input into a case; `None` when it is shorter than two bytes.
     pub fn from_bytes(data: &'a [u8]) -> Option<Self> {
         match data {

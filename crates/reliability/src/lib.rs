@@ -48,5 +48,5 @@ pub mod probe;
 pub mod race;
 pub mod rss;
 
-pub use fixture::{Case, Fixture, Overwritten, Plugin};
+pub use fixture::{Case, Fixture, Mode, Overwritten, Plugin};
 pub use probe::{Failure, Outcome};

@@ -9,7 +9,7 @@ use modelcache_flux::{Component as FluxComponent, FluxOptions, LayoutChoice as F
 use modelcache_kokoro::KokoroOptions;
 use modelcache_ltx::{Component as LtxComponent, LayoutChoice as LtxLayout, LtxOptions};
 
-use crate::fixture::{Case, Fixture, Plugin};
+use crate::fixture::{Case, Fixture, Mode, Plugin};
 
 /// What a backend did with a checkpoint. Every outcome but a [`Failure`] is acceptable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,24 +50,65 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 impl Fixture {
-    /// Overwrites the file `case` selects, runs the backend on the tree holding it with the
-    /// options `case` selects ([`hint_and_load`]), and restores the file.
+    /// Runs one case ([`Case::mode`] says how the selected file is damaged) and checks the
+    /// backend's promises, then restores the file:
+    ///
+    /// * [`Mode::Overwrite`]: the file holds `case.bytes`; [`hint_and_load`].
+    /// * [`Mode::SwapAfterHint`]: the file is pristine for the hint and holds `case.bytes`
+    ///   from then on: the load, limited to the hint, must succeed within it or fail typed.
+    /// * [`Mode::Fifo`]: the file is a FIFO: every step that reads it must refuse it (never
+    ///   block), naming it.
     ///
     /// # Errors
     /// [`Failure::Violation`] when the backend broke a promise, [`Failure::Harness`] when the
     /// fixture could not be written. A panic in the backend is not caught.
     pub fn check(&self, case: &Case<'_>) -> Result<Outcome, Failure> {
-        let written = self
-            .overwrite(case.file, case.bytes)
-            .map_err(Failure::Harness)?;
+        let index = self.index_for(case.file);
         // Restores the file even if the backend panics (property tests catch panics and go on).
         let guard = Restore {
             fixture: self,
-            index: written.index,
+            index,
         };
-        let outcome = hint_and_load(self.plugin(), written.tree, case.options, self.root());
+        let outcome = match case.mode() {
+            Mode::Overwrite => {
+                let written = self
+                    .overwrite(case.file, case.bytes)
+                    .map_err(Failure::Harness)?;
+                hint_and_load(self.plugin(), written.tree, case.options, self.root())
+            }
+            Mode::SwapAfterHint => {
+                let mut swap = || {
+                    self.overwrite(case.file, case.bytes)
+                        .map(drop)
+                        .map_err(Failure::Harness)
+                };
+                probe(
+                    self.plugin(),
+                    self.tree_of(index),
+                    case.options,
+                    self.root(),
+                    Some(&mut swap),
+                )
+            }
+            Mode::Fifo => {
+                let fifo = self.make_fifo(case.file).map_err(Failure::Harness)?;
+                let outcome = hint_and_load(self.plugin(), fifo.tree, case.options, self.root());
+                // Options that never read the file may succeed or fail for another reason; an
+                // error about the file must say what it is.
+                if let Ok(Outcome::Refused { error }) = &outcome
+                    && error.contains(&*fifo.file.to_string_lossy())
+                    && !error.contains("FIFO")
+                {
+                    return Err(Failure::Violation(format!(
+                        "{} is a FIFO, but the error does not say so: {error}",
+                        fifo.file.display()
+                    )));
+                }
+                outcome
+            }
+        };
         std::mem::forget(guard);
-        self.restore(written.index).map_err(Failure::Harness)?;
+        self.restore(index).map_err(Failure::Harness)?;
         outcome
     }
 }
@@ -101,14 +142,44 @@ pub fn hint_and_load(
     options: u8,
     root: &Path,
 ) -> Result<Outcome, Failure> {
+    probe(plugin, tree, options, root, None)
+}
+
+/// What runs between the hint and the load (a file replaced, as happens between the cache's
+/// reservation and its load).
+type Between<'a> = Option<&'a mut dyn FnMut() -> Result<(), Failure>>;
+
+/// [`hint_and_load`], with `between` run after the hint and `inspect`. The load is then
+/// limited to the hint ([`Backend::load_within`], as the cache limits it): it must fail or
+/// hold at most the hint.
+fn probe(
+    plugin: Plugin,
+    tree: &Path,
+    options: u8,
+    root: &Path,
+    between: Between<'_>,
+) -> Result<Outcome, Failure> {
     match plugin {
-        Plugin::Flux => run(&modelcache_flux::BACKEND, flux_options(options), tree, root),
-        Plugin::Ltx => run(&modelcache_ltx::BACKEND, ltx_options(options), tree, root),
+        Plugin::Flux => run(
+            &modelcache_flux::BACKEND,
+            flux_options(options),
+            tree,
+            root,
+            between,
+        ),
+        Plugin::Ltx => run(
+            &modelcache_ltx::BACKEND,
+            ltx_options(options),
+            tree,
+            root,
+            between,
+        ),
         Plugin::Kokoro => run(
             &modelcache_kokoro::BACKEND,
             kokoro_options(options),
             tree,
             root,
+            between,
         ),
     }
 }
@@ -185,6 +256,7 @@ fn run<B: Backend>(
     options: B::Options,
     tree: &Path,
     root: &Path,
+    between: Between<'_>,
 ) -> Result<Outcome, Failure> {
     if backend.check_options(&options).is_err() {
         return Ok(Outcome::OptionsRefused);
@@ -196,7 +268,49 @@ fn run<B: Backend>(
     };
     let hint = backend.memory_hint(&source);
     let inspected = backend.inspect(&source);
-    let loaded = backend.load(&source, &NoProgress);
+    for error in [hint.as_ref().err(), inspected.as_ref().err()]
+        .into_iter()
+        .flatten()
+    {
+        names_a_file_under(error, root).map_err(Failure::Violation)?;
+    }
+    let Some(between) = between else {
+        let loaded = backend.load(&source, &NoProgress);
+        return judge(backend, tree, root, hint, inspected, loaded);
+    };
+    between()?;
+    let Ok(limit) = hint else {
+        return Ok(Outcome::Refused {
+            error: hint.err().map(|e| e.to_string()).unwrap_or_default(),
+        });
+    };
+    match backend.load_within(&source, limit, &NoProgress) {
+        Ok(model) if backend.resident_bytes(&model) <= limit => Ok(Outcome::Loaded {
+            bytes: backend.resident_bytes(&model),
+        }),
+        Ok(model) => Err(Failure::Violation(format!(
+            "{}: a load limited to the hint of {limit} bytes holds {} bytes",
+            tree.display(),
+            backend.resident_bytes(&model)
+        ))),
+        Err(e) => {
+            names_a_file_under(&e, root).map_err(Failure::Violation)?;
+            Ok(Outcome::Refused {
+                error: e.to_string(),
+            })
+        }
+    }
+}
+
+/// Checks the promises of a hint, an inspection and a load of the same files.
+fn judge<B: Backend>(
+    backend: &B,
+    tree: &Path,
+    root: &Path,
+    hint: Result<u64, BackendError>,
+    inspected: Result<modelcache_core::Inspection, BackendError>,
+    loaded: Result<B::Model, BackendError>,
+) -> Result<Outcome, Failure> {
     for error in [
         hint.as_ref().err(),
         inspected.as_ref().err(),

@@ -181,3 +181,46 @@ fn files_linking_out_of_the_model_folder_are_refused() {
     cache.request("kokoro", &NoProgress).unwrap();
     balanced(&cache);
 }
+
+/// The fuzz harness's special-file and swap modes (bits 6-7 of a case's options), on every
+/// file of every plugin's fixture: a FIFO in place of any file is refused or unread, never
+/// waited on; a file swapped for its own header plus a huge claim after the hint never makes a
+/// load hold more than the hint.
+#[cfg(unix)]
+#[test]
+fn every_file_of_every_fixture_as_a_fifo_or_swapped_after_the_hint() {
+    use modelcache_reliability::{Case, Failure, Fixture, Mode, Plugin};
+    for plugin in Plugin::ALL {
+        let fixture = Fixture::tiny(plugin).unwrap();
+        for file in 0..fixture.files().len() {
+            let huge =
+                br#"{"x":{"dtype":"U8","shape":[107374182400],"data_offsets":[0,107374182400]}}"#;
+            let mut swapped = (huge.len() as u64).to_le_bytes().to_vec();
+            swapped.extend_from_slice(huge);
+            for (options, bytes) in [(0x80u8, &b""[..]), (0x40, &swapped[..])] {
+                let case = Case {
+                    file,
+                    options,
+                    bytes,
+                };
+                assert!(matches!(case.mode(), Mode::Fifo | Mode::SwapAfterHint));
+                match fixture.check(&case) {
+                    Ok(_) => {}
+                    Err(Failure::Violation(v)) => panic!("{plugin:?} file {file}: {v}"),
+                    Err(Failure::Harness(e)) => panic!("harness: {e}"),
+                }
+            }
+        }
+        // Restored: the pristine fixture loads, hint equal to the loaded size.
+        let first = Case {
+            file: 0,
+            options: 0,
+            bytes: &fixture.seed(0, 0).unwrap()[2..],
+        };
+        let outcome = fixture.check(&first).unwrap();
+        assert!(
+            matches!(outcome, modelcache_reliability::Outcome::Loaded { .. }),
+            "{plugin:?}: {outcome:?}"
+        );
+    }
+}
