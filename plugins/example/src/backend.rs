@@ -24,6 +24,22 @@ impl ExampleBackend {
     fn file(source: &ModelSource<'_, ExampleOptions>) -> PathBuf {
         source.path.join(MODEL_FILE)
     }
+
+    fn error(
+        source: &ModelSource<'_, ExampleOptions>,
+        e: modelcache_files::FileError,
+    ) -> BackendError {
+        if e.is_not_found() {
+            return BackendError::Missing {
+                path: e.path().to_path_buf(),
+                what: format!("the {MODEL_FILE} of model {:?}", source.id),
+            };
+        }
+        BackendError::Checkpoint {
+            path: e.path().to_path_buf(),
+            source: Box::new(e),
+        }
+    }
 }
 
 impl Backend for ExampleBackend {
@@ -36,14 +52,10 @@ impl Backend for ExampleBackend {
 
     fn memory_hint(&self, source: &ModelSource<'_, ExampleOptions>) -> Result<u64, BackendError> {
         let file = Self::file(source);
-        let meta = std::fs::metadata(&file).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => BackendError::Missing {
-                path: file.clone(),
-                what: format!("the {MODEL_FILE} of model {:?}", source.id),
-            },
-            _ => BackendError::io(&file, e),
-        })?;
-        Ok(meta.len() * u64::from(source.options.repeat))
+        let opened = modelcache_files::open(&file).map_err(|e| Self::error(source, e))?;
+        Ok(opened
+            .len()
+            .saturating_mul(u64::from(source.options.repeat)))
     }
 
     fn load(
@@ -51,8 +63,22 @@ impl Backend for ExampleBackend {
         source: &ModelSource<'_, ExampleOptions>,
         progress: &dyn LoadProgress,
     ) -> Result<String, BackendError> {
+        self.load_within(source, u64::MAX, progress)
+    }
+
+    /// Reads `model.txt` only if the text it makes fits `limit`: the file is read through
+    /// `modelcache_files` (a regular file, never a FIFO that would block, at most the bytes
+    /// the limit leaves), so a file that grew since the hint fails instead of allocating
+    /// past what the cache reserved.
+    fn load_within(
+        &self,
+        source: &ModelSource<'_, ExampleOptions>,
+        limit: u64,
+        progress: &dyn LoadProgress,
+    ) -> Result<String, BackendError> {
         let file = Self::file(source);
-        let bytes = std::fs::read(&file).map_err(|e| BackendError::io(&file, e))?;
+        let per_copy = limit / u64::from(source.options.repeat.max(1));
+        let bytes = modelcache_files::read(&file, per_copy).map_err(|e| Self::error(source, e))?;
         progress.start(bytes.len() as u64);
         let text = String::from_utf8(bytes)
             .map_err(|e| BackendError::invalid(&file, format!("not UTF-8: {e}")))?;

@@ -7,7 +7,8 @@
 //! * **Dynamic:** build it as a `cdylib` (`cargo build -p modelcache-example-plugin`) and list
 //!   the library in models.toml's `[plugins] paths`. [`declare_plugin!`] below exports the entry
 //!   points; the program refuses the library if its compiler or modelcache-core version differs.
-//!   Like any plugin, it depends on modelcache-core alone (and serde for its options).
+//!   Like any plugin, it depends on modelcache-core (and serde for its options), and on
+//!   modelcache-files to open `model.txt`: a file a stranger wrote may be a FIFO or huge.
 //!
 //! Its "checkpoint" is a folder holding `model.txt`, and the model is that text (options can
 //! upper-case and repeat it), so it loads in microseconds in tests.
