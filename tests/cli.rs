@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{BUNDLED, run, workspace};
+use common::{BUNDLED, run, truncate_kokoro_weights, workspace};
 
 #[test]
 fn check_passes_on_the_bundled_config() {
@@ -23,16 +23,7 @@ fn check_reports_a_missing_folder_a_corrupt_file_and_an_unknown_backend_together
          [models.typo]\nbackend = \"fluxx\"\npath = \"models/generated/flux-schnell\"\n"
     );
     let (dir, _) = workspace(&config);
-    let weights = dir
-        .path()
-        .join("models/generated/kokoro/kokoro-v1_0.safetensors");
-    let len = std::fs::metadata(&weights).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&weights)
-        .unwrap()
-        .set_len(len - 10)
-        .unwrap();
+    truncate_kokoro_weights(dir.path());
     let (code, out, err) = run(dir.path(), &["check"]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("3 problem(s)"), "{err}");

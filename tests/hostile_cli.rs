@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{BUNDLED, run, workspace};
+use common::{BUNDLED, run, truncate_kokoro_weights, workspace};
 
 const GIB: u64 = 1 << 30;
 
@@ -60,40 +60,38 @@ fn run_capped(dir: &Path, args: &str) -> (Option<i32>, String) {
     )
 }
 
-/// `allow_oversized` admits a lone model larger than the budget, so the load allocates what
-/// the hint said, 100 GiB: memory that cannot be had is an error and exit code 1, not SIGABRT
-/// ("memory allocation of 107374182400 bytes failed").
+/// A voice pack whose header claims 100 GiB, loaded with its address space capped:
+/// * with `allow_oversized`, a lone model larger than the budget is admitted and the load
+///   allocates what the hint said: memory that cannot be had is an error and exit code 1,
+///   not SIGABRT ("memory allocation of 107374182400 bytes failed");
+/// * with a configured `size`, that is what the cache reserves and so what the load may
+///   allocate: refused before anything is allocated (it used to abort the same way).
 #[cfg(unix)]
 #[test]
-fn an_oversized_model_that_cannot_be_allocated_fails_with_an_error() {
-    let config = BUNDLED.replace(
-        "keep_alive = \"30m\"",
-        "keep_alive = \"30m\"\nallow_oversized = true",
-    );
-    let (dir, _) = workspace(&config);
-    huge_voice(dir.path(), "af_heart", 100 * GIB);
-    let (code, err) = run_capped(dir.path(), "load kokoro");
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("cannot allocate") && err.contains("af_heart.safetensors"),
-        "{err}"
-    );
-}
-
-/// A configured `size` is what the cache reserves, so it is what the load may allocate: a
-/// voice pack whose header claims 100 GiB is refused before anything is allocated.
-#[cfg(unix)]
-#[test]
-fn a_configured_size_bounds_the_load() {
-    let config = BUNDLED.replace(
-        "[models.kokoro]\nbackend = \"kokoro\"",
-        "[models.kokoro]\nbackend = \"kokoro\"\nsize = \"64MiB\"",
-    );
-    let (dir, _) = workspace(&config);
-    huge_voice(dir.path(), "af_heart", 100 * GIB);
-    let (code, err) = run_capped(dir.path(), "load kokoro");
-    assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("reserved") && err.contains("kokoro"), "{err}");
+fn a_100_gib_tensor_fails_with_an_error_not_an_abort() {
+    let cases = [
+        (
+            (
+                "keep_alive = \"30m\"",
+                "keep_alive = \"30m\"\nallow_oversized = true",
+            ),
+            ["cannot allocate", "af_heart.safetensors"],
+        ),
+        (
+            (
+                "[models.kokoro]\nbackend = \"kokoro\"",
+                "[models.kokoro]\nbackend = \"kokoro\"\nsize = \"64MiB\"",
+            ),
+            ["reserved", "af_heart.safetensors"],
+        ),
+    ];
+    for ((from, to), expected) in cases {
+        let (dir, _) = workspace(&BUNDLED.replacen(from, to, 1));
+        huge_voice(dir.path(), "af_heart", 100 * GIB);
+        let (code, err) = run_capped(dir.path(), "load kokoro");
+        assert_eq!(code, Some(1), "{to}: {err}");
+        assert!(expected.iter().all(|e| err.contains(e)), "{to}: {err}");
+    }
 }
 
 /// An index entry that clears the screen and prints a fake verdict is shown escaped: no
@@ -149,16 +147,7 @@ fn a_model_id_of_70000_characters_is_listed() {
 #[test]
 fn exit_codes_say_what_failed() {
     let (dir, file) = workspace(BUNDLED);
-    let weights = dir
-        .path()
-        .join("models/generated/kokoro/kokoro-v1_0.safetensors");
-    let len = std::fs::metadata(&weights).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&weights)
-        .unwrap()
-        .set_len(len - 10)
-        .unwrap();
+    truncate_kokoro_weights(dir.path());
     let (code, _, err) = run(dir.path(), &["load", "kokoro"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("kokoro-v1_0.safetensors"), "{err}");
@@ -179,25 +168,13 @@ fn fifos_are_reported_not_waited_on() {
     let (dir, file) = workspace(BUNDLED);
     let config = dir.path().join("models/generated/kokoro/config.json");
     std::fs::remove_file(&config).unwrap();
-    assert!(
-        Command::new("mkfifo")
-            .arg(&config)
-            .status()
-            .unwrap()
-            .success()
-    );
+    modelcache_testkit::mkfifo(&config).unwrap();
     let (code, out, err) = run(dir.path(), &["check"]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("config.json") && err.contains("FIFO"), "{err}");
 
     std::fs::remove_file(&file).unwrap();
-    assert!(
-        Command::new("mkfifo")
-            .arg(&file)
-            .status()
-            .unwrap()
-            .success()
-    );
+    modelcache_testkit::mkfifo(&file).unwrap();
     let (code, _, err) = run(dir.path(), &["ls"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("FIFO"), "{err}");

@@ -37,3 +37,16 @@ pub fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Cuts the last 10 bytes off the bundled Kokoro weights in workspace `dir`; returns the file.
+pub fn truncate_kokoro_weights(dir: &Path) -> PathBuf {
+    let weights = dir.join("models/generated/kokoro/kokoro-v1_0.safetensors");
+    let len = std::fs::metadata(&weights).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&weights)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    weights
+}

@@ -3,21 +3,13 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Command;
-
 use modelcache_files::{FileError, FileKind};
-
-fn mkfifo(path: &Path) {
-    let status = Command::new("mkfifo").arg(path).status().unwrap();
-    assert!(status.success(), "mkfifo {}", path.display());
-}
 
 #[test]
 fn a_fifo_is_refused_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("config.json");
-    mkfifo(&fifo);
+    modelcache_testkit::mkfifo(&fifo).unwrap();
     assert_eq!(modelcache_files::kind(&fifo).unwrap(), Some(FileKind::Fifo));
     for err in [
         modelcache_files::open(&fifo).unwrap_err(),

@@ -73,11 +73,7 @@ fn registry(dir: &Path, text: &str) -> (Registry, Arc<Record>) {
 fn a_config_that_is_a_fifo_is_refused_not_waited_on() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("models.toml");
-    let status = std::process::Command::new("mkfifo")
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    modelcache_testkit::mkfifo(&file).unwrap();
     let err = Config::from_file(&file).unwrap_err();
     assert!(matches!(err, ConfigError::File(_)), "{err:?}");
     assert!(err.to_string().contains("FIFO"), "{err}");

@@ -153,8 +153,8 @@ impl Fixture {
             .map_or_else(|| self.dir.path(), |f| self.trees[f.tree].as_path())
     }
 
-    /// Replaces file `selector % len` with a FIFO (made by the `mkfifo` tool: this crate has
-    /// no `unsafe`). A backend that opened it for reading would wait forever.
+    /// Replaces file `selector % len` with a FIFO. A backend that opened it for reading would
+    /// wait forever.
     ///
     /// # Errors
     /// Any I/O error, or `mkfifo` failing.
@@ -163,14 +163,7 @@ impl Fixture {
         let Some(f) = self.files.get(index) else {
             return Err(io::Error::other("the fixture has no files"));
         };
-        fs::remove_file(&f.path)?;
-        let status = std::process::Command::new("mkfifo").arg(&f.path).status()?;
-        if !status.success() {
-            return Err(io::Error::other(format!(
-                "mkfifo {} failed",
-                f.path.display()
-            )));
-        }
+        modelcache_testkit::mkfifo(&f.path)?;
         Ok(Overwritten {
             file: &f.path,
             tree: &self.trees[f.tree],

@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::faulty::Faulty;
 use common::models::{balanced, names};
@@ -82,8 +81,7 @@ fn loads_racing_a_swapped_checkpoint_end_in_successes_or_typed_errors() {
 }
 
 fn mkfifo(path: &Path) {
-    let _ = std::fs::remove_file(path);
-    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+    modelcache_testkit::mkfifo(path).unwrap();
 }
 
 /// Runs hint, inspect and load of `backend` on `path`, and checks each fails naming `file` and

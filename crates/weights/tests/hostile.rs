@@ -16,6 +16,21 @@ use modelcache_weights::{
 
 const GIB: u64 = 1 << 30;
 
+/// An index in `dir` mapping `a` to a real `m-1.safetensors` and `b` to `m-2.safetensors`,
+/// which the caller makes (a FIFO, a link).
+fn index_with_second_shard(dir: &Path) -> std::path::PathBuf {
+    write(
+        &dir.join("m-1.safetensors"),
+        &[f32s("a", &[1], &[1.0])],
+        &[],
+    );
+    write_index(
+        &dir.join("model.safetensors.index.json"),
+        "{}",
+        &[("a", "m-1.safetensors"), ("b", "m-2.safetensors")],
+    )
+}
+
 /// A header read at load time that claims 100 GiB where the cache reserved 16 bytes: the load
 /// refuses before allocating (it would otherwise abort the process, "memory allocation of
 /// 107374182400 bytes failed").
@@ -80,18 +95,9 @@ fn a_file_swapped_for_a_larger_one_after_the_inventory_is_changed() {
 #[test]
 fn special_files_are_refused_by_kind_not_reported_missing() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        &dir.path().join("m-1.safetensors"),
-        &[f32s("a", &[1], &[1.0])],
-        &[],
-    );
     let fifo = dir.path().join("m-2.safetensors");
     mkfifo(&fifo);
-    let index = write_index(
-        &dir.path().join("model.safetensors.index.json"),
-        "{}",
-        &[("a", "m-1.safetensors"), ("b", "m-2.safetensors")],
-    );
+    let index = index_with_second_shard(dir.path());
     for err in [
         Checkpoint::open_index(&index).unwrap_err(),
         Checkpoint::open_dir(dir.path()).unwrap_err(),
@@ -128,17 +134,8 @@ fn shard_links_stay_inside_the_folder_or_its_hugging_face_repository() {
         &[],
     );
     let dir = tempfile::tempdir().unwrap();
-    write(
-        &dir.path().join("m-1.safetensors"),
-        &[f32s("a", &[1], &[1.0])],
-        &[],
-    );
     symlink(&secret, dir.path().join("m-2.safetensors")).unwrap();
-    let index = write_index(
-        &dir.path().join("model.safetensors.index.json"),
-        "{}",
-        &[("a", "m-1.safetensors"), ("b", "m-2.safetensors")],
-    );
+    let index = index_with_second_shard(dir.path());
     for err in [
         Checkpoint::open_index(&index).unwrap_err(),
         Checkpoint::open_dir(dir.path()).unwrap_err(),

@@ -206,12 +206,8 @@ pub fn many_tensors_header(count: usize) -> String {
     json
 }
 
-/// Makes a FIFO at `path` (with the `mkfifo` tool, so that no test needs `unsafe`).
+/// Makes a FIFO at `path`.
 #[cfg(unix)]
 pub fn mkfifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success(), "mkfifo {}", path.display());
+    modelcache_testkit::mkfifo(path).unwrap();
 }
