@@ -414,6 +414,28 @@ mod tests {
         );
     }
 
+    /// Headers under the limit one by one but over it together: the checkpoint's tally says
+    /// which file took it over (parsed from memory: two 50 MB headers of padding, no disk).
+    #[test]
+    fn the_header_bytes_of_a_checkpoint_are_limited_together() {
+        let half = usize::try_from(MAX_HEADER_LEN / 2 + 8).unwrap();
+        let parse = |name: &str| {
+            let mut bytes = (half as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(b"{}");
+            bytes.resize(8 + half, b' ');
+            let len = bytes.len() as u64;
+            FileInventory::parse(Path::new(name), bytes.as_slice(), len).unwrap()
+        };
+        let mut tally = Tally::default();
+        tally.add(parse("/m/0.safetensors")).unwrap();
+        let err = tally.add(parse("/m/1.safetensors")).unwrap_err();
+        assert!(
+            matches!(&err, WeightsError::HeadersTooLarge { path, limit, .. }
+                if path == Path::new("/m/1.safetensors") && *limit == MAX_HEADER_LEN),
+            "{err}"
+        );
+    }
+
     #[test]
     fn pick_prefers_the_standard_name() {
         let v = vec![
