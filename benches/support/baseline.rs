@@ -1,4 +1,4 @@
-//! A faithful re-implementation of the baseline design (shared/reference/seed_backend_cache.rs),
+//! A faithful re-implementation of the design this replaces (the baseline),
 //! kept only so that benches can report this project's figures as ratios against it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,4 +1,4 @@
-//! One test per flaw of the baseline design (shared/reference/seed-flaws.md) that belongs to the
+//! One test per flaw of the design this replaces (the baseline) that belongs to the
 //! cache. Each fails on the baseline: the comment says how.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,10 +1,10 @@
 //! Tiny, seeded checkpoints that follow the real on-disk layouts of FLUX.1, LTX-Video and Kokoro-82M.
 //!
-//! No model weights can be downloaded where this project is tested, so the loaders are exercised on generated
-//! files. Each generator keeps the real file names, folders, tensor keys, dtypes and config field names, and
-//! changes only the dimensions: a loader that reads a fixture reads the real checkpoint unchanged. The reference is
-//! `checkpoint-layouts.md` and its calculator scripts; every key table here is a function of the config (a port of
-//! those scripts), and the tests check that the *real* configs reproduce the reference's byte-exact figures.
+//! No model weights can be downloaded where this project is tested, so the loaders are exercised on generated files.
+//! Each generator keeps the real file names, folders, tensor keys, dtypes and config field names, and changes only the
+//! dimensions: a loader that reads a fixture reads the real checkpoint unchanged. The layouts are written down in
+//! `docs/checkpoint-layouts.md`; every key table here is a function of the config, and the tests check that the *real*
+//! configs reproduce the real checkpoints' tensor counts and byte sizes (§4.3).
 //!
 //! Design choices:
 //!

@@ -34,9 +34,11 @@ impl TensorSpec {
     }
 }
 
-/// An ordered list of tensors, built the way the reference scripts build their dictionaries (module order).
+/// An ordered list of tensors, built in module order: the order the model's code creates its parameters
+/// (docs/checkpoint-layouts.md §1.3).
 ///
-/// Helpers mirror the scripts' `lin`/`conv`/`gn` closures so that a port reads line for line like its source.
+/// Helpers build the common module groups (`linear`, `conv2d`, `norm`; §1.2), so that a key table reads like the
+/// model code it follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyTable {
     dtype: Dtype,

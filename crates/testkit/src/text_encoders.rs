@@ -1,4 +1,4 @@
-//! CLIP-L text and T5-XXL encoder: key tables and `config.json` (port of `layout-scripts/text_encoders.py`).
+//! CLIP-L text and T5-XXL encoder: key tables and `config.json` (docs/checkpoint-layouts.md §6).
 
 use serde_json::{Value, json};
 
@@ -73,8 +73,9 @@ impl ClipConfig {
         k
     }
 
-    /// `text_encoder/config.json`. The full field list is from memory of `openai/clip-vit-large-patch14`
-    /// (reference tag [mem]); `torch_dtype` "bfloat16" is what the FLUX repos are recalled to carry (unverified).
+    /// `text_encoder/config.json`. The full field list is from memory of `openai/clip-vit-large-patch14` (unverified,
+    /// docs/checkpoint-layouts.md §6.1); `torch_dtype` "bfloat16" is what the FLUX repos are recalled to carry
+    /// (unverified).
     pub fn config_json(&self) -> Value {
         json!({
             "_name_or_path": "openai/clip-vit-large-patch14",
@@ -177,8 +178,8 @@ impl T5Config {
         k
     }
 
-    /// `config.json` with the field names of `google/t5-v1_1-xxl` (reference §2.7; fields beyond those listed there
-    /// are the standard transformers T5 fields, from memory).
+    /// `config.json` with the field names of `google/t5-v1_1-xxl` (docs/checkpoint-layouts.md §6.2, which says which
+    /// fields are read; the others are the standard transformers T5 fields, from memory).
     pub fn config_json(&self, torch_dtype: &str) -> Value {
         json!({
             "architectures": ["T5EncoderModel"],

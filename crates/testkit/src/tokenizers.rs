@@ -1,7 +1,8 @@
 //! Tokenizer folders: the real file names with tiny placeholder contents.
 //!
-//! The file lists are from memory of the FLUX.1 and LTX-Video repos (reference tag [mem]). Contents are minimal but
-//! well-formed where the format is JSON; `spiece.model` is an opaque placeholder, not a valid SentencePiece model.
+//! The file lists are from memory of the FLUX.1 and LTX-Video repos (unverified, docs/checkpoint-layouts.md §9).
+//! Contents are minimal but well-formed where the format is JSON; `spiece.model` is an opaque placeholder, not a valid
+//! SentencePiece model.
 
 use std::io;
 

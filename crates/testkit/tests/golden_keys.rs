@@ -1,5 +1,5 @@
-//! The Rust key tables against the reference Python scripts' output for the same configs (`tests/golden/`, made by
-//! `tests/golden/generate.py`): every name and shape must match.
+//! The Rust key tables against an independent Python implementation's output for the same configs (`tests/golden/`,
+//! made by `tests/golden/generate.py`; docs/checkpoint-layouts.md §10): every name and shape must match.
 #![allow(clippy::unwrap_used)]
 
 mod common;

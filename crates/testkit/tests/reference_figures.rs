@@ -1,8 +1,8 @@
-//! The key tables are functions of the config: fed the REAL configs, they must reproduce the reference's figures.
-//! Nothing is written; these run in milliseconds.
+//! The key tables are functions of the config: fed the REAL configs, they must reproduce the figures of
+//! docs/checkpoint-layouts.md §4.3. Nothing is written; these run in milliseconds.
 //!
-//! [calc=real] figures (confirmed against real files or third-party totals) are marked so; the rest are the
-//! reference's [calc] numbers, which the scripts also produce.
+//! Figures that equal a published file's size or its index's declared total are marked "published"; the rest are
+//! computed from the architectures.
 #![allow(clippy::unwrap_used)]
 
 use modelcache_testkit::flux::{
@@ -30,9 +30,9 @@ fn flux_schnell_transformer_bfl_calc_real() {
     let k = bfl_transformer_keys(&FluxConfig::schnell());
     assert_eq!(k.len(), 776);
     assert_eq!(k.numel(), 11_891_178_560);
-    // [calc=real]: 2 × params = the diffusers index total_size and the BF16 payload of flux1-schnell.safetensors.
+    // Published: 2 × params = the diffusers index total_size and the BF16 payload of flux1-schnell.safetensors.
     assert_eq!(k.byte_len(), 23_782_357_120);
-    // The script's bare-header estimate (real file 23,782,506,688 B carries ~63 KB more header, unknown content).
+    // The bare header (the real file, 23,782,506,688 B, carries ~63 KB more header of unknown content; §2.5).
     let h = encode_header(k.tensors(), None).unwrap();
     assert_eq!(h.json.len(), 86_416);
     assert_eq!(h.file_len(), 23_782_443_544);
@@ -59,7 +59,7 @@ fn flux_diffusers_transformer() {
     let d = diffusers_transformer_keys(&FluxConfig::dev());
     assert_eq!(d.len(), 1160);
     assert_eq!(d.numel(), 11_901_408_320);
-    // diffusers' pipeline-test config (§2.9): 62 tensors, 68,484 params.
+    // diffusers' pipeline-test config: 62 tensors, 68,484 params.
     let t = FluxConfig {
         in_channels: 4,
         out_channels: 4,
@@ -83,10 +83,10 @@ fn flux_ae_calc_real() {
     assert_eq!(k.numel(), 83_819_683);
     assert_eq!(params_by_prefix(&k, "encoder."), 34_274_208);
     assert_eq!(params_by_prefix(&k, "decoder."), 49_545_475);
-    // [calc=real]: the declared payload of the real ae.safetensors is 4 × params, so F32.
+    // Published: the declared payload of the real ae.safetensors is 4 × params, so F32.
     assert_eq!(k.byte_len(), 335_278_732);
     assert!(k.tensors().iter().all(|t| t.dtype == Dtype::F32));
-    // Bare header as the script computes it (the real file is 335,304,388 B: 472 B of unknown metadata more).
+    // The bare header (the real file is 335,304,388 B: 472 B of unknown metadata more; §2.5).
     assert_eq!(
         encode_header(k.tensors(), None).unwrap().file_len(),
         335_303_916
@@ -115,7 +115,7 @@ fn text_encoders() {
     let t5 = T5Config::xxl().keys(Dtype::BF16);
     assert_eq!(t5.len(), 219);
     assert_eq!(t5.numel(), 4_762_310_656);
-    // [calc=real]: the T5-XXL encoder index total_size.
+    // Published: the T5-XXL encoder index total_size.
     assert_eq!(t5.byte_len(), 9_524_621_312);
     assert_eq!(T5Config::xxl().keys(Dtype::F32).byte_len(), 19_049_242_624);
     let clip = ClipConfig::clip_l().keys(Dtype::BF16);
@@ -127,7 +127,7 @@ fn text_encoders() {
 
 #[test]
 fn mflux_schnell_estimates() {
-    // §5.2 [calc]: Linear weights quantized with group 64, everything else BF16.
+    // §5.10: Linear weights quantized with group 64, everything else BF16.
     for (bits, bytes) in [(4, 6_693_214_336u64), (8, 12_637_264_000)] {
         let q = quantize(mflux_transformer_keys(&FluxConfig::schnell()), bits, 64).unwrap();
         assert_eq!(
@@ -207,7 +207,7 @@ fn kokoro_calc_real_byte_exact() {
     ] {
         assert_eq!(params_by_prefix(&k, prefix), n, "{prefix}");
     }
-    // [calc=real]: mlx-community kokoro-v1_0.safetensors is 327,115,152 B: header 61,504 (61,499 padded), data
+    // Published: mlx-community kokoro-v1_0.safetensors is 327,115,152 B: header 61,504 (61,499 padded), data
     // 327,053,640, no __metadata__.
     let h = encode_header(k.tensors(), None).unwrap();
     assert_eq!(h.json.len(), 61_504);

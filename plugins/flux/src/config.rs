@@ -1,5 +1,5 @@
 //! The transformer's hyper-parameters: inferred from BFL or mflux shapes, or read from a
-//! diffusers `transformer/config.json` (reference §2.3, §2.4).
+//! diffusers `transformer/config.json` (docs/checkpoint-layouts.md §5.2, §5.3, §5.5).
 
 use std::fmt;
 use std::path::Path;
@@ -243,7 +243,7 @@ impl Default for DiffusersConfig {
 
 #[cfg(test)]
 impl FluxConfig {
-    /// FLUX.1 [schnell] (reference §2.3).
+    /// FLUX.1 [schnell] (docs/checkpoint-layouts.md §5.2).
     pub(crate) fn schnell() -> Self {
         Self {
             depth: 19,

@@ -1,4 +1,4 @@
-//! mflux's markers and MLX quantization settings (reference §5.1, §5.2).
+//! mflux's markers and MLX quantization settings (docs/checkpoint-layouts.md §5.9, §5.10).
 
 use modelcache_core::BackendError;
 use modelcache_weights::Checkpoint;

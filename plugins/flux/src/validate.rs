@@ -4,7 +4,7 @@
 //! [`Expected`] table: every required tensor with the shape the model needs. [`check`] walks it
 //! in model order and reports the first problem as [`BackendError::Invalid`] naming the file and
 //! the tensor. Extra tensors are tolerated. MLX-quantized weights (`U32` codes with `scales` and
-//! `biases`, reference §5.1) are checked with the packing taken into account.
+//! `biases`, docs/checkpoint-layouts.md §5.10) are checked with the packing taken into account.
 
 use std::path::Path;
 

@@ -1,5 +1,5 @@
-//! Real FLUX.1 [schnell] dimensions, as header-only sparse files: the hint is the reference's
-//! exact byte count, and it reads headers only.
+//! Real FLUX.1 [schnell] dimensions, as header-only sparse files: the hint is the exact byte count
+//! of docs/checkpoint-layouts.md §4.3, and it reads headers only.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions panic on failure
 
 mod common;
@@ -16,11 +16,11 @@ use modelcache_testkit::flux::{
 };
 use modelcache_testkit::{FluxSpec, Metadata, MfluxSpec, TensorSpec, encode_header};
 
-/// Reference §2.5: FLUX.1 [schnell] transformer, BF16 tensor bytes.
+/// docs/checkpoint-layouts.md §4.3: FLUX.1 [schnell] transformer, BF16 tensor bytes.
 const SCHNELL: u64 = 23_782_357_120;
-/// Reference §2.5: dev adds the guidance embedder.
+/// docs/checkpoint-layouts.md §4.3: dev adds the guidance embedder.
 const DEV: u64 = 23_802_816_640;
-/// Reference §2.6: `ae.safetensors`, F32 (4 × 83,819,683 params).
+/// docs/checkpoint-layouts.md §4.3: `ae.safetensors`, F32 (4 × 83,819,683 params).
 const AE: u64 = 335_278_732;
 
 /// Writes the header of `tensors` and extends the file to its full length without writing data
@@ -119,7 +119,7 @@ fn diffusers_schnell_transformer_gives_the_reference_bytes() {
 
 #[test]
 fn mflux_schnell_transformer_gives_the_reference_bytes() {
-    // Reference §5.2: 4-bit and 8-bit transformer tensor bytes.
+    // docs/checkpoint-layouts.md §4.3: 4-bit and 8-bit transformer tensor bytes.
     for (bits, bytes) in [(4, 6_693_214_336u64), (8, 12_637_264_000)] {
         let spec = MfluxSpec::real_schnell(bits);
         let (_, tensors) = spec.components().unwrap().swap_remove(0);

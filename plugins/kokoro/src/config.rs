@@ -11,7 +11,8 @@ use crate::json::{FieldError, Object};
 /// The name of the config file in a Kokoro folder.
 pub const CONFIG_FILE: &str = "config.json";
 
-/// Kokoro's `config.json` (reference §4.2), with the field names of the published file.
+/// Kokoro's `config.json` (docs/checkpoint-layouts.md §8.2), with the field names of the published
+/// file.
 ///
 /// The fields that shape tensors are required; the ones inference does not read (`dim_in`,
 /// `max_conv_dim`, `n_mels`, `dropout`, `multispeaker`) are kept when present. Unknown fields

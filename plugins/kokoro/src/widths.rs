@@ -1,5 +1,5 @@
 //! The widths Kokoro's code hard-codes instead of reading from `config.json`, read back from the
-//! tensor shapes that carry them (reference §4.5).
+//! tensor shapes that carry them (docs/checkpoint-layouts.md §8.3).
 
 use std::path::Path;
 

@@ -1,5 +1,5 @@
 //! The diffusers tree: `model_index.json` and one folder per component, each with its
-//! `config.json` (reference §3.1 (b)).
+//! `config.json` (docs/checkpoint-layouts.md §7.8).
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! # modelcache-ltx
 //!
 //! The LTX-Video backend: `backend = "ltx"` in models.toml. It loads the two layouts
-//! Lightricks publishes (reference `checkpoint-layouts.md` §3) into candle tensors:
+//! Lightricks publishes (docs/checkpoint-layouts.md §7) into candle tensors:
 //!
 //! - the **single file** (`ltx-video-2b-v0.9.safetensors`, ...): the BF16 transformer under
 //!   `model.diffusion_model.`, the VAE under `vae.` (often F32: one file may mix dtypes), and

@@ -1,5 +1,5 @@
 //! The single-file checkpoint: `model.diffusion_model.*`, `vae.*` and
-//! `__metadata__["config"]` in one `.safetensors` file (reference §3.1 (a)).
+//! `__metadata__["config"]` in one `.safetensors` file (docs/checkpoint-layouts.md §7.2).
 
 use std::path::Path;
 

@@ -1,4 +1,4 @@
-//! BFL autoencoder keys (`ae.safetensors`), a port of `layout-scripts/flux_ae.py`.
+//! BFL autoencoder keys (`ae.safetensors`, docs/checkpoint-layouts.md §5.4).
 
 use crate::{Dtype, KeyTable};
 
@@ -22,8 +22,8 @@ fn attn(k: &mut KeyTable, n: &str, c: u64) {
     }
 }
 
-/// Every key and shape of BFL's `ae.safetensors`, F32 (reference §2.6: 244 tensors for the real config). No
-/// `quant_conv`/`post_quant_conv`; `down.{l}.attn` is an empty list and stores nothing.
+/// Every key and shape of BFL's `ae.safetensors`, F32 (docs/checkpoint-layouts.md §5.4: 244 tensors for the real
+/// config). No `quant_conv`/`post_quant_conv`; `down.{l}.attn` is an empty list and stores nothing.
 pub fn ae_keys(c: &AeConfig) -> KeyTable {
     let mut k = KeyTable::new(Dtype::F32);
     let ch = c.ch;

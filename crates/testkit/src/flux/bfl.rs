@@ -1,11 +1,11 @@
-//! BFL single-file transformer keys (`flux1-*.safetensors`), a port of `layout-scripts/flux_params.py`.
+//! BFL single-file transformer keys (`flux1-*.safetensors`, docs/checkpoint-layouts.md §5.3).
 
 use crate::{Dtype, KeyTable};
 
 use super::FluxConfig;
 
-/// Every key and shape of a BFL Flux transformer, BF16, without prefix (reference §2.4). LayerNorms without affine
-/// weights store nothing, so 776 keys for schnell and 780 for dev.
+/// Every key and shape of a BFL Flux transformer, BF16, without prefix (docs/checkpoint-layouts.md §5.3). LayerNorms
+/// without affine weights store nothing, so 776 keys for schnell and 780 for dev.
 pub fn transformer_keys(c: &FluxConfig) -> KeyTable {
     let h = c.hidden_size;
     let hd = c.head_dim();

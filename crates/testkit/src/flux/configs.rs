@@ -1,10 +1,10 @@
-//! The JSON files of a FLUX.1 diffusers tree (reference §2.2, §2.3, §2.6, §2.8).
+//! The JSON files of a FLUX.1 diffusers tree (docs/checkpoint-layouts.md §5.5).
 
 use serde_json::{Value, json};
 
 use super::{AeConfig, FluxConfig};
 
-/// `model_index.json`, exactly as in the FLUX.1 repos (reference §2.2).
+/// `model_index.json`, exactly as in the FLUX.1 repos (docs/checkpoint-layouts.md §5.5).
 pub fn model_index() -> Value {
     json!({
         "_class_name": "FluxPipeline",
@@ -46,7 +46,8 @@ pub fn transformer_config(c: &FluxConfig) -> Value {
     v
 }
 
-/// `vae/config.json` (`AutoencoderKL`), the FLUX.1 field set with the fixture's widths (reference §2.6).
+/// `vae/config.json` (`AutoencoderKL`), the FLUX.1 field set with the fixture's widths
+/// (docs/checkpoint-layouts.md §5.5).
 pub fn vae_config(c: &AeConfig) -> Value {
     let n = c.ch_mult.len();
     json!({
@@ -73,8 +74,8 @@ pub fn vae_config(c: &AeConfig) -> Value {
     })
 }
 
-/// `scheduler/scheduler_config.json`. dev values are published; schnell's `shift 1.0` and
-/// `use_dynamic_shifting false` are from memory (reference §2.8, unverified), as is `_diffusers_version` here.
+/// `scheduler/scheduler_config.json`. dev values are published; schnell's `shift 1.0` and `use_dynamic_shifting false`
+/// are from memory (unverified, docs/checkpoint-layouts.md §5.5), as is `_diffusers_version` here.
 pub fn scheduler_config(c: &FluxConfig) -> Value {
     json!({
         "_class_name": "FlowMatchEulerDiscreteScheduler",

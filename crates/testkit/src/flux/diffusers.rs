@@ -1,4 +1,4 @@
-//! The FLUX.1 diffusers tree (reference §2.1 (a), §6 item 1).
+//! The FLUX.1 diffusers tree (docs/checkpoint-layouts.md §5.5).
 
 use std::io;
 use std::path::Path;
@@ -81,7 +81,8 @@ pub(crate) fn write_into(out: &mut Out, spec: &FluxSpec) -> io::Result<()> {
     )?;
 
     tokenizers::write_clip(out, "tokenizer", spec.clip.max_position_embeddings)?;
-    // BFL's CLI uses 256 tokens for schnell and 512 for dev [mem]; diffusers' default is 512.
+    // BFL's CLI uses 256 tokens for schnell and 512 for dev (from memory, unverified); diffusers' default is 512
+    // (docs/checkpoint-layouts.md §9).
     tokenizers::write_t5_fast(out, "tokenizer_2", 512)
 }
 

@@ -1,5 +1,5 @@
-//! diffusers key tables for Flux: `FluxTransformer2DModel` (port of `layout-scripts/flux_diffusers.py`) and
-//! `AutoencoderKL` (port of `layout-scripts/flux_vae_diffusers.py`).
+//! diffusers key tables for Flux: `FluxTransformer2DModel` (docs/checkpoint-layouts.md §5.6) and `AutoencoderKL`
+//! (§5.7).
 
 use crate::{Dtype, KeyTable};
 

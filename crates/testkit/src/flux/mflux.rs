@@ -1,4 +1,4 @@
-//! mflux saved/quantized Flux trees (reference §5.1, §5.2).
+//! mflux saved/quantized Flux trees (docs/checkpoint-layouts.md §5.9, §5.10).
 //!
 //! `mflux-save --quantize {4,8}` writes one folder per component (`transformer/`, `vae/`, `text_encoder/`,
 //! `text_encoder_2/`, plus the tokenizers) of numbered shards `0.safetensors`, `1.safetensors`, ... and, since

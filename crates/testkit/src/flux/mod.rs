@@ -1,5 +1,5 @@
 //! FLUX.1 fixtures: BFL single files, the diffusers tree, both together as the Hub repos ship them, and mflux
-//! quantized trees (reference §2 and §5).
+//! quantized trees (docs/checkpoint-layouts.md §5).
 
 mod ae;
 mod bfl;

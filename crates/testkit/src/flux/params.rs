@@ -1,4 +1,4 @@
-//! Flux hyper-parameters: BFL `FluxParams` and `AutoEncoderParams` (reference §2.3, §2.6).
+//! Flux hyper-parameters: BFL `FluxParams` and `AutoEncoderParams` (docs/checkpoint-layouts.md §5.2, §5.4).
 
 /// BFL `FluxParams` (`src/flux/util.py`). The diffusers config is derived from it.
 #[derive(Debug, Clone, PartialEq)]

@@ -79,8 +79,8 @@ impl FluxSpec {
     }
 
     /// A non-trivial `__metadata__` for BFL files. What BFL's own files carry is not known (their headers are about
-    /// 63 KB larger than a bare key table, reference §1.1); this map only exercises readers with a large, varied
-    /// metadata block.
+    /// 63 KB larger than a bare key table, docs/checkpoint-layouts.md §2.5); this map only exercises readers with a
+    /// large, varied metadata block.
     pub fn example_bfl_metadata() -> Metadata {
         let mut m = Metadata::new();
         m.insert("format".into(), "pt".into());

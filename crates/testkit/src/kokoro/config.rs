@@ -1,4 +1,4 @@
-//! Kokoro-82M hyper-parameters and `config.json` (reference §4.2, §4.5).
+//! Kokoro-82M hyper-parameters and `config.json` (docs/checkpoint-layouts.md §8.2, §8.3).
 
 use serde_json::{Map, Value, json};
 
@@ -42,7 +42,7 @@ pub struct IstftnetConfig {
 ///
 /// The hard-coded ones (`albert_embedding_size`, `decoder_dim`, `asr_res_dim`, `harmonic_num`) are not in
 /// `config.json`; a faithful tiny fixture shrinks them too, so loaders must derive them from tensor shapes
-/// (reference §4.5): `decoder_dim` from `decoder.encode.conv1.weight_v[0]`, `asr_res_dim` from
+/// (docs/checkpoint-layouts.md §8.3): `decoder_dim` from `decoder.encode.conv1.weight_v[0]`, `asr_res_dim` from
 /// `decoder.asr_res.0.weight_v[0]`, the embedding size from `bert.embeddings.word_embeddings.weight[1]`. The code's
 /// other hard-coded 512s are `hidden_dim` (the `asr_res` input) and `upsample_initial_channel` (the `decode.3`
 /// output), which the real config sets to 512 too; this port uses those fields.
@@ -186,7 +186,7 @@ impl KokoroConfig {
         Value::Object(m)
     }
 
-    /// `config.json` with every real field (reference §4.2).
+    /// `config.json` with every real field (docs/checkpoint-layouts.md §8.2).
     pub fn config_json(&self) -> Value {
         let (p, i) = (&self.plbert, &self.istftnet);
         json!({

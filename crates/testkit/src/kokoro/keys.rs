@@ -1,4 +1,4 @@
-//! Kokoro key table in the flattened MLX form `<component>.<key>` (port of `layout-scripts/kokoro_params.py`).
+//! Kokoro key table in the flattened MLX form `<component>.<key>` (docs/checkpoint-layouts.md §8.5).
 
 use crate::{Dtype, KeyTable};
 

@@ -1,4 +1,4 @@
-//! Kokoro-82M fixtures in the `mlx-community/Kokoro-82M-bf16` layout (reference §4).
+//! Kokoro-82M fixtures in the `mlx-community/Kokoro-82M-bf16` layout (docs/checkpoint-layouts.md §8).
 
 mod config;
 mod keys;

@@ -1,5 +1,5 @@
-//! LTX-Video hyper-parameters and their JSON forms (reference §3.2): the original ("ours") configs embedded in the
-//! single file's metadata and the diffusers `config.json` files.
+//! LTX-Video hyper-parameters and their JSON forms (docs/checkpoint-layouts.md §7.3, §7.5): the original ("ours")
+//! configs embedded in the single file's metadata and the diffusers `config.json` files.
 
 use serde_json::{Value, json};
 
@@ -297,7 +297,7 @@ pub fn diffusers_scheduler_json() -> Value {
     })
 }
 
-/// `model_index.json` of `Lightricks/LTX-Video` (reference §3.1).
+/// `model_index.json` of `Lightricks/LTX-Video` (docs/checkpoint-layouts.md §7.8).
 pub fn model_index() -> Value {
     json!({
         "_class_name": "LTXPipeline",

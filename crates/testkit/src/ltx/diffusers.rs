@@ -1,4 +1,4 @@
-//! The LTX-Video diffusers tree (reference §3.1 (b), §6 item 4).
+//! The LTX-Video diffusers tree (docs/checkpoint-layouts.md §7.8).
 //!
 //! Shard names and counts of `Lightricks/LTX-Video` are not verified. This follows the converter
 //! (`scripts/convert_ltx_to_diffusers.py`): F32 by default, `max_shard_size="5GB"`, so the transformer comes in two

@@ -1,4 +1,4 @@
-//! LTX-Video fixtures: the single-file checkpoint and the diffusers tree (reference §3).
+//! LTX-Video fixtures: the single-file checkpoint and the diffusers tree (docs/checkpoint-layouts.md §7).
 
 mod config;
 mod diffusers;

@@ -1,4 +1,4 @@
-//! The LTX-Video single-file checkpoint (reference §3.1 (a), §6 item 3).
+//! The LTX-Video single-file checkpoint (docs/checkpoint-layouts.md §7.2).
 
 use std::io;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! LTX-Video transformer keys (port of `ltx_transformer_keys` in `layout-scripts/ltx_params.py`).
+//! LTX-Video transformer keys, in either naming (docs/checkpoint-layouts.md §7.4).
 
 use crate::{Dtype, KeyTable};
 

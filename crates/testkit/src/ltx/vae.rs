@@ -1,5 +1,5 @@
-//! LTX-Video 0.9.0 VAE keys: diffusers naming (port of `ltx_vae090_keys` in `layout-scripts/ltx_params.py`) and the
-//! original flat-block naming of the single files (walked the way `causal_video_autoencoder.py` builds modules).
+//! LTX-Video 0.9.0 VAE keys: diffusers naming (docs/checkpoint-layouts.md §7.6) and the original flat-block naming of
+//! the single files, walked the way `causal_video_autoencoder.py` builds modules (§7.7).
 
 use crate::{Dtype, KeyTable};
 

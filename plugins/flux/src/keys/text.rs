@@ -1,5 +1,5 @@
-//! The text encoders (reference §2.7, §5.2): CLIP-L (`CLIPTextModel`, the same names in
-//! transformers and mflux) and the T5 encoder (transformers names, or mflux's `t5_blocks`).
+//! The text encoders (docs/checkpoint-layouts.md §6, §5.9): CLIP-L (`CLIPTextModel`, the same names
+//! in transformers and mflux) and the T5 encoder (transformers names, or mflux's `t5_blocks`).
 
 use std::path::Path;
 
@@ -285,7 +285,8 @@ mod tests {
             feed_forward_proj: "gated-gelu".into(),
             ..T5Config::default()
         };
-        // Reference §2.7: 196 CLIP tensors, 219 T5 tensors; mflux copies the bias into all 24.
+        // docs/checkpoint-layouts.md §6: 196 CLIP tensors, 219 T5 tensors; mflux copies the bias
+        // into all 24.
         assert_eq!(clip.expected().len(), 196);
         assert_eq!(t5.expected(T5Names::HF).len(), 219);
         assert_eq!(t5.expected(T5Names::MFLUX).len(), 219 + 23);

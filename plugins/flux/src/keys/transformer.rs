@@ -1,5 +1,6 @@
-//! The transformer's required tensors: BFL naming (reference §2.4, 776 keys for schnell) and
-//! diffusers naming (1156 keys; mflux renames the MLPs to `ff.linear1` / `ff.linear2`).
+//! The transformer's required tensors: BFL naming (docs/checkpoint-layouts.md §5.3, 776 keys for
+//! schnell) and diffusers naming (§5.6, 1156 keys; mflux renames the MLPs to `ff.linear1` /
+//! `ff.linear2`, §5.9).
 
 use crate::config::FluxConfig;
 use crate::validate::Expected;
@@ -137,7 +138,7 @@ mod tests {
             guidance_embed: true,
             ..FluxConfig::schnell()
         };
-        // Reference §2.4: 776 / 780 BFL keys, 1156 / 1160 diffusers keys.
+        // docs/checkpoint-layouts.md §5.3, §5.6: 776 / 780 BFL keys, 1156 / 1160 diffusers keys.
         assert_eq!(bfl(&schnell, "").len(), 776);
         assert_eq!(bfl(&dev, "").len(), 780);
         assert_eq!(diffusers(&schnell, false).len(), 1156);

@@ -1,5 +1,6 @@
 //! The autoencoder: BFL `ae.safetensors` naming, diffusers `AutoencoderKL` naming, and mflux's
-//! variant of the latter (reference §2.6, §5.2): config inference and required tensors.
+//! variant of the latter (docs/checkpoint-layouts.md §5.4, §5.7, §5.9): config inference and
+//! required tensors.
 
 use std::path::Path;
 
@@ -275,7 +276,7 @@ mod tests {
             layers_per_block: 2,
             latent_channels: 16,
         };
-        // Reference §2.6: 244 tensors in both namings.
+        // docs/checkpoint-layouts.md §5.4, §5.7: 244 tensors in both namings.
         assert_eq!(bfl(&flux).len(), 244);
         assert_eq!(diffusers(&flux, false).len(), 244);
         assert_eq!(diffusers(&flux, true).len(), 244);

@@ -1,4 +1,5 @@
-//! The `decoder` and its iSTFTNet `generator` (reference §4.3; `istftnet.py`).
+//! The `decoder` and its iSTFTNet `generator` (docs/checkpoint-layouts.md §8.5; Kokoro's
+//! `istftnet.py`).
 
 use super::modules::Builder;
 use crate::config::KokoroConfig;

@@ -1,5 +1,5 @@
 //! The text side: ALBERT (`bert`), `bert_encoder`, the prosody `predictor` and the
-//! `text_encoder` (reference §4.3).
+//! `text_encoder` (docs/checkpoint-layouts.md §8.5).
 
 use super::modules::Builder;
 use crate::config::KokoroConfig;

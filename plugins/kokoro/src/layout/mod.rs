@@ -1,5 +1,6 @@
 //! Every tensor of `kokoro-v1_0.safetensors` with its shape, as a function of `config.json` and
-//! the derived [`Widths`] (reference §4.3; `kokoro/modules.py`, `istftnet.py`).
+//! the derived [`Widths`] (docs/checkpoint-layouts.md §8.4, §8.5; Kokoro's `modules.py`,
+//! `istftnet.py`).
 //!
 //! Keys are the flattened MLX form `<component>.<key>`, in PyTorch layouts. Each tensor carries
 //! the rule that fixes its shape, so a mismatch says which config field it contradicts.

@@ -1,5 +1,5 @@
 //! The tensors each config implies, checked against a header: one function per key table,
-//! written the way the reference's layout scripts build their dictionaries (module order).
+//! written in module order (docs/checkpoint-layouts.md §7.4 to §7.7).
 
 pub(crate) mod text_encoder;
 pub(crate) mod transformer;

@@ -1,4 +1,4 @@
-//! The video transformer's tensors (reference §3.3), in either naming.
+//! The video transformer's tensors (docs/checkpoint-layouts.md §7.4), in either naming.
 
 use modelcache_core::BackendError;
 
