@@ -326,8 +326,8 @@ pub enum WeightsError {
         /// Bytes given.
         actual: u64,
     },
-    /// mlx-rs rejected a tensor.
-    #[cfg(all(feature = "mlx", target_os = "macos"))]
+    /// MLX rejected a tensor (feature `mlx`).
+    #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
     #[error("{}: tensor `{tensor}`: {source}", path.display())]
     Mlx {
         /// The file.
@@ -369,7 +369,7 @@ impl WeightsError {
             | E::TooManyTensors { path, .. }
             | E::HeadersTooLarge { path, .. }
             | E::OutOfMemory { path, .. } => Some(path),
-            #[cfg(all(feature = "mlx", target_os = "macos"))]
+            #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
             E::Mlx { path, .. } => Some(path),
             E::DuplicateTensor { first, .. } => Some(first),
             E::MissingShard { index, .. } | E::MissingTensor { index, .. } => Some(index),
@@ -396,7 +396,7 @@ impl WeightsError {
             | E::Candle { tensor, .. }
             | E::WriteSizeMismatch { tensor, .. } => Some(tensor),
             E::OutOfMemory { tensor, .. } => tensor.as_deref(),
-            #[cfg(all(feature = "mlx", target_os = "macos"))]
+            #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
             E::Mlx { tensor, .. } => Some(tensor),
             _ => None,
         }

@@ -63,7 +63,10 @@
 //!
 //! - `cuda`, `metal`: the candle-core features of the same name, to load onto those devices
 //!   ([`LoadOptions::device`]).
-//! - `mlx` (macOS only; nothing on other targets): `Checkpoint::load_mlx` into `mlx-rs` arrays.
+//! - `mlx`: `Checkpoint::load_mlx` into `mlx-rs` arrays (`MlxTensors`), on macOS, and on Linux
+//!   in the verification build of `scripts/mlx-linux` (`--cfg mlx_linux`, against MLX's CPU
+//!   backend), which checks every MLX load against the candle load of the same checkpoint.
+//!   Elsewhere the feature compiles to nothing.
 #![warn(missing_docs)]
 #![deny(unsafe_code)] // allowed in `hugepage` only
 
@@ -77,7 +80,7 @@ mod hugepage;
 mod index;
 mod inventory;
 mod load;
-#[cfg(all(feature = "mlx", target_os = "macos"))]
+#[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
 mod mlx;
 mod read;
 mod small;
@@ -93,7 +96,9 @@ pub use header::{MAX_HEADER_LEN, MAX_TENSORS};
 pub use index::{MAX_INDEX_LEN, ShardIndex};
 pub use inventory::{FileInventory, TensorInfo};
 pub use load::{Allowance, LoadOptions, LoadedTensors};
-#[cfg(all(feature = "mlx", target_os = "macos"))]
+#[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
+pub use mlx::MlxTensors;
+#[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
 pub use mlx_rs;
 pub use modelcache_files;
 pub use small::{MAX_CONFIG_LEN, read_config_file, regular_file};
