@@ -20,6 +20,11 @@
 //! * a missing checkpoint path is an error that names it;
 //! * through a [`ModelCache`](modelcache_core::ModelCache), the model is charged its measured
 //!   size and a second request is a hit.
+//!
+//! With the `mlx` feature (where `modelcache-weights` loads into MLX: macOS, or the Linux build
+//! of `scripts/mlx-linux`), `mlx_conformance_tests!(suite(), hooks)` runs the same cases through
+//! the plugin's MLX load: equal to the candle load array by array and value by value, measured
+//! size equal to the hint, and the same error for every corruption.
 #![forbid(unsafe_code)]
 
 mod corrupt;
@@ -31,6 +36,9 @@ pub use suite::{Case, Suite};
 
 #[doc(hidden)]
 pub mod run;
+
+#[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
+pub mod mlx;
 
 /// Expands to the suite's tests, for a [`Suite`] built by `$suite` (an expression, evaluated
 /// once per test).

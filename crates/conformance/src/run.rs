@@ -12,13 +12,13 @@ use crate::corrupt::Corruption;
 use crate::io_counter::thread_rchar;
 use crate::suite::{Case, Suite};
 
-struct Fixture {
+pub(crate) struct Fixture {
     _dir: tempfile::TempDir,
     root: PathBuf,
-    model: PathBuf,
+    pub(crate) model: PathBuf,
 }
 
-fn write<B: Backend>(case: &Case<B>) -> Fixture {
+pub(crate) fn write<B: Backend>(case: &Case<B>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let model = (case.write)(&root)
@@ -57,9 +57,9 @@ fn used_files<B: Backend>(case: &Case<B>, fx: &Fixture) -> Vec<PathBuf> {
 }
 
 #[derive(Default)]
-struct Recorder {
-    total: AtomicU64,
-    advanced: AtomicU64,
+pub(crate) struct Recorder {
+    pub(crate) total: AtomicU64,
+    pub(crate) advanced: AtomicU64,
 }
 
 impl LoadProgress for Recorder {
@@ -187,6 +187,17 @@ pub fn hint_reads_headers_only<B: Backend>(suite: &Suite<B>) {
 }
 
 pub fn corrupt_files_are_typed_errors<B: Backend>(suite: &Suite<B>) {
+    for_each_corruption(suite, |case, fx, file, corruption| {
+        check_corruption(suite, case, fx, file, corruption);
+    });
+}
+
+/// Calls `check` on a fresh fixture for every case, every file it reads and every
+/// [`Corruption`] (but deletion of an optional file), with the corruption not yet applied.
+pub(crate) fn for_each_corruption<B: Backend>(
+    suite: &Suite<B>,
+    mut check: impl FnMut(&Case<B>, &Fixture, &Path, Corruption),
+) {
     for case in &suite.cases {
         let fx = write(case);
         let required = used_files(case, &fx).len();
@@ -214,7 +225,7 @@ pub fn corrupt_files_are_typed_errors<B: Backend>(suite: &Suite<B>) {
                         .unwrap_or_default()
                         .swap_remove(i - required)
                 };
-                check_corruption(suite, case, &fx, &file, corruption);
+                check(case, &fx, &file, corruption);
             }
         }
     }

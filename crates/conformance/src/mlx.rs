@@ -1,0 +1,234 @@
+//! The MLX half of the suite (feature `mlx`, where `modelcache-weights` loads into MLX: macOS,
+//! or the Linux build of `scripts/mlx-linux`): on the same cases, a backend's MLX load must
+//! equal its candle load array by array and value by value (bit patterns, so `-0.0` and NaN
+//! payloads count), measure exactly its memory hint, and fail on every corruption with the same
+//! error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+
+use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource, NoProgress};
+use modelcache_weights::candle_core::{DType, Tensor};
+use modelcache_weights::mlx_rs::{Array, Dtype as MlxDtype};
+use modelcache_weights::{Dtype, MlxTensors};
+
+use crate::run::{Recorder, for_each_corruption, write};
+use crate::suite::Suite;
+
+/// One model as named parts (a component, a voice pack), each a list of `(tensor, value)`.
+pub type Parts<T> = Vec<(String, T)>;
+
+/// A plugin's MLX load, as named parts.
+pub type MlxLoad<B> = fn(
+    &B,
+    &ModelSource<'_, <B as Backend>::Options>,
+    &dyn LoadProgress,
+) -> Result<Parts<MlxTensors>, BackendError>;
+
+/// A candle model's tensors, as named parts of `(name, tensor)`.
+pub type CandleParts<B> = fn(&<B as Backend>::Model) -> Parts<Vec<(String, Tensor)>>;
+
+/// How a plugin loads into MLX, and how its candle model splits into the same named parts.
+pub struct MlxHooks<B: Backend> {
+    /// The plugin's MLX load, as named parts.
+    pub load: MlxLoad<B>,
+    /// The candle model's tensors, as the same parts under the same tensor names.
+    pub candle: CandleParts<B>,
+}
+
+/// Expands to the MLX tests over a [`Suite`] (`$suite`) and [`MlxHooks`] (`$hooks`).
+#[macro_export]
+macro_rules! mlx_conformance_tests {
+    ($suite:expr, $hooks:expr) => {
+        #[test]
+        fn mlx_loads_equal_candle_loads_value_by_value_and_measure_the_hint() {
+            $crate::mlx::loads_equal_candle_loads(&$suite, &$hooks);
+        }
+
+        #[test]
+        fn mlx_corrupt_or_missing_files_give_the_same_errors_as_candle() {
+            $crate::mlx::corrupt_files_give_the_same_errors(&$suite, &$hooks);
+        }
+    };
+}
+
+pub fn loads_equal_candle_loads<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B>) {
+    assert!(!suite.cases.is_empty(), "a suite needs at least one case");
+    for case in &suite.cases {
+        let fx = write(case);
+        let options = (case.options)();
+        let source = ModelSource {
+            id: case.name,
+            path: &fx.model,
+            options: &options,
+        };
+        let hint = suite.backend.memory_hint(&source).unwrap();
+        let model = suite.backend.load(&source, &NoProgress).unwrap();
+        let progress = Recorder::default();
+        let mlx = (hooks.load)(&suite.backend, &source, &progress)
+            .unwrap_or_else(|e| panic!("case {}: MLX load: {e}", case.name));
+        let candle = (hooks.candle)(&model);
+        assert_eq!(names(&mlx), names(&candle), "case {}: parts", case.name);
+        for ((part, arrays), (_, tensors)) in mlx.iter().zip(&candle) {
+            assert_same_tensors(&format!("case {}, {part}", case.name), tensors, arrays);
+        }
+        let measured: u64 = mlx.iter().map(|(_, a)| a.resident_bytes()).sum();
+        assert_eq!(measured, hint, "case {}: MLX measured vs hint", case.name);
+        assert_eq!(
+            measured,
+            suite.backend.resident_bytes(&model),
+            "case {}: MLX vs candle measured",
+            case.name
+        );
+        let (total, advanced) = (
+            progress.total.load(Ordering::Relaxed),
+            progress.advanced.load(Ordering::Relaxed),
+        );
+        assert!(
+            total > 0 && advanced == total,
+            "case {}: MLX load progress {advanced} of {total}",
+            case.name
+        );
+    }
+}
+
+pub fn corrupt_files_give_the_same_errors<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B>) {
+    let same = |what: &str, source: &ModelSource<'_, B::Options>| {
+        let candle = suite.backend.load(source, &NoProgress).map(|_| ());
+        let mlx = catch_unwind(AssertUnwindSafe(|| {
+            (hooks.load)(&suite.backend, source, &NoProgress).map(|_| ())
+        }))
+        .unwrap_or_else(|_| panic!("{what}: the MLX load panicked"));
+        let (candle, mlx) = (
+            candle.expect_err(&format!("{what}: the candle load succeeded")),
+            mlx.expect_err(&format!("{what}: the MLX load succeeded")),
+        );
+        assert_eq!(mlx.to_string(), candle.to_string(), "{what}");
+        assert_eq!(
+            std::mem::discriminant(&mlx),
+            std::mem::discriminant(&candle),
+            "{what}: {mlx:?} / {candle:?}"
+        );
+    };
+    for_each_corruption(suite, |case, fx, file, corruption| {
+        corruption.apply(file).unwrap();
+        let options = (case.options)();
+        let source = ModelSource {
+            id: case.name,
+            path: &fx.model,
+            options: &options,
+        };
+        same(
+            &format!("case {}, {corruption:?} {}", case.name, file.display()),
+            &source,
+        );
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-model");
+    let options = B::Options::default();
+    let source = ModelSource {
+        id: "missing",
+        path: &missing,
+        options: &options,
+    };
+    same("a missing path", &source);
+}
+
+fn names<T>(parts: &[(String, T)]) -> Vec<&str> {
+    parts.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+/// The tensors of one part equal its arrays: the same names, and for each the same shape, dtype
+/// and values.
+///
+/// # Panics
+/// On the first difference, naming `what`, the tensor and the difference.
+pub fn assert_same_tensors(what: &str, tensors: &[(String, Tensor)], arrays: &MlxTensors) {
+    let mut names: Vec<&str> = tensors.iter().map(|(n, _)| n.as_str()).collect();
+    let mut mlx_names: Vec<&str> = arrays.iter().map(|(n, _)| n).collect();
+    names.sort_unstable();
+    mlx_names.sort_unstable();
+    assert_eq!(mlx_names, names, "{what}: tensor names");
+    for (name, tensor) in tensors {
+        assert_same(
+            &format!("{what}, tensor {name}"),
+            tensor,
+            arrays.get(name).unwrap(),
+        );
+    }
+}
+
+/// One candle tensor equals one MLX array: shape, dtype and every value's bits.
+///
+/// # Panics
+/// On the first difference, naming `what`.
+pub fn assert_same(what: &str, tensor: &Tensor, array: &Array) {
+    let shape: Vec<usize> = array.shape().iter().map(|&d| d as usize).collect();
+    assert_eq!(shape, tensor.dims(), "{what}: shape");
+    let dtype = Dtype::from(tensor.dtype());
+    assert_eq!(
+        dtype.to_mlx(),
+        Some(array.dtype()),
+        "{what}: candle {dtype} vs MLX {:?}",
+        array.dtype()
+    );
+    let (candle, mlx) = (candle_bits(tensor), mlx_bits(array));
+    assert_eq!(candle.len(), mlx.len(), "{what}: element count");
+    if let Some(i) = (0..candle.len()).find(|&i| candle[i] != mlx[i]) {
+        panic!(
+            "{what}: element {i} is {:#x} in candle, {:#x} in MLX",
+            candle[i], mlx[i]
+        );
+    }
+}
+
+/// Every element's bit pattern, widened to `u64`.
+fn candle_bits(t: &Tensor) -> Vec<u64> {
+    let t = t.flatten_all().unwrap();
+    macro_rules! bits {
+        ($t:ty, $f:expr) => {
+            t.to_vec1::<$t>().unwrap().into_iter().map($f).collect()
+        };
+    }
+    match t.dtype() {
+        DType::U8 => bits!(u8, u64::from),
+        DType::U32 => bits!(u32, u64::from),
+        DType::I16 => bits!(i16, |x| u64::from(x as u16)),
+        DType::I32 => bits!(i32, |x| u64::from(x as u32)),
+        DType::I64 => bits!(i64, |x| x as u64),
+        DType::BF16 => bits!(half::bf16, |x| u64::from(x.to_bits())),
+        DType::F16 => bits!(half::f16, |x| u64::from(x.to_bits())),
+        DType::F32 => bits!(f32, |x| u64::from(x.to_bits())),
+        DType::F64 => bits!(f64, f64::to_bits),
+        other => panic!("no MLX dtype to compare a candle {other:?} tensor with"),
+    }
+}
+
+/// Every element's bit pattern, widened to `u64`.
+fn mlx_bits(a: &Array) -> Vec<u64> {
+    if a.size() == 0 {
+        return Vec::new(); // mlx-rs gives no slice of an empty array
+    }
+    macro_rules! bits {
+        ($t:ty, $f:expr) => {
+            a.as_slice::<$t>().iter().copied().map($f).collect()
+        };
+    }
+    match a.dtype() {
+        MlxDtype::Bool => bits!(bool, u64::from),
+        MlxDtype::Uint8 => bits!(u8, u64::from),
+        MlxDtype::Uint16 => bits!(u16, u64::from),
+        MlxDtype::Uint32 => bits!(u32, u64::from),
+        MlxDtype::Uint64 => bits!(u64, |x| x),
+        MlxDtype::Int8 => bits!(i8, |x| u64::from(x as u8)),
+        MlxDtype::Int16 => bits!(i16, |x| u64::from(x as u16)),
+        MlxDtype::Int32 => bits!(i32, |x| u64::from(x as u32)),
+        MlxDtype::Int64 => bits!(i64, |x| x as u64),
+        MlxDtype::Bfloat16 => bits!(half::bf16, |x| u64::from(x.to_bits())),
+        MlxDtype::Float16 => bits!(half::f16, |x| u64::from(x.to_bits())),
+        MlxDtype::Float32 => bits!(f32, |x| u64::from(x.to_bits())),
+        MlxDtype::Float64 => bits!(f64, f64::to_bits),
+        MlxDtype::Complex64 => panic!("complex arrays are not compared"),
+    }
+}
