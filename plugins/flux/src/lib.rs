@@ -91,6 +91,8 @@ mod config;
 mod error;
 mod keys;
 mod layout;
+#[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
+mod mlx;
 mod model;
 mod options;
 mod plan;

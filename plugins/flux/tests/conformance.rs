@@ -105,3 +105,53 @@ fn safetensors_in(dirs: &[PathBuf]) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The same suite through `load_mlx`, plus the F16 and F32 conversions the fixtures do not store,
+/// compared with the candle load value by value.
+#[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
+mod mlx {
+    use modelcache_conformance::Case;
+    use modelcache_conformance::mlx::MlxHooks;
+    use modelcache_flux::{FluxBackend, FluxOptions, LoadDtype};
+    use modelcache_testkit::{MfluxSpec, write_flux_mflux};
+
+    fn suite() -> super::Suite<FluxBackend> {
+        super::suite()
+            .case(
+                Case::new("diffusers-all-components-as-f16", super::diffusers)
+                    .options(|| super::all_components().with_dtype(LoadDtype::F16)),
+            )
+            .case(
+                Case::new("mflux-4bit-as-f32", |dir| {
+                    write_flux_mflux(dir, &MfluxSpec::tiny())?;
+                    Ok(dir.to_path_buf())
+                })
+                .options(|| FluxOptions::default().with_dtype(LoadDtype::F32))
+                .used_files(|root| {
+                    super::safetensors_in(&[root.join("transformer"), root.join("vae")])
+                }),
+            )
+    }
+
+    fn hooks() -> MlxHooks<FluxBackend> {
+        MlxHooks {
+            load: |backend, source, progress| {
+                let parts = backend.load_mlx(source, progress)?;
+                Ok(parts.into_iter().map(|(c, t)| (c.to_string(), t)).collect())
+            },
+            candle: |model| {
+                model
+                    .components()
+                    .iter()
+                    .map(|c| {
+                        let tensors = c.tensors().iter();
+                        let tensors = tensors.map(|(n, t)| (n.to_owned(), t.clone())).collect();
+                        (c.component().to_string(), tensors)
+                    })
+                    .collect()
+            },
+        }
+    }
+
+    modelcache_conformance::mlx_conformance_tests!(suite(), hooks());
+}

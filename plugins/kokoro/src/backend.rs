@@ -19,7 +19,7 @@ impl KokoroBackend {
     /// The name used as `backend = "kokoro"` in models.toml.
     pub const NAME: &'static str = "kokoro";
 
-    fn inspected(
+    pub(crate) fn inspected(
         &self,
         source: &ModelSource<'_, KokoroOptions>,
     ) -> Result<Inspected, BackendError> {
@@ -125,7 +125,7 @@ impl Backend for KokoroBackend {
 }
 
 /// The (single) file of a single-file checkpoint.
-fn file_of(checkpoint: &Checkpoint) -> &std::path::Path {
+pub(crate) fn file_of(checkpoint: &Checkpoint) -> &std::path::Path {
     checkpoint
         .files()
         .first()

@@ -75,6 +75,8 @@ mod errors;
 mod inspect;
 mod json;
 mod layout;
+#[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
+mod mlx;
 mod model;
 mod options;
 mod voices;
@@ -83,6 +85,8 @@ mod widths;
 pub use backend::{BACKEND, KokoroBackend};
 pub use config::{CONFIG_FILE, IstftnetConfig, KokoroConfig, PlbertConfig};
 pub use inspect::WEIGHTS_FILE;
+#[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
+pub use mlx::KokoroMlx;
 pub use model::KokoroModel;
 pub use options::{KokoroOptions, LoadDtype, Voices};
 pub use voices::{VOICE_TENSOR, VOICES_DIR};

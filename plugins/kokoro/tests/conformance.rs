@@ -47,3 +47,47 @@ fn suite() -> Suite<KokoroBackend> {
 }
 
 modelcache_conformance::conformance_tests!(suite());
+
+/// The same suite through `load_mlx` (weights and voice packs), plus an F16 conversion,
+/// compared with the candle load value by value.
+#[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
+mod mlx {
+    use modelcache_conformance::Case;
+    use modelcache_conformance::mlx::MlxHooks;
+    use modelcache_kokoro::{KokoroBackend, KokoroOptions, LoadDtype, VOICE_TENSOR};
+
+    fn suite() -> super::Suite<KokoroBackend> {
+        super::suite().case(
+            Case::new("all-voices-as-f16", super::tiny)
+                .options(|| KokoroOptions::default().with_dtype(LoadDtype::F16))
+                .used_files(super::files(&[])),
+        )
+    }
+
+    fn hooks() -> MlxHooks<KokoroBackend> {
+        MlxHooks {
+            load: |backend, source, progress| {
+                let loaded = backend.load_mlx(source, progress)?;
+                let voices = loaded
+                    .voices
+                    .into_iter()
+                    .map(|(n, v)| (format!("voices/{n}"), v));
+                Ok(std::iter::once(("weights".to_owned(), loaded.weights))
+                    .chain(voices)
+                    .collect())
+            },
+            candle: |model| {
+                let weights = model.tensors().map(|(n, t)| (n.to_owned(), t.clone()));
+                let voices = model.voice_names().map(|n| {
+                    let voice = model.voice(n).map(|t| (VOICE_TENSOR.to_owned(), t.clone()));
+                    (format!("voices/{n}"), voice.into_iter().collect())
+                });
+                std::iter::once(("weights".to_owned(), weights.collect()))
+                    .chain(voices)
+                    .collect()
+            },
+        }
+    }
+
+    modelcache_conformance::mlx_conformance_tests!(suite(), hooks());
+}

@@ -76,6 +76,8 @@ mod error;
 mod expect;
 mod keys;
 mod layout;
+#[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
+mod mlx;
 mod model;
 mod naming;
 mod options;

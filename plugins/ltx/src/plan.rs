@@ -26,8 +26,8 @@ pub(crate) struct Part {
 pub(crate) struct Plan {
     layout: Layout,
     config: LtxConfig,
-    parts: Vec<Part>,
-    dtype: Option<Dtype>,
+    pub(crate) parts: Vec<Part>,
+    pub(crate) dtype: Option<Dtype>,
 }
 
 impl Plan {
@@ -76,8 +76,16 @@ impl Plan {
             .sum()
     }
 
+    /// The path an error that names no file falls back to: the single file or the tree's root.
+    pub(crate) fn home(&self) -> &Path {
+        match &self.layout {
+            Layout::SingleFile { file } => file,
+            Layout::Diffusers { root } => root,
+        }
+    }
+
     /// Bytes the load reads.
-    fn read_bytes(&self) -> u64 {
+    pub(crate) fn read_bytes(&self) -> u64 {
         self.parts.iter().map(|p| p.checkpoint.tensor_bytes()).sum()
     }
 
@@ -100,10 +108,7 @@ impl Plan {
             options = options.with_dtype(dtype);
         }
         let advance = |bytes: u64| progress.advance(bytes);
-        let home = match &self.layout {
-            Layout::SingleFile { file } => file.clone(),
-            Layout::Diffusers { root } => root.clone(),
-        };
+        let home = self.home().to_path_buf();
         let mut components = Vec::with_capacity(self.parts.len());
         for part in self.parts {
             let tensors = part

@@ -62,3 +62,62 @@ fn files_in(root: &Path, components: &[&str]) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The same suite through `load_mlx`, plus a BF16 and an F16 conversion, compared with the candle
+/// load value by value.
+#[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
+mod mlx {
+    use modelcache_conformance::Case;
+    use modelcache_conformance::mlx::MlxHooks;
+    use modelcache_ltx::{LoadDtype, LtxBackend, LtxOptions};
+    use modelcache_testkit::{LtxSpec, write_ltx_diffusers, write_ltx_single_file};
+
+    fn suite() -> super::Suite<LtxBackend> {
+        super::suite()
+            .case(
+                Case::new("single-file-as-f16", |dir| {
+                    let spec = LtxSpec::tiny();
+                    write_ltx_single_file(dir, &spec)?;
+                    Ok(dir.join(&spec.file_name))
+                })
+                .options(|| LtxOptions {
+                    dtype: Some(LoadDtype::F16),
+                    ..LtxOptions::default()
+                }),
+            )
+            .case(
+                Case::new("diffusers-as-bf16", |dir| {
+                    write_ltx_diffusers(dir, &LtxSpec::tiny())?;
+                    Ok(dir.to_path_buf())
+                })
+                .options(|| LtxOptions {
+                    dtype: Some(LoadDtype::Bf16),
+                    ..LtxOptions::default()
+                })
+                .used_files(|root| super::files_in(root, &["transformer", "vae"])),
+            )
+    }
+
+    fn hooks() -> MlxHooks<LtxBackend> {
+        MlxHooks {
+            load: |backend, source, progress| {
+                let parts = backend.load_mlx(source, progress)?;
+                Ok(parts.into_iter().map(|(c, t)| (c.to_string(), t)).collect())
+            },
+            // Stored names, prefix included, as `load_mlx` keys them.
+            candle: |model| {
+                model
+                    .components()
+                    .map(|c| {
+                        let tensors = c
+                            .iter()
+                            .map(|(n, t)| (format!("{}{n}", c.prefix()), t.clone()));
+                        (c.component().to_string(), tensors.collect())
+                    })
+                    .collect()
+            },
+        }
+    }
+
+    modelcache_conformance::mlx_conformance_tests!(suite(), hooks());
+}

@@ -1,0 +1,41 @@
+//! Loading into MLX arrays (feature `mlx`: macOS, or the Linux build of `scripts/mlx-linux`).
+
+use modelcache_core::{BackendError, LoadProgress, ModelSource};
+use modelcache_weights::MlxTensors;
+
+use crate::backend::FluxBackend;
+use crate::error;
+use crate::options::{Component, FluxOptions};
+use crate::plan::Plan;
+
+impl FluxBackend {
+    /// Loads the components [`load`](modelcache_core::Backend::load) would, from the same
+    /// validated plan and with the same dtype conversion, into MLX arrays: one [`MlxTensors`]
+    /// per component, in the order the options name them, under the names the checkpoint
+    /// stores (packed `U32` codes, `scales` and `biases` as stored). Their
+    /// [`resident_bytes`](MlxTensors::resident_bytes) add up to
+    /// [`memory_hint`](modelcache_core::Backend::memory_hint).
+    ///
+    /// # Errors
+    /// As [`load`](modelcache_core::Backend::load), and a tensor MLX cannot hold.
+    pub fn load_mlx(
+        &self,
+        source: &ModelSource<'_, FluxOptions>,
+        progress: &dyn LoadProgress,
+    ) -> Result<Vec<(Component, MlxTensors)>, BackendError> {
+        let plan = Plan::open(source.path, source.options)?;
+        progress.start(plan.tensor_bytes());
+        let dtype = source.options.dtype.map(|d| d.dtype());
+        let advance = |bytes: u64| progress.advance(bytes);
+        plan.parts
+            .iter()
+            .map(|part| {
+                let tensors = part
+                    .checkpoint
+                    .load_mlx(dtype, &advance)
+                    .map_err(|e| error::weights(e, source.path))?;
+                Ok((part.component, tensors))
+            })
+            .collect()
+    }
+}
