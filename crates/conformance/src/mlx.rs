@@ -13,7 +13,7 @@ use modelcache_weights::candle_core::{DType, Tensor};
 use modelcache_weights::mlx_rs::{Array, Dtype as MlxDtype};
 use modelcache_weights::{Dtype, MlxTensors};
 
-use crate::run::{Recorder, for_each_corruption, write};
+use crate::run::{Recorder, for_each_case, for_each_corruption, with_missing_path};
 use crate::suite::Suite;
 
 /// One model as named parts (a component, a voice pack), each a list of `(tensor, value)`.
@@ -53,20 +53,17 @@ macro_rules! mlx_conformance_tests {
     };
 }
 
+/// `parts` with their names as strings: for [`MlxHooks::load`].
+pub fn named<N: ToString>(parts: Vec<(N, MlxTensors)>) -> Parts<MlxTensors> {
+    parts.into_iter().map(|(n, t)| (n.to_string(), t)).collect()
+}
+
 pub fn loads_equal_candle_loads<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B>) {
-    assert!(!suite.cases.is_empty(), "a suite needs at least one case");
-    for case in &suite.cases {
-        let fx = write(case);
-        let options = (case.options)();
-        let source = ModelSource {
-            id: case.name,
-            path: &fx.model,
-            options: &options,
-        };
-        let hint = suite.backend.memory_hint(&source).unwrap();
-        let model = suite.backend.load(&source, &NoProgress).unwrap();
+    for_each_case(suite, |case, _, source| {
+        let hint = suite.backend.memory_hint(source).unwrap();
+        let model = suite.backend.load(source, &NoProgress).unwrap();
         let progress = Recorder::default();
-        let mlx = (hooks.load)(&suite.backend, &source, &progress)
+        let mlx = (hooks.load)(&suite.backend, source, &progress)
             .unwrap_or_else(|e| panic!("case {}: MLX load: {e}", case.name));
         let candle = (hooks.candle)(&model);
         assert_eq!(names(&mlx), names(&candle), "case {}: parts", case.name);
@@ -90,7 +87,7 @@ pub fn loads_equal_candle_loads<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B
             "case {}: MLX load progress {advanced} of {total}",
             case.name
         );
-    }
+    });
 }
 
 pub fn corrupt_files_give_the_same_errors<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B>) {
@@ -124,15 +121,7 @@ pub fn corrupt_files_give_the_same_errors<B: Backend>(suite: &Suite<B>, hooks: &
             &source,
         );
     });
-    let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("no-such-model");
-    let options = B::Options::default();
-    let source = ModelSource {
-        id: "missing",
-        path: &missing,
-        options: &options,
-    };
-    same("a missing path", &source);
+    with_missing_path::<B>(|source| same("a missing path", source));
 }
 
 fn names<T>(parts: &[(String, T)]) -> Vec<&str> {
@@ -206,7 +195,7 @@ fn candle_bits(t: &Tensor) -> Vec<u64> {
 }
 
 /// Every element's bit pattern, widened to `u64`.
-fn mlx_bits(a: &Array) -> Vec<u64> {
+pub fn mlx_bits(a: &Array) -> Vec<u64> {
     if a.size() == 0 {
         return Vec::new(); // mlx-rs gives no slice of an empty array
     }

@@ -72,7 +72,11 @@ impl LoadProgress for Recorder {
     }
 }
 
-pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
+/// Calls `check` with every case, its freshly written fixture and the source to load it from.
+pub(crate) fn for_each_case<B: Backend>(
+    suite: &Suite<B>,
+    mut check: impl FnMut(&Case<B>, &Fixture, &ModelSource<'_, B::Options>),
+) {
     assert!(!suite.cases.is_empty(), "a suite needs at least one case");
     for case in &suite.cases {
         let fx = write(case);
@@ -82,13 +86,19 @@ pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
             path: &fx.model,
             options: &options,
         };
+        check(case, &fx, &source);
+    }
+}
+
+pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
+    for_each_case(suite, |case, _, source| {
         let hint = suite
             .backend
-            .memory_hint(&source)
+            .memory_hint(source)
             .unwrap_or_else(|e| panic!("case {}: hint: {e}", case.name));
         let inspection = suite
             .backend
-            .inspect(&source)
+            .inspect(source)
             .unwrap_or_else(|e| panic!("case {}: inspect: {e}", case.name));
         assert_eq!(
             inspection.bytes, hint,
@@ -112,7 +122,7 @@ pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
         let progress = Recorder::default();
         let model = suite
             .backend
-            .load(&source, &progress)
+            .load(source, &progress)
             .unwrap_or_else(|e| panic!("case {}: load: {e}", case.name));
         let measured = suite.backend.resident_bytes(&model);
         assert!(measured > 0, "case {}: measured size is zero", case.name);
@@ -131,18 +141,11 @@ pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
             "case {}: progress {advanced} past its total {total}",
             case.name
         );
-    }
+    });
 }
 
 pub fn hint_reads_headers_only<B: Backend>(suite: &Suite<B>) {
-    for case in &suite.cases {
-        let fx = write(case);
-        let options = (case.options)();
-        let source = ModelSource {
-            id: case.name,
-            path: &fx.model,
-            options: &options,
-        };
+    for_each_case(suite, |case, fx, source| {
         // What reading headers and small files only may cost: every non-weights file in
         // full, plus the length prefix and header of every weights file.
         let mut allowed = 0u64;
@@ -171,9 +174,9 @@ pub fn hint_reads_headers_only<B: Backend>(suite: &Suite<B>) {
         }
         let Some(before) = thread_rchar() else {
             eprintln!("/proc/thread-self/io is unavailable: skipping the read-count check");
-            continue;
+            return;
         };
-        let hint = suite.backend.memory_hint(&source).unwrap();
+        let hint = suite.backend.memory_hint(source).unwrap();
         let read = thread_rchar().unwrap() - before;
         assert!(hint > 0, "case {}: zero hint", case.name);
         // Slack for reads of folder listings and /proc itself.
@@ -183,7 +186,7 @@ pub fn hint_reads_headers_only<B: Backend>(suite: &Suite<B>) {
             "case {}: memory_hint read {read} bytes; headers and small files are {allowed} (tensor data {tensor_bytes})",
             case.name
         );
-    }
+    });
 }
 
 pub fn corrupt_files_are_typed_errors<B: Backend>(suite: &Suite<B>) {
@@ -268,32 +271,38 @@ fn check_corruption<B: Backend>(
     }
 }
 
-pub fn missing_path_is_an_error<B: Backend>(suite: &Suite<B>) {
+/// Calls `check` with the source of a model whose path (`.../no-such-model`) does not exist.
+pub(crate) fn with_missing_path<B: Backend>(check: impl FnOnce(&ModelSource<'_, B::Options>)) {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-model");
     let options = B::Options::default();
-    let source = ModelSource {
+    check(&ModelSource {
         id: "missing",
         path: &missing,
         options: &options,
-    };
-    let err = suite
-        .backend
-        .memory_hint(&source)
-        .expect_err("a missing path must be an error");
-    assert!(
-        err.to_string().contains("no-such-model"),
-        "the error does not name the path: {err}"
-    );
-    let err = suite
-        .backend
-        .load(&source, &modelcache_core::NoProgress)
-        .map(|_| ())
-        .expect_err("load of a missing path");
-    assert!(
-        err.to_string().contains("no-such-model"),
-        "the error does not name the path: {err}"
-    );
+    });
+}
+
+pub fn missing_path_is_an_error<B: Backend>(suite: &Suite<B>) {
+    with_missing_path::<B>(|source| {
+        let err = suite
+            .backend
+            .memory_hint(source)
+            .expect_err("a missing path must be an error");
+        assert!(
+            err.to_string().contains("no-such-model"),
+            "the error does not name the path: {err}"
+        );
+        let err = suite
+            .backend
+            .load(source, &modelcache_core::NoProgress)
+            .map(|_| ())
+            .expect_err("load of a missing path");
+        assert!(
+            err.to_string().contains("no-such-model"),
+            "the error does not name the path: {err}"
+        );
+    });
 }
 
 pub fn serves_through_the_cache<B: Backend>(suite: &Suite<B>) {

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use modelcache_conformance::mlx::assert_same_tensors;
+use modelcache_conformance::mlx::{assert_same_tensors, mlx_bits};
 use modelcache_weights::{
     Checkpoint, Dtype, LoadOptions, LoadedTensors, MlxTensors, TensorData, WeightsError,
     write_safetensors,
@@ -57,6 +57,15 @@ struct File {
     dtype: Dtype,
     shape: Vec<usize>,
     data: Vec<u8>,
+}
+
+fn file(name: &str, dtype: Dtype, shape: &[usize], data: Vec<u8>) -> File {
+    File {
+        name: name.to_owned(),
+        dtype,
+        shape: shape.to_vec(),
+        data,
+    }
 }
 
 fn write(path: &Path, tensors: &[File]) {
@@ -120,12 +129,7 @@ fn every_dtype_both_hold_loads_bit_for_bit_as_candle_loads_it() {
             let k = i * shapes.len() + j;
             let numel: usize = shape.iter().product();
             let len = dtype.bytes_for(numel as u64).unwrap() as usize;
-            tensors.push(File {
-                name: format!("t{k}"),
-                dtype,
-                shape: shape.to_vec(),
-                data: bytes(k as u64, len),
-            });
+            tensors.push(file(&format!("t{k}"), dtype, shape, bytes(k as u64, len)));
         }
     }
     // Arbitrary bits include NaNs and infinities: loading as stored copies them untouched.
@@ -147,18 +151,8 @@ fn every_float_conversion_gives_candle_s_values() {
         ("f64", Dtype::F64),
     ]
     .into_iter()
-    .map(|(name, dtype)| File {
-        name: name.to_owned(),
-        dtype,
-        shape: vec![5, 8],
-        data: float_bytes(dtype, &v),
-    })
-    .chain([File {
-        name: "packed".to_owned(),
-        dtype: Dtype::U32,
-        shape: vec![2, 2],
-        data: bytes(9, 16),
-    }])
+    .map(|(name, dtype)| file(name, dtype, &[5, 8], float_bytes(dtype, &v)))
+    .chain([file("packed", Dtype::U32, &[2, 2], bytes(9, 16))])
     .collect();
     write(&path, &tensors);
     let checkpoint = Checkpoint::open(&path).unwrap();
@@ -183,30 +177,10 @@ fn dtypes_candle_lacks_load_with_their_stored_bits() {
     let path = dir.path().join("mlx-only.safetensors");
     let flags = vec![1, 0, 0, 1, 1];
     let tensors = [
-        File {
-            name: "bool".to_owned(),
-            dtype: Dtype::BOOL,
-            shape: vec![5],
-            data: flags.clone(),
-        },
-        File {
-            name: "i8".to_owned(),
-            dtype: Dtype::I8,
-            shape: vec![3, 3],
-            data: bytes(1, 9),
-        },
-        File {
-            name: "u16".to_owned(),
-            dtype: Dtype::U16,
-            shape: vec![4],
-            data: bytes(2, 8),
-        },
-        File {
-            name: "u64".to_owned(),
-            dtype: Dtype::U64,
-            shape: vec![2],
-            data: bytes(3, 16),
-        },
+        file("bool", Dtype::BOOL, &[5], flags.clone()),
+        file("i8", Dtype::I8, &[3, 3], bytes(1, 9)),
+        file("u16", Dtype::U16, &[4], bytes(2, 8)),
+        file("u64", Dtype::U64, &[2], bytes(3, 16)),
     ];
     write(&path, &tensors);
     let checkpoint = Checkpoint::open(&path).unwrap();
@@ -219,25 +193,9 @@ fn dtypes_candle_lacks_load_with_their_stored_bits() {
             .collect()
     };
     let a = |name| mlx.get(name).unwrap();
-    let got: Vec<u64> = a("bool")
-        .as_slice::<bool>()
-        .iter()
-        .map(|&b| u64::from(b))
-        .collect();
-    assert_eq!(got, le(&tensors[0], 1));
-    let got: Vec<u64> = a("i8")
-        .as_slice::<i8>()
-        .iter()
-        .map(|&x| u64::from(x as u8))
-        .collect();
-    assert_eq!(got, le(&tensors[1], 1));
-    let got: Vec<u64> = a("u16")
-        .as_slice::<u16>()
-        .iter()
-        .map(|&x| u64::from(x))
-        .collect();
-    assert_eq!(got, le(&tensors[2], 2));
-    assert_eq!(a("u64").as_slice::<u64>(), le(&tensors[3], 8));
+    for (t, width) in tensors.iter().zip([1, 1, 2, 8]) {
+        assert_eq!(mlx_bits(a(&t.name)), le(t, width), "{}", t.name);
+    }
     assert_eq!(a("i8").shape(), [3, 3]);
 }
 
@@ -248,18 +206,8 @@ fn what_neither_can_hold_is_refused_before_any_read() {
     write(
         &path,
         &[
-            File {
-                name: "a".to_owned(),
-                dtype: Dtype::F32,
-                shape: vec![2],
-                data: bytes(4, 8),
-            },
-            File {
-                name: "c".to_owned(),
-                dtype: Dtype::C64,
-                shape: vec![1],
-                data: bytes(5, 8),
-            },
+            file("a", Dtype::F32, &[2], bytes(4, 8)),
+            file("c", Dtype::C64, &[1], bytes(5, 8)),
         ],
     );
     let checkpoint = Checkpoint::open(&path).unwrap();
@@ -320,30 +268,14 @@ fn a_file_changed_after_opening_gives_the_error_candle_gives() {
             f.set_len(len - 3).unwrap();
         }),
         ("rewritten with another dtype", |p| {
-            write(
-                p,
-                &[File {
-                    name: "w".to_owned(),
-                    dtype: Dtype::F16,
-                    shape: vec![4, 4],
-                    data: bytes(6, 32),
-                }],
-            );
+            write(p, &[file("w", Dtype::F16, &[4, 4], bytes(6, 32))]);
         }),
         ("deleted", |p| std::fs::remove_file(p).unwrap()),
     ];
     for (what, change) in changes {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.safetensors");
-        write(
-            &path,
-            &[File {
-                name: "w".to_owned(),
-                dtype: Dtype::BF16,
-                shape: vec![4, 4],
-                data: bytes(7, 32),
-            }],
-        );
+        write(&path, &[file("w", Dtype::BF16, &[4, 4], bytes(7, 32))]);
         let checkpoint = Checkpoint::open(&path).unwrap();
         change(&path);
         let candle = checkpoint.load(&LoadOptions::default()).unwrap_err();

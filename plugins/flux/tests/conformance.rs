@@ -111,7 +111,7 @@ fn safetensors_in(dirs: &[PathBuf]) -> Vec<PathBuf> {
 #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
 mod mlx {
     use modelcache_conformance::Case;
-    use modelcache_conformance::mlx::MlxHooks;
+    use modelcache_conformance::mlx::{MlxHooks, named};
     use modelcache_flux::{FluxBackend, FluxOptions, LoadDtype};
     use modelcache_testkit::{MfluxSpec, write_flux_mflux};
 
@@ -135,10 +135,7 @@ mod mlx {
 
     fn hooks() -> MlxHooks<FluxBackend> {
         MlxHooks {
-            load: |backend, source, progress| {
-                let parts = backend.load_mlx(source, progress)?;
-                Ok(parts.into_iter().map(|(c, t)| (c.to_string(), t)).collect())
-            },
+            load: |backend, source, progress| Ok(named(backend.load_mlx(source, progress)?)),
             candle: |model| {
                 model
                     .components()

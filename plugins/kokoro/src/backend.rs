@@ -3,7 +3,6 @@
 use modelcache_core::{Backend, BackendError, Inspection, LoadProgress, ModelSource};
 use modelcache_weights::{Allowance, Checkpoint, LoadOptions};
 
-use crate::errors::weights_error;
 use crate::inspect::Inspected;
 use crate::model::KokoroModel;
 use crate::options::{KokoroOptions, LoadDtype};
@@ -74,32 +73,15 @@ impl Backend for KokoroBackend {
         progress: &dyn LoadProgress,
     ) -> Result<KokoroModel, BackendError> {
         let inspected = self.inspected(source)?;
-        progress.start(inspected.stored_bytes());
-        let Inspected {
-            config,
-            widths,
-            weights,
-            voices,
-        } = inspected;
         let options = LoadOptions::default().within(Allowance::new(limit));
         let options = match source.options.dtype {
             Some(dtype) => options.with_dtype(dtype.dtype()),
             None => options,
         };
-        let read = |checkpoint: &Checkpoint| {
-            checkpoint
-                .load_with_progress(&options, &|n| progress.advance(n))
-                .map_err(|e| weights_error(file_of(checkpoint), e))
-        };
-        let loaded = read(&weights).and_then(|weights| {
-            let voices = voices
-                .iter()
-                .map(|(name, v)| Ok((name.clone(), read(v)?)))
-                .collect::<Result<_, BackendError>>()?;
-            Ok((weights, voices))
-        });
-        progress.finish();
-        let (weights, voices) = loaded?;
+        let (weights, voices) = inspected.read_all(progress, |c, advance| {
+            c.load_with_progress(&options, advance)
+        })?;
+        let Inspected { config, widths, .. } = inspected;
         Ok(KokoroModel {
             config,
             widths,
@@ -122,12 +104,4 @@ impl Backend for KokoroBackend {
     fn check_options(&self, options: &KokoroOptions) -> Result<(), BackendError> {
         options.check(Self::NAME)
     }
-}
-
-/// The (single) file of a single-file checkpoint.
-pub(crate) fn file_of(checkpoint: &Checkpoint) -> &std::path::Path {
-    checkpoint
-        .files()
-        .first()
-        .map_or(std::path::Path::new(""), |f| f.path())
 }

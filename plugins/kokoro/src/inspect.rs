@@ -1,9 +1,10 @@
 //! The header-only inspection shared by the size hint and the load.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use modelcache_core::{BackendError, ModelSource};
-use modelcache_weights::{Checkpoint, Dtype};
+use modelcache_core::{BackendError, LoadProgress, ModelSource};
+use modelcache_weights::{Checkpoint, Dtype, WeightsError};
 
 use crate::check::{check_weights, is_ignored};
 use crate::config::{CONFIG_FILE, KokoroConfig};
@@ -65,6 +66,39 @@ impl Inspected {
     pub(crate) fn checkpoints(&self) -> impl Iterator<Item = &Checkpoint> {
         std::iter::once(&self.weights).chain(self.voices.iter().map(|(_, v)| v))
     }
+
+    /// Reads the weights and then each voice with `read` (given each checkpoint and the
+    /// progress callback), between `progress.start` and `progress.finish`: the one load
+    /// sequence, into candle or MLX.
+    pub(crate) fn read_all<T>(
+        &self,
+        progress: &dyn LoadProgress,
+        read: impl Fn(&Checkpoint, &(dyn Fn(u64) + Sync)) -> Result<T, WeightsError>,
+    ) -> Result<(T, BTreeMap<String, T>), BackendError> {
+        progress.start(self.stored_bytes());
+        let read = |checkpoint: &Checkpoint| {
+            read(checkpoint, &|n| progress.advance(n))
+                .map_err(|e| weights_error(file_of(checkpoint), e))
+        };
+        let loaded = read(&self.weights).and_then(|weights| {
+            let voices = self
+                .voices
+                .iter()
+                .map(|(name, v)| Ok((name.clone(), read(v)?)))
+                .collect::<Result<_, BackendError>>()?;
+            Ok((weights, voices))
+        });
+        progress.finish();
+        loaded
+    }
+}
+
+/// The (single) file of a single-file checkpoint.
+fn file_of(checkpoint: &Checkpoint) -> &Path {
+    checkpoint
+        .files()
+        .first()
+        .map_or(Path::new(""), |f| f.path())
 }
 
 fn model_dir<'a>(source: &ModelSource<'a, KokoroOptions>) -> Result<&'a Path, BackendError> {

@@ -3,10 +3,9 @@
 use std::collections::BTreeMap;
 
 use modelcache_core::{BackendError, LoadProgress, ModelSource};
-use modelcache_weights::{Checkpoint, MlxTensors};
+use modelcache_weights::MlxTensors;
 
-use crate::backend::{KokoroBackend, file_of};
-use crate::errors::weights_error;
+use crate::backend::KokoroBackend;
 use crate::options::{KokoroOptions, LoadDtype};
 
 /// Kokoro loaded into MLX arrays, by [`KokoroBackend::load_mlx`].
@@ -44,23 +43,10 @@ impl KokoroBackend {
         source: &ModelSource<'_, KokoroOptions>,
         progress: &dyn LoadProgress,
     ) -> Result<KokoroMlx, BackendError> {
-        let inspected = self.inspected(source)?;
-        progress.start(inspected.stored_bytes());
         let dtype = source.options.dtype.map(LoadDtype::dtype);
-        let read = |checkpoint: &Checkpoint| {
-            checkpoint
-                .load_mlx(dtype, &|n| progress.advance(n))
-                .map_err(|e| weights_error(file_of(checkpoint), e))
-        };
-        let loaded = read(&inspected.weights).and_then(|weights| {
-            let voices = inspected
-                .voices
-                .iter()
-                .map(|(name, v)| Ok((name.clone(), read(v)?)))
-                .collect::<Result<_, BackendError>>()?;
-            Ok(KokoroMlx { weights, voices })
-        });
-        progress.finish();
-        loaded
+        let (weights, voices) = self
+            .inspected(source)?
+            .read_all(progress, |c, advance| c.load_mlx(dtype, advance))?;
+        Ok(KokoroMlx { weights, voices })
     }
 }

@@ -68,7 +68,7 @@ fn files_in(root: &Path, components: &[&str]) -> Vec<PathBuf> {
 #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
 mod mlx {
     use modelcache_conformance::Case;
-    use modelcache_conformance::mlx::MlxHooks;
+    use modelcache_conformance::mlx::{MlxHooks, named};
     use modelcache_ltx::{LoadDtype, LtxBackend, LtxOptions};
     use modelcache_testkit::{LtxSpec, write_ltx_diffusers, write_ltx_single_file};
 
@@ -100,10 +100,7 @@ mod mlx {
 
     fn hooks() -> MlxHooks<LtxBackend> {
         MlxHooks {
-            load: |backend, source, progress| {
-                let parts = backend.load_mlx(source, progress)?;
-                Ok(parts.into_iter().map(|(c, t)| (c.to_string(), t)).collect())
-            },
+            load: |backend, source, progress| Ok(named(backend.load_mlx(source, progress)?)),
             // Stored names, prefix included, as `load_mlx` keys them.
             candle: |model| {
                 model
