@@ -1,8 +1,8 @@
 //! The MLX half of the suite (feature `mlx`, where `modelcache-weights` loads into MLX: macOS,
 //! or the Linux build of `scripts/mlx-linux`): on the same cases, a backend's MLX load must
 //! equal its candle load array by array and value by value (bit patterns, so `-0.0` and NaN
-//! payloads count), measure exactly its memory hint, and fail on every corruption with the same
-//! error.
+//! payloads count), measure exactly its memory hint, and fail on every corruption, and on a
+//! limit one byte under the hint, with the same error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -19,10 +19,12 @@ use crate::suite::Suite;
 /// One model as named parts (a component, a voice pack), each a list of `(tensor, value)`.
 pub type Parts<T> = Vec<(String, T)>;
 
-/// A plugin's MLX load, as named parts.
+/// A plugin's MLX load allocating at most the given bytes (as `Backend::load_within`), as
+/// named parts.
 pub type MlxLoad<B> = fn(
     &B,
     &ModelSource<'_, <B as Backend>::Options>,
+    u64,
     &dyn LoadProgress,
 ) -> Result<Parts<MlxTensors>, BackendError>;
 
@@ -47,7 +49,7 @@ macro_rules! mlx_conformance_tests {
         }
 
         #[test]
-        fn mlx_corrupt_or_missing_files_give_the_same_errors_as_candle() {
+        fn mlx_corrupt_or_missing_files_and_short_limits_give_the_same_errors_as_candle() {
             $crate::mlx::corrupt_files_give_the_same_errors(&$suite, &$hooks);
         }
     };
@@ -63,7 +65,7 @@ pub fn loads_equal_candle_loads<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B
         let hint = suite.backend.memory_hint(source).unwrap();
         let model = suite.backend.load(source, &NoProgress).unwrap();
         let progress = Recorder::default();
-        let mlx = (hooks.load)(&suite.backend, source, &progress)
+        let mlx = (hooks.load)(&suite.backend, source, u64::MAX, &progress)
             .unwrap_or_else(|e| panic!("case {}: MLX load: {e}", case.name));
         let candle = (hooks.candle)(&model);
         assert_eq!(names(&mlx), names(&candle), "case {}: parts", case.name);
@@ -91,10 +93,13 @@ pub fn loads_equal_candle_loads<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B
 }
 
 pub fn corrupt_files_give_the_same_errors<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B>) {
-    let same = |what: &str, source: &ModelSource<'_, B::Options>| {
-        let candle = suite.backend.load(source, &NoProgress).map(|_| ());
+    let same = |what: &str, source: &ModelSource<'_, B::Options>, limit: u64| {
+        let candle = suite
+            .backend
+            .load_within(source, limit, &NoProgress)
+            .map(|_| ());
         let mlx = catch_unwind(AssertUnwindSafe(|| {
-            (hooks.load)(&suite.backend, source, &NoProgress).map(|_| ())
+            (hooks.load)(&suite.backend, source, limit, &NoProgress).map(|_| ())
         }))
         .unwrap_or_else(|_| panic!("{what}: the MLX load panicked"));
         let (candle, mlx) = (
@@ -119,9 +124,19 @@ pub fn corrupt_files_give_the_same_errors<B: Backend>(suite: &Suite<B>, hooks: &
         same(
             &format!("case {}, {corruption:?} {}", case.name, file.display()),
             &source,
+            u64::MAX,
         );
     });
-    with_missing_path::<B>(|source| same("a missing path", source));
+    with_missing_path::<B>(|source| same("a missing path", source, u64::MAX));
+    // A model that needs one byte more than it may allocate (a file grown since the hint).
+    for_each_case(suite, |case, _, source| {
+        let hint = suite.backend.memory_hint(source).unwrap();
+        same(
+            &format!("case {}, limit hint - 1", case.name),
+            source,
+            hint - 1,
+        );
+    });
 }
 
 fn names<T>(parts: &[(String, T)]) -> Vec<&str> {

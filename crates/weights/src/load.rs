@@ -250,25 +250,7 @@ impl Checkpoint {
                 target: "candle",
             });
         }
-        if let Some(allowance) = &options.allowance {
-            let needed = self.loaded_bytes(options.dtype);
-            if !allowance.draw(needed) {
-                let path = self
-                    .files()
-                    .first()
-                    .map_or_else(Default::default, |f| f.path().to_path_buf());
-                return Err(WeightsError::Changed {
-                    path,
-                    reason: format!(
-                        "a load of it needs {needed} bytes, but only {} of the {} bytes \
-                         reserved for the model are left (a file is larger than when the model \
-                         was sized)",
-                        allowance.left(),
-                        allowance.reserved()
-                    ),
-                });
-            }
-        }
+        self.draw(options.allowance.as_ref(), options.dtype)?;
         let parallel = options.parallel && POSITIONED_READS;
         let groups = self.selection_by_file();
         let per_file = |(f, tensors): &(usize, Vec<usize>)| -> Result<Vec<(String, Tensor)>> {
@@ -293,6 +275,35 @@ impl Checkpoint {
         };
         Ok(LoadedTensors {
             tensors: loaded.into_iter().flatten().collect(),
+        })
+    }
+}
+
+impl Checkpoint {
+    /// Draws what a load with `dtype` conversion allocates from `allowance`, if any: the
+    /// check both [`load_with_progress`](Self::load_with_progress) and `load_mlx` make
+    /// before allocating anything.
+    pub(crate) fn draw(&self, allowance: Option<&Allowance>, dtype: Option<Dtype>) -> Result<()> {
+        let Some(allowance) = allowance else {
+            return Ok(());
+        };
+        let needed = self.loaded_bytes(dtype);
+        if allowance.draw(needed) {
+            return Ok(());
+        }
+        let path = self
+            .files()
+            .first()
+            .map_or_else(Default::default, |f| f.path().to_path_buf());
+        Err(WeightsError::Changed {
+            path,
+            reason: format!(
+                "a load of it needs {needed} bytes, but only {} of the {} bytes \
+                 reserved for the model are left (a file is larger than when the model \
+                 was sized)",
+                allowance.left(),
+                allowance.reserved()
+            ),
         })
     }
 }

@@ -13,6 +13,7 @@ use mlx_rs::Array;
 use crate::checkpoint::Checkpoint;
 use crate::dtype::Dtype;
 use crate::error::{Result, WeightsError};
+use crate::load::Allowance;
 use crate::read::{Source, reopen};
 
 /// Tensors loaded into MLX arrays, by name: what [`Checkpoint::load_mlx`] returns.
@@ -81,9 +82,11 @@ impl Dtype {
 impl Checkpoint {
     /// Loads the selected tensors into MLX arrays, converting floating-point tensors to `dtype`
     /// if given (as [`LoadOptions::dtype`](crate::LoadOptions::dtype) does), with the same
-    /// re-checks as [`load_with_progress`](Checkpoint::load_with_progress) and the same
-    /// progress reports. [`loaded_bytes`](Checkpoint::loaded_bytes) with the same `dtype`
-    /// predicts the result's [`resident_bytes`](MlxTensors::resident_bytes) exactly.
+    /// re-checks as [`load_with_progress`](Checkpoint::load_with_progress), the same
+    /// progress reports and, with an `allowance`, the same draw from it before anything is
+    /// allocated ([`LoadOptions::within`](crate::LoadOptions::within)).
+    /// [`loaded_bytes`](Checkpoint::loaded_bytes) with the same `dtype` predicts the result's
+    /// [`resident_bytes`](MlxTensors::resident_bytes) exactly.
     ///
     /// MLX copies the data into its own buffer, so each tensor is briefly held twice (three
     /// times while a dtype conversion evaluates); tensors are read one at a time to keep that to
@@ -92,12 +95,14 @@ impl Checkpoint {
     /// # Errors
     /// [`UnsupportedConversion`](WeightsError::UnsupportedConversion) and
     /// [`UnsupportedDtype`](WeightsError::UnsupportedDtype) (8-bit-or-less floats, `C64`, more
-    /// than `i32::MAX` elements) before anything is read; [`Mlx`](WeightsError::Mlx) if MLX
+    /// than `i32::MAX` elements), and [`Changed`](WeightsError::Changed) when the allowance
+    /// has too little left, before anything is read; [`Mlx`](WeightsError::Mlx) if MLX
     /// rejects a tensor; and the load errors of
     /// [`load_with_progress`](Checkpoint::load_with_progress).
     pub fn load_mlx(
         &self,
         dtype: Option<Dtype>,
+        allowance: Option<&Allowance>,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<MlxTensors> {
         let target = match dtype {
@@ -121,6 +126,7 @@ impl Checkpoint {
                 target,
             });
         }
+        self.draw(allowance, dtype)?;
         let mut arrays = HashMap::with_capacity(self.len());
         for (f, tensors) in self.selection_by_file() {
             let inv = &self.files()[f];
@@ -137,22 +143,28 @@ impl Checkpoint {
                 let shape: Vec<i32> = info.shape().iter().map(|&d| d as i32).collect();
                 let n = info.numel() as usize;
                 let at = inv.data_start() + info.data_offsets()[0];
+                macro_rules! read {
+                    ($t:ty) => {
+                        src.read_vec::<$t>(at, n)
+                            .map_err(|e| e.for_tensor(info.name()))?
+                    };
+                }
                 let array = match info.dtype() {
-                    Dtype::BOOL => Array::from_slice(&src.read_vec::<u8>(at, n)?, &shape)
+                    Dtype::BOOL => Array::from_slice(&read!(u8), &shape)
                         .as_dtype(mlx_rs::Dtype::Bool)
                         .map_err(mlx_err)?,
-                    Dtype::U8 => Array::from_slice(&src.read_vec::<u8>(at, n)?, &shape),
-                    Dtype::I8 => Array::from_slice(&src.read_vec::<i8>(at, n)?, &shape),
-                    Dtype::U16 => Array::from_slice(&src.read_vec::<u16>(at, n)?, &shape),
-                    Dtype::I16 => Array::from_slice(&src.read_vec::<i16>(at, n)?, &shape),
-                    Dtype::U32 => Array::from_slice(&src.read_vec::<u32>(at, n)?, &shape),
-                    Dtype::I32 => Array::from_slice(&src.read_vec::<i32>(at, n)?, &shape),
-                    Dtype::U64 => Array::from_slice(&src.read_vec::<u64>(at, n)?, &shape),
-                    Dtype::I64 => Array::from_slice(&src.read_vec::<i64>(at, n)?, &shape),
-                    Dtype::BF16 => Array::from_slice(&src.read_vec::<bf16>(at, n)?, &shape),
-                    Dtype::F16 => Array::from_slice(&src.read_vec::<f16>(at, n)?, &shape),
-                    Dtype::F32 => Array::from_slice(&src.read_vec::<f32>(at, n)?, &shape),
-                    Dtype::F64 => Array::from_slice_f64(&src.read_vec::<f64>(at, n)?, &shape),
+                    Dtype::U8 => Array::from_slice(&read!(u8), &shape),
+                    Dtype::I8 => Array::from_slice(&read!(i8), &shape),
+                    Dtype::U16 => Array::from_slice(&read!(u16), &shape),
+                    Dtype::I16 => Array::from_slice(&read!(i16), &shape),
+                    Dtype::U32 => Array::from_slice(&read!(u32), &shape),
+                    Dtype::I32 => Array::from_slice(&read!(i32), &shape),
+                    Dtype::U64 => Array::from_slice(&read!(u64), &shape),
+                    Dtype::I64 => Array::from_slice(&read!(i64), &shape),
+                    Dtype::BF16 => Array::from_slice(&read!(bf16), &shape),
+                    Dtype::F16 => Array::from_slice(&read!(f16), &shape),
+                    Dtype::F32 => Array::from_slice(&read!(f32), &shape),
+                    Dtype::F64 => Array::from_slice_f64(&read!(f64), &shape),
                     // Refused before reading.
                     other => {
                         return Err(WeightsError::UnsupportedDtype {

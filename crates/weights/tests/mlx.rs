@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use modelcache_conformance::mlx::{assert_same_tensors, mlx_bits};
 use modelcache_weights::{
-    Checkpoint, Dtype, LoadOptions, LoadedTensors, MlxTensors, TensorData, WeightsError,
+    Allowance, Checkpoint, Dtype, LoadOptions, LoadedTensors, MlxTensors, TensorData, WeightsError,
     write_safetensors,
 };
 
@@ -96,7 +96,7 @@ fn both(checkpoint: &Checkpoint, dtype: Option<Dtype>) -> MlxTensors {
     let candle = checkpoint.load(&options).unwrap();
     let read = AtomicU64::new(0);
     let mlx = checkpoint
-        .load_mlx(dtype, &|n| {
+        .load_mlx(dtype, None, &|n| {
             read.fetch_add(n, Ordering::Relaxed);
         })
         .unwrap();
@@ -184,7 +184,7 @@ fn dtypes_candle_lacks_load_with_their_stored_bits() {
     ];
     write(&path, &tensors);
     let checkpoint = Checkpoint::open(&path).unwrap();
-    let mlx = checkpoint.load_mlx(None, &|_| {}).unwrap();
+    let mlx = checkpoint.load_mlx(None, None, &|_| {}).unwrap();
     assert_eq!(mlx.resident_bytes(), checkpoint.loaded_bytes(None));
     let le = |t: &File, width: usize| -> Vec<u64> {
         t.data
@@ -213,7 +213,7 @@ fn what_neither_can_hold_is_refused_before_any_read() {
     let checkpoint = Checkpoint::open(&path).unwrap();
     let read = AtomicU64::new(0);
     let err = checkpoint
-        .load_mlx(None, &|n| {
+        .load_mlx(None, None, &|n| {
             read.fetch_add(n, Ordering::Relaxed);
         })
         .unwrap_err();
@@ -237,7 +237,7 @@ fn what_neither_can_hold_is_refused_before_any_read() {
     file.set_len(bytes.len() as u64 + len).unwrap();
     let err = Checkpoint::open(&big)
         .unwrap()
-        .load_mlx(None, &|n| {
+        .load_mlx(None, None, &|n| {
             read.fetch_add(n, Ordering::Relaxed);
         })
         .unwrap_err();
@@ -247,7 +247,7 @@ fn what_neither_can_hold_is_refused_before_any_read() {
     let ok = Checkpoint::open(&path)
         .unwrap()
         .filtered(|t| t.name() == "a");
-    let mlx = ok.load_mlx(Some(Dtype::U32), &|_| {}).unwrap_err();
+    let mlx = ok.load_mlx(Some(Dtype::U32), None, &|_| {}).unwrap_err();
     let candle = ok
         .load(&LoadOptions::default().with_dtype(Dtype::U32))
         .unwrap_err();
@@ -279,7 +279,7 @@ fn a_file_changed_after_opening_gives_the_error_candle_gives() {
         let checkpoint = Checkpoint::open(&path).unwrap();
         change(&path);
         let candle = checkpoint.load(&LoadOptions::default()).unwrap_err();
-        let mlx = checkpoint.load_mlx(None, &|_| {}).unwrap_err();
+        let mlx = checkpoint.load_mlx(None, None, &|_| {}).unwrap_err();
         assert_eq!(mlx.to_string(), candle.to_string(), "{what}");
         assert_eq!(
             std::mem::discriminant(&mlx),
@@ -288,4 +288,35 @@ fn a_file_changed_after_opening_gives_the_error_candle_gives() {
         );
         assert_eq!(mlx.path(), Some(path.as_path()), "{what}");
     }
+}
+
+#[test]
+fn an_allowance_one_byte_short_refuses_both_loads_the_same_way_before_any_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.safetensors");
+    write(&path, &[file("w", Dtype::BF16, &[8, 8], bytes(8, 128))]);
+    let checkpoint = Checkpoint::open(&path).unwrap();
+    let needed = checkpoint.loaded_bytes(Some(Dtype::F32));
+    let read = AtomicU64::new(0);
+    let short = Allowance::new(needed - 1);
+    let mlx = checkpoint
+        .load_mlx(Some(Dtype::F32), Some(&short), &|n| {
+            read.fetch_add(n, Ordering::Relaxed);
+        })
+        .unwrap_err();
+    let options = LoadOptions::default()
+        .with_dtype(Dtype::F32)
+        .within(Allowance::new(needed - 1));
+    let candle = checkpoint.load(&options).unwrap_err();
+    assert_eq!(mlx.to_string(), candle.to_string());
+    assert!(matches!(mlx, WeightsError::Changed { .. }), "{mlx}");
+    assert_eq!(read.load(Ordering::Relaxed), 0);
+    assert_eq!(short.left(), needed - 1, "a refused load draws nothing");
+    // Exactly enough loads, and draws it all.
+    let exact = Allowance::new(needed);
+    let mlx = checkpoint
+        .load_mlx(Some(Dtype::F32), Some(&exact), &|_| {})
+        .unwrap();
+    assert_eq!(mlx.resident_bytes(), needed);
+    assert_eq!(exact.left(), 0);
 }

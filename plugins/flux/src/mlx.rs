@@ -1,7 +1,7 @@
 //! Loading into MLX arrays (feature `mlx`: macOS, or the Linux build of `scripts/mlx-linux`).
 
 use modelcache_core::{BackendError, LoadProgress, ModelSource};
-use modelcache_weights::MlxTensors;
+use modelcache_weights::{Allowance, MlxTensors};
 
 use crate::backend::FluxBackend;
 use crate::error;
@@ -14,25 +14,29 @@ impl FluxBackend {
     /// per component, in the order the options name them, under the names the checkpoint
     /// stores (packed `U32` codes, `scales` and `biases` as stored). Their
     /// [`resident_bytes`](MlxTensors::resident_bytes) add up to
-    /// [`memory_hint`](modelcache_core::Backend::memory_hint).
+    /// [`memory_hint`](modelcache_core::Backend::memory_hint). Like
+    /// [`load_within`](modelcache_core::Backend::load_within), every component draws from one
+    /// allowance of `limit` bytes (`u64::MAX`: no limit).
     ///
     /// # Errors
-    /// As [`load`](modelcache_core::Backend::load), and a tensor MLX cannot hold.
+    /// As [`load_within`](modelcache_core::Backend::load_within), and a tensor MLX cannot hold.
     pub fn load_mlx(
         &self,
         source: &ModelSource<'_, FluxOptions>,
+        limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<Vec<(Component, MlxTensors)>, BackendError> {
         let plan = Plan::open(source.path, source.options)?;
         progress.start(plan.tensor_bytes());
         let dtype = source.options.dtype.map(|d| d.dtype());
+        let allowance = Allowance::new(limit);
         let advance = |bytes: u64| progress.advance(bytes);
         plan.parts
             .iter()
             .map(|part| {
                 let tensors = part
                     .checkpoint
-                    .load_mlx(dtype, &advance)
+                    .load_mlx(dtype, Some(&allowance), &advance)
                     .map_err(|e| error::weights(e, source.path))?;
                 Ok((part.component, tensors))
             })

@@ -135,7 +135,9 @@ mod mlx {
 
     fn hooks() -> MlxHooks<FluxBackend> {
         MlxHooks {
-            load: |backend, source, progress| Ok(named(backend.load_mlx(source, progress)?)),
+            load: |backend, source, limit, progress| {
+                Ok(named(backend.load_mlx(source, limit, progress)?))
+            },
             candle: |model| {
                 model
                     .components()

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use modelcache_core::{BackendError, LoadProgress, ModelSource};
-use modelcache_weights::MlxTensors;
+use modelcache_weights::{Allowance, MlxTensors};
 
 use crate::backend::KokoroBackend;
 use crate::options::{KokoroOptions, LoadDtype};
@@ -34,19 +34,23 @@ impl KokoroBackend {
     /// Loads what [`load`](modelcache_core::Backend::load) would, after the same header-only
     /// checks and with the same dtype conversion, into MLX arrays. Its
     /// [`resident_bytes`](KokoroMlx::resident_bytes) equal
-    /// [`memory_hint`](modelcache_core::Backend::memory_hint).
+    /// [`memory_hint`](modelcache_core::Backend::memory_hint). Like
+    /// [`load_within`](modelcache_core::Backend::load_within), the weights and every voice draw
+    /// from one allowance of `limit` bytes (`u64::MAX`: no limit).
     ///
     /// # Errors
-    /// As [`load`](modelcache_core::Backend::load), and a tensor MLX cannot hold.
+    /// As [`load_within`](modelcache_core::Backend::load_within), and a tensor MLX cannot hold.
     pub fn load_mlx(
         &self,
         source: &ModelSource<'_, KokoroOptions>,
+        limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<KokoroMlx, BackendError> {
         let dtype = source.options.dtype.map(LoadDtype::dtype);
-        let (weights, voices) = self
-            .inspected(source)?
-            .read_all(progress, |c, advance| c.load_mlx(dtype, advance))?;
+        let allowance = Allowance::new(limit);
+        let (weights, voices) = self.inspected(source)?.read_all(progress, |c, advance| {
+            c.load_mlx(dtype, Some(&allowance), advance)
+        })?;
         Ok(KokoroMlx { weights, voices })
     }
 }

@@ -66,8 +66,8 @@ mod mlx {
 
     fn hooks() -> MlxHooks<KokoroBackend> {
         MlxHooks {
-            load: |backend, source, progress| {
-                let loaded = backend.load_mlx(source, progress)?;
+            load: |backend, source, limit, progress| {
+                let loaded = backend.load_mlx(source, limit, progress)?;
                 let voices = loaded
                     .voices
                     .into_iter()

@@ -100,7 +100,9 @@ mod mlx {
 
     fn hooks() -> MlxHooks<LtxBackend> {
         MlxHooks {
-            load: |backend, source, progress| Ok(named(backend.load_mlx(source, progress)?)),
+            load: |backend, source, limit, progress| {
+                Ok(named(backend.load_mlx(source, limit, progress)?))
+            },
             // Stored names, prefix included, as `load_mlx` keys them.
             candle: |model| {
                 model
