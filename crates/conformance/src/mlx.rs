@@ -55,9 +55,17 @@ macro_rules! mlx_conformance_tests {
     };
 }
 
-/// `parts` with their names as strings: for [`MlxHooks::load`].
-pub fn named<N: ToString>(parts: Vec<(N, MlxTensors)>) -> Parts<MlxTensors> {
-    parts.into_iter().map(|(n, t)| (n.to_string(), t)).collect()
+/// A plugin's MLX load result with the part names as strings: for [`MlxHooks::load`].
+///
+/// # Errors
+/// The load's error.
+pub fn named<N: ToString>(
+    parts: Result<Vec<(N, MlxTensors)>, BackendError>,
+) -> Result<Parts<MlxTensors>, BackendError> {
+    Ok(parts?
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), t))
+        .collect())
 }
 
 pub fn loads_equal_candle_loads<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B>) {

@@ -136,7 +136,7 @@ mod mlx {
     fn hooks() -> MlxHooks<FluxBackend> {
         MlxHooks {
             load: |backend, source, limit, progress| {
-                Ok(named(backend.load_mlx(source, limit, progress)?))
+                named(backend.load_mlx(source, limit, progress))
             },
             candle: |model| {
                 model

@@ -101,7 +101,7 @@ mod mlx {
     fn hooks() -> MlxHooks<LtxBackend> {
         MlxHooks {
             load: |backend, source, limit, progress| {
-                Ok(named(backend.load_mlx(source, limit, progress)?))
+                named(backend.load_mlx(source, limit, progress))
             },
             // Stored names, prefix included, as `load_mlx` keys them.
             candle: |model| {
