@@ -39,9 +39,21 @@ impl ManualClock {
         }
     }
 
-    /// Moves the clock forward.
+    /// Moves the clock forward (as far as an `Instant` goes: `Duration::MAX` does not panic).
     pub fn advance(&self, by: Duration) {
-        *self.now.lock() += by;
+        let mut now = self.now.lock();
+        if let Some(later) = now.checked_add(by) {
+            *now = later;
+            return;
+        }
+        // Too far: go as far as an `Instant` can.
+        let mut step = by / 2;
+        while !step.is_zero() {
+            if let Some(later) = now.checked_add(step) {
+                *now = later;
+            }
+            step /= 2;
+        }
     }
 }
 

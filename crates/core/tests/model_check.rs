@@ -382,3 +382,66 @@ fn pinning_during_a_load_lands_with_the_last_setting() {
         assert!(cache.entries()[0].pinned, "the last setting wins");
     });
 }
+
+/// From review: "a" (pool gpu) is queued, short globally and in its pool; "h1" goes idle and
+/// "b" (no pool) fits by evicting it. Once "a" is short only in its pool it no longer blocks
+/// "b", which must be woken then (a queued request's budgets changing is a wake-up), or this
+/// schedule deadlocks.
+#[test]
+fn a_queued_request_whose_budgets_change_wakes_those_behind_it() {
+    explore(|| {
+        let cache = ModelCache::builder()
+            .budget(100)
+            .pool("gpu", 50)
+            .load_timeout(Duration::from_secs(3600))
+            .build();
+        let in_gpu = || ModelPolicy::default().pool("gpu");
+        register(&cache, "h1", 60, ModelPolicy::default());
+        register(&cache, "h2", 40, in_gpu());
+        register(&cache, "a", 20, in_gpu());
+        register(&cache, "b", 20, ModelPolicy::default());
+        let h1 = cache.get::<Model>("h1").unwrap();
+        let h2 = cache.get::<Model>("h2").unwrap();
+        let c = cache.clone();
+        let a = thread::spawn(move || c.get::<Model>("a").map(drop));
+        let c = cache.clone();
+        let b = thread::spawn(move || c.get::<Model>("b").map(drop));
+        drop(h1);
+        b.join().unwrap().unwrap();
+        drop(h2);
+        a.join().unwrap().unwrap();
+        quiescent(&cache);
+    });
+}
+
+/// From review: registering a new definition and invalidating the old one is one step, so a
+/// request racing it loads the new definition at most once.
+#[test]
+fn register_never_discards_a_load_of_its_own_new_definition() {
+    explore(|| {
+        let cache = ModelCache::new(100);
+        register(&cache, "m", 10, ModelPolicy::default());
+        let new_runs = Arc::new(AtomicUsize::new(0));
+        let c = cache.clone();
+        let runs = Arc::clone(&new_runs);
+        let replace = thread::spawn(move || {
+            let loader = FnLoader::new("mc", 10, move |_| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok(Loaded::new(Model("new"), 10))
+            });
+            c.register("m", Arc::new(loader), ModelPolicy::default())
+                .unwrap();
+        });
+        let c = cache.clone();
+        let request = thread::spawn(move || c.get::<Model>("m").map(|h| h.lock().0));
+        replace.join().unwrap();
+        request.join().unwrap().unwrap();
+        assert_eq!(cache.get::<Model>("m").unwrap().lock().0, "new");
+        assert_eq!(
+            new_runs.load(Ordering::SeqCst),
+            1,
+            "the new definition loaded twice"
+        );
+        quiescent(&cache);
+    });
+}

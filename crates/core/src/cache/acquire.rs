@@ -68,11 +68,24 @@ impl ModelCache {
             pool,
         };
         let replaced = st.models.insert(Arc::clone(&id), registered);
+        let mut fx = Effects::default();
+        if replaced.is_some() {
+            // In the same locked section: a request cannot load the new definition in between
+            // and then lose it to this invalidation.
+            super::maintenance::remove(
+                &mut st,
+                &id,
+                super::events::EvictReason::Invalidated,
+                &mut fx,
+            );
+            st.note_budget(&self.shared.signals);
+        }
         drop(st);
         if replaced.is_some() {
-            self.invalidate(&id);
+            self.shared.room.notify_all();
         }
         drop(replaced);
+        fx.finish(&self.shared);
         Ok(())
     }
 
@@ -145,13 +158,15 @@ impl ModelCache {
     fn acquire(
         &self,
         id: &str,
-        work: Option<(u64, Work<'_>)>,
+        mut work: Option<(u64, Work<'_>)>,
         progress: &dyn LoadProgress,
     ) -> Result<(Lease, Served), CacheError> {
         let mut fx = Effects::default();
         let st = self.shared.lock();
-        let start = self.start(st, id, work, &mut fx);
-        // Any flight this request created has its leader guard: user code may run now.
+        let start = self.start(st, id, &mut work, &mut fx);
+        // Any flight this request created has its leader guard: user code may run now (a
+        // caller's closure not needed for this request is dropped here too, not under the lock).
+        drop(work);
         fx.finish(&self.shared);
         match start? {
             Start::Hit(lease) => Ok((lease, Served::Hit)),
@@ -175,7 +190,7 @@ impl ModelCache {
         &self,
         mut st: Locked<'_>,
         id: &str,
-        work: Option<(u64, Work<'a>)>,
+        work: &mut Option<(u64, Work<'a>)>,
         fx: &mut Effects,
     ) -> Result<Start<'a>, CacheError> {
         if let Some(lease) = hit(&mut st, id) {
@@ -187,7 +202,7 @@ impl ModelCache {
             flight.waiters.fetch_add(1, Ordering::Relaxed);
             return Ok(Start::Join(flight));
         }
-        let job = job_for(&st, id, work)?;
+        let job = job_for(&st, id, work.take())?;
         if st.budget == 0 {
             return Ok(Start::Uncached(job));
         }
@@ -214,25 +229,21 @@ impl ModelCache {
             progress.finish();
             loaded
         }));
-        let mut st = self.shared.lock();
+        // The panic payload (user code) is dropped here, before the lock is taken.
         let result = match outcome {
-            Ok(Ok(loaded)) => {
-                st.counters.loads += 1;
-                Ok(loaded)
-            }
-            Ok(Err(e)) => {
-                st.counters.load_failures += 1;
-                Err(CacheError::Load {
-                    id: id.into(),
-                    backend: backend.to_string(),
-                    source: Arc::new(e),
-                })
-            }
-            Err(panic) => {
-                st.counters.load_failures += 1;
-                Err(panicked(id, &*panic))
-            }
+            Ok(Ok(loaded)) => Ok(loaded),
+            Ok(Err(e)) => Err(CacheError::Load {
+                id: id.into(),
+                backend: backend.to_string(),
+                source: Arc::new(e),
+            }),
+            Err(panic) => Err(panicked(id, &*panic)),
         };
+        let mut st = self.shared.lock();
+        match &result {
+            Ok(_) => st.counters.loads += 1,
+            Err(_) => st.counters.load_failures += 1,
+        }
         drop(st);
         let resident = self.resident(id, backend, result?, keep_alive, None, 1);
         resident.settled.store(true, Ordering::Release);

@@ -123,22 +123,37 @@ pub(crate) fn decide(
     };
     let mut global = deficit(ledger.charged, ledger.budget);
     let mut in_pool = pool_ledger.map_or(0, |(c, b)| deficit(c, b));
+    // Idle members of the pool first (least recently used first): each frees room in both
+    // budgets. Then, for what the global budget still lacks, any idle model.
+    let idle = |c: &&Candidate| c.holder.is_none();
     let mut victims = Vec::new();
+    if pool.is_some() {
+        for (i, c) in candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.pool == pool)
+        {
+            if in_pool == 0 {
+                break;
+            }
+            if idle(&c) {
+                victims.push(i);
+                in_pool = in_pool.saturating_sub(u128::from(c.bytes));
+                global = global.saturating_sub(u128::from(c.bytes));
+            }
+        }
+    }
     for (i, c) in candidates.iter().enumerate() {
-        if global == 0 && in_pool == 0 {
+        if global == 0 {
             break;
         }
-        let same_pool = pool.is_some() && c.pool == pool;
-        if c.holder.is_some() || !(global > 0 || (in_pool > 0 && same_pool)) {
-            continue;
-        }
-        victims.push(i);
-        global = global.saturating_sub(u128::from(c.bytes));
-        if same_pool {
-            in_pool = in_pool.saturating_sub(u128::from(c.bytes));
+        if idle(&c) && !victims.contains(&i) {
+            victims.push(i);
+            global = global.saturating_sub(u128::from(c.bytes));
         }
     }
     if global == 0 && in_pool == 0 {
+        victims.sort_unstable();
         return Verdict::Fit(victims);
     }
     let mut short = Vec::new();
@@ -273,7 +288,7 @@ impl Shared {
             }
             Verdict::Wait(short) => short,
         };
-        let timed_out = deadline.is_some_and(|d| self.signals.clock.now() >= d);
+        let timed_out = deadline.is_some_and(|d| self.signals.now() >= d);
         if timed_out {
             if was_queued {
                 st.counters.wait_timeouts += 1;
@@ -288,7 +303,14 @@ impl Shared {
         let global = short.iter().any(|s| s.scope.is_none());
         let pool = short.iter().find_map(|s| s.scope);
         match st.queue.iter_mut().find(|q| Arc::ptr_eq(&q.flight, flight)) {
-            Some(q) => (q.global, q.pool) = (global, pool),
+            Some(q) => {
+                let freed = (q.global && !global) || (q.pool.is_some() && q.pool != pool);
+                (q.global, q.pool) = (global, pool);
+                if freed {
+                    // Requests behind it that it blocked by those budgets may go now.
+                    self.room.notify_all();
+                }
+            }
             None => {
                 st.counters.waits += 1;
                 st.queue.push_back(Queued {

@@ -73,7 +73,7 @@ impl ModelCache {
     /// a task spawned here).
     fn begin(&self, id: &str, runtime: &tokio::runtime::Handle) -> Result<Begin, CacheError> {
         let mut fx = Effects::default();
-        let start = self.start(self.shared.lock(), id, None, &mut fx);
+        let start = self.start(self.shared.lock(), id, &mut None, &mut fx);
         let begin = match start {
             Ok(Start::Hit(lease)) => Ok(Begin::Hit(lease)),
             Ok(Start::Join(flight)) => Ok(Begin::Join(Join::new(self, flight))),

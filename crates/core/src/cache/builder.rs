@@ -105,7 +105,6 @@ impl CacheBuilder {
                 .collect(),
             budget: self.budget,
             allow_oversized: self.allow_oversized,
-            record_events: self.on_event.is_some(),
             ..State::default()
         };
         ModelCache {

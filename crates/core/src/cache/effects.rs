@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use super::Shared;
 use super::flight::Flight;
 use super::resident::Resident;
+use super::signals::Signals;
 use super::state::Slot;
 
 #[derive(Default)]
@@ -35,35 +36,64 @@ impl Effects {
     /// Runs after the lock is released: drops evicted models, then delivers events.
     pub(crate) fn finish(self, shared: &Shared) {
         let Effects { dropped, flights } = self;
-        for value in dropped {
-            shared.guarded("a model destructor", || drop(value));
-        }
-        for flight in flights {
-            shared.guarded("a model destructor", || drop(flight));
-        }
+        drop_all(&shared.signals, dropped, flights);
         shared.deliver_events();
     }
 }
 
-impl Shared {
+/// Drops removed models and flights, each destructor guarded.
+fn drop_all(signals: &Arc<Signals>, dropped: Vec<Arc<Resident>>, flights: Vec<Arc<Flight>>) {
+    if dropped.is_empty() && flights.is_empty() {
+        return;
+    }
+    signals.dispose(move |signals| {
+        for value in dropped {
+            signals.guarded("a model destructor", || drop(value));
+        }
+        for flight in flights {
+            signals.guarded("a model destructor", || drop(flight));
+        }
+    });
+}
+
+impl Signals {
     /// Runs user code, catching a panic (logged and counted).
     pub(crate) fn guarded(&self, what: &str, f: impl FnOnce()) {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
-            self.signals.callback_panics.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(
-                target: "modelcache",
-                panic = %super::flight::panic_message(&*panic),
-                "{what} panicked; the cache caught it and carries on"
-            );
+            self.callback_panics.fetch_add(1, Ordering::Relaxed);
+            let message = super::flight::panic_message(&*panic);
+            // The subscriber may be what panicked: its panic here is dropped too.
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                tracing::error!(
+                    target: "modelcache",
+                    panic = %message,
+                    "{what} panicked; the cache caught it and carries on"
+                );
+            }));
         }
     }
 
+    /// Runs `drop_them`, which drops models (their destructors may free gigabytes): inside a
+    /// tokio runtime on its blocking pool, so that no runtime worker stalls; elsewhere here.
+    pub(crate) fn dispose(self: &Arc<Self>, drop_them: impl FnOnce(&Signals) + Send + 'static) {
+        #[cfg(feature = "tokio")]
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let signals = Arc::clone(self);
+            // A runtime that is shutting down refuses the task: the closure is then dropped
+            // here, and with it what it holds, as it would have been without a runtime.
+            drop(runtime.spawn_blocking(move || drop_them(&signals)));
+            return;
+        }
+        drop_them(self);
+    }
+}
+
+impl Shared {
     /// Delivers pending events to the hook, one thread at a time and in the order they were
     /// recorded. A thread that finds another delivering leaves its events to it, so the hook is
     /// never called concurrently, never out of order, and a hook that calls back into the
     /// cache neither deadlocks nor recurses.
     pub(crate) fn deliver_events(&self) {
-        let Some(hook) = &self.on_event else { return };
         let mut st = self.lock_ledger_unchanged();
         if st.delivering || st.events.is_empty() {
             return;
@@ -73,7 +103,11 @@ impl Shared {
             let batch = std::mem::take(&mut st.events);
             drop(st);
             for event in &batch {
-                self.guarded("an event hook", || hook(event));
+                // Tracing subscribers are user code too.
+                self.signals.guarded("a tracing subscriber", || event.log());
+                if let Some(hook) = &self.on_event {
+                    self.signals.guarded("an event hook", || hook(event));
+                }
             }
             st = self.lock_ledger_unchanged();
             if st.events.is_empty() {

@@ -74,3 +74,46 @@ pub enum CacheEvent {
         still_held: bool,
     },
 }
+
+impl CacheEvent {
+    /// Logs the event (through `tracing`, target `modelcache`). Called where events are
+    /// delivered, outside the cache lock, so that no subscriber code runs under it.
+    pub(crate) fn log(&self) {
+        match self {
+            CacheEvent::Loaded {
+                id,
+                backend,
+                hint,
+                bytes,
+                elapsed,
+            } => {
+                tracing::info!(target: "modelcache", model = %id, %backend, hint, bytes, ?elapsed, "loaded");
+            }
+            CacheEvent::LoadFailed { id, error } => {
+                tracing::warn!(target: "modelcache", model = %id, %error, "load failed");
+            }
+            CacheEvent::Evicted {
+                id,
+                bytes,
+                reason,
+                still_held,
+            } => {
+                tracing::info!(target: "modelcache", model = %id, bytes, ?reason, still_held, "evicted");
+            }
+            CacheEvent::OverBudget {
+                pool,
+                charged,
+                budget,
+            } => {
+                tracing::warn!(target: "modelcache", ?pool, charged, budget, "over budget");
+            }
+            CacheEvent::WithinBudget {
+                pool,
+                charged,
+                budget,
+            } => {
+                tracing::info!(target: "modelcache", ?pool, charged, budget, "back within budget");
+            }
+        }
+    }
+}

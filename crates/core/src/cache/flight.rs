@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::effects::Effects;
-use super::events::CacheEvent;
+use super::events::{CacheEvent, EvictReason};
 use super::resident::{Lease, Resident};
 use super::state::{Held, Slot, State, address};
 use super::{Locked, ModelCache};
@@ -166,7 +166,7 @@ impl Leader {
     pub fn load(self, work: Work<'_>, progress: &dyn LoadProgress) {
         let span = tracing::info_span!(target: "modelcache", "load", model = %self.flight.id, backend = %self.backend);
         let signals = &self.cache.shared.signals;
-        let started = signals.clock.now();
+        let started = signals.now();
         let outcome = span.in_scope(|| {
             catch_unwind(AssertUnwindSafe(|| {
                 let loaded = work.run(progress);
@@ -174,7 +174,7 @@ impl Leader {
                 loaded
             }))
         });
-        let elapsed = signals.clock.now().saturating_duration_since(started);
+        let elapsed = signals.now().saturating_duration_since(started);
         match outcome {
             Ok(Ok(loaded)) => self.succeed(loaded, elapsed),
             Ok(Err(e)) => {
@@ -201,16 +201,8 @@ impl Leader {
         if self.flight.result.get().is_some() {
             return; // cancelled: it charged nothing
         }
-        fail_locked(
-            shared,
-            &mut st,
-            &self.flight,
-            error.clone(),
-            count_failure,
-            &mut fx,
-        );
+        fail_locked(shared, &mut st, &self.flight, error, count_failure, &mut fx);
         drop(st);
-        tracing::warn!(target: "modelcache", model = %self.flight.id, %error, "load failed");
         fx.finish(shared);
     }
 
@@ -226,10 +218,11 @@ impl Leader {
         st.uncharge(reserved, flight.pool);
         let measured = loaded.bytes;
         if let Some(error) = outgrown(&st, flight, reserved, measured) {
-            fail_locked(shared, &mut st, flight, error.clone(), true, &mut fx);
+            fail_locked(shared, &mut st, flight, error, true, &mut fx);
             drop(st);
-            tracing::warn!(target: "modelcache", model = %flight.id, %error, "load failed");
-            shared.guarded("a model destructor", || drop(loaded));
+            shared
+                .signals
+                .guarded("a model destructor", || drop(loaded));
             fx.finish(shared);
             return;
         }
@@ -271,7 +264,6 @@ impl Leader {
         }
         st.counters.loads += 1;
         st.counters.load_time = st.counters.load_time.saturating_add(elapsed);
-        tracing::info!(target: "modelcache", model = %flight.id, hint = reserved, bytes = measured, ?elapsed, "loaded");
         st.emit(CacheEvent::Loaded {
             id: flight.id.to_string(),
             backend: self.backend.to_string(),
@@ -279,6 +271,11 @@ impl Leader {
             bytes: measured,
             elapsed,
         });
+        if inserted && users == 0 && !pinned && self.keep_alive == Some(Duration::ZERO) {
+            // Landed idle (its requests withdrew) with a keep-alive of zero: unloaded at once,
+            // as the drop of its last handle would have done.
+            st.evict(&flight.id, EvictReason::Expired, &mut fx);
+        }
         let result = if !inserted && users == 0 {
             Err(CacheError::Abandoned {
                 id: flight.id.to_string(),

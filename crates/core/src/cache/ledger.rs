@@ -145,9 +145,6 @@ impl State {
     fn note_transition(&mut self, over: bool, event: CacheEvent) {
         if over {
             self.counters.overruns += 1;
-            tracing::warn!(target: "modelcache", ?event, "over budget");
-        } else {
-            tracing::info!(target: "modelcache", ?event, "back within budget");
         }
         self.emit(event);
     }

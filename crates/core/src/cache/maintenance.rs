@@ -116,19 +116,21 @@ impl ModelCache {
             st.note_budget(&self.shared.signals);
         }
         drop(st);
-        if !known {
-            return Err(CacheError::UnknownModel { id: id.into() });
-        }
         if !pin {
             self.shared.room.notify_all();
         }
         fx.finish(&self.shared);
+        if !known {
+            return Err(CacheError::UnknownModel { id: id.into() });
+        }
         Ok(())
     }
 
-    /// Starts a background thread that calls [`expire`](Self::expire) every `period`.
+    /// Starts a background thread that calls [`expire`](Self::expire) every `period` (at
+    /// least every millisecond: a shorter period is taken as one millisecond).
     /// It stops when the returned [`Reaper`] is dropped (or the cache is).
     pub fn start_reaper(&self, period: Duration) -> Reaper {
+        let period = period.max(Duration::from_millis(1));
         let (stop, stopped) = mpsc::channel::<()>();
         let weak: Weak<Shared> = Arc::downgrade(&self.shared);
         let thread = std::thread::Builder::new()
@@ -148,7 +150,7 @@ impl ModelCache {
 }
 
 /// Removes one key. Returns whether something was removed.
-fn remove(st: &mut State, id: &str, reason: EvictReason, fx: &mut Effects) -> bool {
+pub(crate) fn remove(st: &mut State, id: &str, reason: EvictReason, fx: &mut Effects) -> bool {
     match st.map.get(id) {
         Some(Slot::Loading(f)) => {
             let flight = Arc::clone(f);

@@ -3,13 +3,15 @@
 //! ledger with the same decision function admission uses.
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::ModelCache;
 use super::admission::{Candidate, Ledger, Shortfall, Verdict, decide, queued_ahead};
+use super::flight::panicked;
 use super::ledger::saturate;
-use super::state::{Slot, State};
+use super::state::{Registered, Slot, State};
 use crate::error::{CacheError, Holder, HolderState};
 
 /// The answer of [`ModelCache::plan`].
@@ -126,7 +128,7 @@ impl ModelCache {
         let mut ledger = st.ledger();
         let mut steps = Vec::with_capacity(ids.len());
         for &id in ids {
-            let need = needs.get(id).copied().unwrap_or_default();
+            let need = needs.get(id).cloned().unwrap_or_default();
             let found = sim
                 .iter()
                 .position(|s| (s.resident || s.loading) && &*s.candidate.id == id);
@@ -152,7 +154,7 @@ impl ModelCache {
                     let outcome = if st.budget == 0 {
                         StepOutcome::Uncached
                     } else {
-                        self.step(&st, &mut sim, &mut ledger, id, need, hold)
+                        self.step(&st, &mut sim, &mut ledger, id, &need, hold)
                     };
                     (need.bytes, outcome)
                 }
@@ -174,7 +176,7 @@ impl ModelCache {
         sim: &mut Vec<Sim>,
         ledger: &mut Ledger,
         id: &str,
-        need: Need,
+        need: &Need,
         hold: bool,
     ) -> StepOutcome {
         let candidates: Vec<Candidate> = sim.iter().map(|s| s.candidate.clone()).collect();
@@ -185,7 +187,7 @@ impl ModelCache {
             need.pool,
             st.allow_oversized,
         );
-        let ahead = queued_ahead(st, None, need.pool).filter(|_| need.bytes > 0);
+        let ahead = queued_ahead(st, need.waiting.as_ref(), need.pool).filter(|_| need.bytes > 0);
         match verdict {
             Verdict::Fit(_) if ahead.is_some() => {
                 let (scope, holders) = ahead.unwrap_or_default();
@@ -260,18 +262,27 @@ impl ModelCache {
             if out.contains_key(id) {
                 continue;
             }
-            let st = self.shared.lock();
+            let st = self.shared.lock_ledger_unchanged();
+            let mut waiting = None;
             let present = match st.map.get(id) {
                 Some(Slot::Ready(r)) => Some(Need {
                     bytes: r.bytes,
                     pool: r.pool,
                     pin: r.is_pinned(),
+                    waiting: None,
                 }),
-                Some(Slot::Loading(f)) => Some(Need {
+                Some(Slot::Loading(f)) if f.started.load(Ordering::Relaxed) => Some(Need {
                     bytes: f.reserved.load(Ordering::Relaxed),
                     pool: f.pool,
                     pin: f.pinned.load(Ordering::Relaxed),
+                    waiting: None,
                 }),
+                // Not admitted yet (reading its hint, or waiting for room): planned as a
+                // request of its own that waits behind whatever is queued before it.
+                Some(Slot::Loading(f)) => {
+                    waiting = Some(Arc::clone(f));
+                    None
+                }
                 None => None,
             };
             let registered = st.models.get(id).cloned();
@@ -282,14 +293,11 @@ impl ModelCache {
                 (None, Some(r)) => Need {
                     bytes: match r.policy.size {
                         Some(size) => size,
-                        None => r.loader.memory_hint().map_err(|e| CacheError::Load {
-                            id: id.into(),
-                            backend: r.backend.to_string(),
-                            source: Arc::new(e),
-                        })?,
+                        None => hint(id, &r)?,
                     },
                     pool: r.pool,
                     pin: r.policy.pin,
+                    waiting,
                 },
             };
             out.insert(id, need);
@@ -298,11 +306,26 @@ impl ModelCache {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct Need {
     bytes: u64,
     pool: Option<usize>,
     pin: bool,
+    /// Its flight, if one is waiting for admission now.
+    waiting: Option<Arc<super::flight::Flight>>,
+}
+
+/// A registered model's hint, read as a load would read it: a panic is an error.
+fn hint(id: &str, r: &Registered) -> Result<u64, CacheError> {
+    match catch_unwind(AssertUnwindSafe(|| r.loader.memory_hint())) {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(CacheError::Load {
+            id: id.into(),
+            backend: r.backend.to_string(),
+            source: Arc::new(e),
+        }),
+        Err(panic) => Err(panicked(id, &*panic)),
+    }
 }
 
 /// The charged items of the cache now, marked by what they are.
@@ -316,7 +339,7 @@ fn snapshot(st: &State) -> Vec<Sim> {
                 resident: !held && matches!(slot, Some(Slot::Ready(_))),
                 loading: !held
                     && candidate.holder == Some(HolderState::Loading)
-                    && matches!(slot, Some(Slot::Loading(_))),
+                    && matches!(slot, Some(Slot::Loading(f)) if f.started.load(Ordering::Relaxed)),
                 candidate,
             }
         })

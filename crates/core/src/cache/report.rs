@@ -17,7 +17,12 @@ impl ModelCache {
         let mut s = CacheStats {
             budget: st.budget,
             charged: saturate(st.charged),
-            over_budget: saturate(st.charged.saturating_sub(u128::from(st.budget))),
+            // Only an exceeded budget counts (a lone model allowed to be oversized does not).
+            over_budget: if st.over {
+                saturate(st.charged.saturating_sub(u128::from(st.budget)))
+            } else {
+                0
+            },
             held_bytes: saturate(st.held.values().map(|h| u128::from(h.bytes)).sum()),
             hits: c.hits,
             misses: c.misses,

@@ -58,13 +58,18 @@ impl Resident {
 
 impl Drop for Resident {
     fn drop(&mut self) {
-        if self.settled.load(Ordering::Acquire) {
-            return;
+        if !self.settled.load(Ordering::Acquire) {
+            // Evicted (or invalidated) while held: the last handle is gone, so its memory is.
+            if let Some(cache) = self.cache.upgrade() {
+                cache.release_held(self);
+            }
         }
-        // Evicted (or invalidated) while held: the last handle is gone, so its memory is.
-        if let Some(cache) = self.cache.upgrade() {
-            cache.release_held(self);
-        }
+        // The model's destructor is user code: never unwound through a handle drop, never run
+        // on a runtime worker (see `Signals::dispose`). (`Box<()>` does not allocate.)
+        let value: Box<dyn Any + Send + Sync> = std::mem::replace(&mut self.value, Box::new(()));
+        self.signals.dispose(move |signals| {
+            signals.guarded("a model destructor", || drop(value));
+        });
     }
 }
 

@@ -83,8 +83,6 @@ pub(crate) struct State {
     pub queue: VecDeque<Queued>,
     /// Events in the order the state changed, waiting to be delivered.
     pub events: VecDeque<CacheEvent>,
-    /// Whether events are kept (a hook is set).
-    pub record_events: bool,
     /// A thread is delivering events: others leave theirs in `events` for it.
     pub delivering: bool,
     pub counters: Counters,
@@ -106,9 +104,7 @@ impl State {
 
     /// Records an event to deliver once the lock is released.
     pub fn emit(&mut self, event: CacheEvent) {
-        if self.record_events {
-            self.events.push_back(event);
-        }
+        self.events.push_back(event);
     }
 
     /// Everything charged, least recently used first, then what is held after eviction.
@@ -174,8 +170,6 @@ impl State {
         let Some(Slot::Ready(r)) = self.map.remove(id) else {
             return;
         };
-        let _span =
-            tracing::debug_span!(target: "modelcache", "evict", model = %r.id, ?reason).entered();
         let still_held = !r.is_idle();
         if still_held {
             self.held.insert(
@@ -195,7 +189,6 @@ impl State {
         if reason == EvictReason::Expired {
             self.counters.expirations += 1;
         }
-        tracing::info!(target: "modelcache", model = %r.id, bytes = r.bytes, ?reason, still_held, "evicted");
         self.emit(CacheEvent::Evicted {
             id: r.id.to_string(),
             bytes: r.bytes,
