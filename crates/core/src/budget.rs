@@ -15,14 +15,27 @@ pub enum Budget {
     Percent(f64),
 }
 
-/// A budget string that could not be parsed or resolved.
+/// A budget or size string that could not be parsed or resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid budget {input:?}: {reason}")]
+#[error("invalid {kind} {input:?}: {reason}")]
+#[non_exhaustive]
 pub struct BudgetError {
+    /// What was being parsed: `"budget"` or `"size"`.
+    pub kind: &'static str,
     /// The text given.
     pub input: String,
-    /// Why it is invalid.
+    /// Why it is invalid: negative, too large, an unknown unit (named), ...
     pub reason: String,
+}
+
+impl BudgetError {
+    fn budget(input: &str, reason: impl Into<String>) -> Self {
+        Self {
+            kind: "budget",
+            input: input.to_owned(),
+            reason: reason.into(),
+        }
+    }
 }
 
 impl Budget {
@@ -34,10 +47,11 @@ impl Budget {
         match self {
             Budget::Bytes(b) => Ok(b),
             Budget::Percent(p) => {
-                let total = physical_memory().ok_or_else(|| BudgetError {
-                    input: format!("{p}%"),
-                    reason: "physical memory size is unknown on this system; give bytes instead"
-                        .into(),
+                let total = physical_memory().ok_or_else(|| {
+                    BudgetError::budget(
+                        &format!("{p}%"),
+                        "physical memory size is unknown on this system; give bytes instead",
+                    )
                 })?;
                 Ok(percent_of(total, p))
             }
@@ -81,61 +95,103 @@ fn percent_of(total: u64, p: f64) -> u64 {
 impl FromStr for Budget {
     type Err = BudgetError;
 
+    /// Bytes with an optional unit (`24GiB`, `512MB`, `1.5 GiB`, `0`) or a share of physical
+    /// memory (`80%`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason: &str| BudgetError {
-            input: s.to_owned(),
-            reason: reason.to_owned(),
-        };
         let t = s.trim();
-        if t.is_empty() {
-            return Err(err("empty; expected e.g. 24GiB, 512MB, 80% or 0"));
-        }
         if let Some(p) = t.strip_suffix('%') {
-            let p: f64 = p.trim().parse().map_err(|_| err("not a number before %"))?;
+            let p: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| BudgetError::budget(s, "not a number before %"))?;
             if !(p > 0.0 && p <= 100.0) {
-                return Err(err("a percentage must be above 0 and at most 100"));
+                return Err(BudgetError::budget(
+                    s,
+                    "a percentage must be above 0 and at most 100",
+                ));
             }
             return Ok(Budget::Percent(p));
         }
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let unit = unit.trim();
-        let mult: u64 = match unit.to_ascii_lowercase().as_str() {
-            "" | "b" => 1,
-            "k" | "kb" => 1_000,
-            "m" | "mb" => 1_000_000,
-            "g" | "gb" => 1_000_000_000,
-            "t" | "tb" => 1_000_000_000_000,
-            "kib" => 1 << 10,
-            "mib" => 1 << 20,
-            "gib" => 1 << 30,
-            "tib" => 1 << 40,
-            _ => {
-                return Err(err(
-                    "unknown unit; use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB or %",
-                ));
-            }
-        };
-        if num.is_empty() {
-            return Err(err("no number"));
-        }
-        if num.contains('.') {
-            let v: f64 = num.parse().map_err(|_| err("not a number"))?;
-            #[allow(clippy::cast_precision_loss)]
-            let bytes = v * mult as f64;
-            if !bytes.is_finite() || bytes >= u64::MAX as f64 {
-                return Err(err("too large"));
-            }
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            return Ok(Budget::Bytes(bytes.round() as u64));
-        }
-        let v: u64 = num.parse().map_err(|_| err("not a whole number"))?;
-        v.checked_mul(mult)
+        bytes(t, "or a share such as 80%")
             .map(Budget::Bytes)
-            .ok_or_else(|| err("too large"))
+            .map_err(|reason| BudgetError::budget(s, reason))
     }
+}
+
+/// Parses a byte size: a number with an optional unit (`12GiB`, `512MB`, `1.5 GiB`, `0`); not a
+/// share of memory (a model's size is not a share of the machine).
+///
+/// # Errors
+/// Saying why: empty, negative, too large for 64 bits, no number, not a number, an unknown
+/// unit (named, with the units there are), or a percentage.
+pub fn parse_size(s: &str) -> Result<u64, BudgetError> {
+    let error = |reason: String| BudgetError {
+        kind: "size",
+        input: s.to_owned(),
+        reason,
+    };
+    let t = s.trim();
+    if t.ends_with('%') {
+        return Err(error(
+            "a size is bytes (e.g. \"12GiB\"), not a share of memory".to_owned(),
+        ));
+    }
+    bytes(t, "").map_err(error)
+}
+
+/// The units [`parse_size`] and budgets take, for messages.
+const UNITS: &str = "B, KB, MB, GB, TB, KiB, MiB, GiB or TiB";
+
+/// Bytes of `t` (trimmed), or why not; `more` lists other accepted forms for messages.
+fn bytes(t: &str, more: &str) -> Result<u64, String> {
+    let more = if more.is_empty() {
+        String::new()
+    } else {
+        format!(", {more}")
+    };
+    if t.is_empty() {
+        return Err(format!("empty; expected e.g. 24GiB, 512MB or 0{more}"));
+    }
+    if t.starts_with('-') {
+        return Err("a size cannot be negative".to_owned());
+    }
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim();
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ if num.is_empty() => {
+            return Err(format!("no number; expected e.g. 24GiB, 512MB or 0{more}"));
+        }
+        _ => return Err(format!("unknown unit {unit:?}; use {UNITS}{more}")),
+    };
+    if num.is_empty() {
+        return Err(format!("no number before {unit:?}"));
+    }
+    let too_large = || format!("too large: the most is {} bytes (16 EiB)", u64::MAX);
+    if num.contains('.') {
+        let v: f64 = num.parse().map_err(|_| "not a number".to_owned())?;
+        #[allow(clippy::cast_precision_loss)]
+        let bytes = v * mult as f64;
+        if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+            return Err(too_large());
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        return Ok(bytes.round() as u64);
+    }
+    // `num` is digits only, so the only way it does not parse is overflow.
+    let v: u64 = num.parse().map_err(|_| too_large())?;
+    v.checked_mul(mult).ok_or_else(too_large)
 }
 
 impl fmt::Display for Budget {
@@ -161,6 +217,23 @@ pub fn format_bytes(bytes: u64) -> String {
         unit += 1;
     }
     format!("{v:.2} {}", UNITS[unit])
+}
+
+/// Formats bytes for people, with the exact count where a rounded figure could mislead (a
+/// budget just missed): `100.00 MiB (104,857,600 bytes)`; `17 B` below a KiB.
+pub fn format_bytes_exact(bytes: u64) -> String {
+    if bytes < 1024 {
+        return format_bytes(bytes);
+    }
+    let digits = bytes.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{} ({grouped} bytes)", format_bytes(bytes))
 }
 
 /// Physical memory available to this process: the machine's total, lowered by a cgroup limit
@@ -219,6 +292,29 @@ mod tests {
     }
 
     #[test]
+    fn each_mistake_gets_its_own_reason() {
+        let reason = |text: &str| text.parse::<Budget>().unwrap_err().reason;
+        assert_eq!(reason("-5GiB"), "a size cannot be negative");
+        assert_eq!(reason("-5"), "a size cannot be negative");
+        assert!(reason("99999999999999999999GiB").starts_with("too large"));
+        assert!(reason("99999999999999999999").starts_with("too large"));
+        assert!(reason("20000000TiB").starts_with("too large"));
+        assert!(reason("1e30GiB").starts_with("unknown unit \"e30GiB\""));
+        assert!(reason("12 parsecs").starts_with("unknown unit \"parsecs\"; use B, KB"));
+        assert!(reason("12 parsecs").ends_with("or a share such as 80%"));
+        assert!(reason("GiB").starts_with("no number"));
+        assert_eq!(reason("1.2.3GiB"), "not a number");
+        let size = |text: &str| parse_size(text).unwrap_err().to_string();
+        assert_eq!(
+            size("12 parsecs"),
+            "invalid size \"12 parsecs\": unknown unit \"parsecs\"; \
+             use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"
+        );
+        assert!(size("50%").contains("not a share of memory"), "{}", size("50%"));
+        assert_eq!(parse_size(" 2 KiB "), Ok(2048));
+    }
+
+    #[test]
     fn percent_resolves_against_physical_memory() {
         let total = physical_memory().unwrap();
         let half = Budget::Percent(50.0).resolve().unwrap();
@@ -229,5 +325,11 @@ mod tests {
     fn formats_bytes() {
         assert_eq!(format_bytes(17), "17 B");
         assert_eq!(format_bytes(3 << 29), "1.50 GiB");
+        assert_eq!(format_bytes_exact(17), "17 B");
+        assert_eq!(
+            format_bytes_exact(104_857_600),
+            "100.00 MiB (104,857,600 bytes)"
+        );
+        assert_eq!(format_bytes_exact(1024), "1.00 KiB (1,024 bytes)");
     }
 }

@@ -58,7 +58,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use backend::{
     Backend, BackendModel, DynBackend, FnLoader, Inspection, Loaded, ModelLoader, ModelSource,
 };
-pub use budget::{BUDGET_ENV, Budget, BudgetError, format_bytes, physical_memory};
+pub use budget::{
+    BUDGET_ENV, Budget, BudgetError, format_bytes, format_bytes_exact, parse_size, physical_memory,
+};
 #[cfg(feature = "tokio")]
 pub use cache::OwnedModelGuard;
 pub use cache::{
