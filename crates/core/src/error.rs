@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::format_bytes_exact;
+
 /// An error from a backend while inspecting or loading a checkpoint.
 ///
 /// Every variant that concerns a file names it; checkpoint problems also name the tensor where
@@ -121,7 +123,7 @@ impl std::fmt::Display for Holder {
             HolderState::HeldAfterEviction => "evicted, still held",
             HolderState::Queued => "waiting for room ahead of it",
         };
-        write!(f, "{} ({} bytes, {state})", self.id, self.bytes)
+        write!(f, "{} ({}, {state})", self.id, crate::format_bytes(self.bytes))
     }
 }
 
@@ -202,9 +204,9 @@ pub enum CacheError {
     },
     /// The model is larger than the whole budget.
     #[error(
-        "model {id:?} needs {needed} bytes, more than the whole of {} ({budget} bytes); \
+        "model {id:?} needs {}, more than the whole of {} ({}); \
          allow a lone oversized model to load it anyway",
-        scope(pool)
+        format_bytes_exact(*needed), scope(pool), format_bytes_exact(*budget)
     )]
     TooLarge {
         /// The model ID.
@@ -218,8 +220,9 @@ pub enum CacheError {
     },
     /// There was no room, and waiting for it did not help (or could not help).
     #[error(
-        "model {id:?} needs {needed} bytes but {} is {budget} bytes with {charged} charged; \
-         {}held by: {}", scope(pool),
+        "model {id:?} needs {} but {} is {} with {} charged; {}held by: {}",
+        format_bytes_exact(*needed), scope(pool), format_bytes_exact(*budget),
+        format_bytes_exact(*charged),
         if *waited { "waited for room in vain; " } else { "" }, list(holders)
     )]
     NoRoom {
@@ -243,9 +246,10 @@ pub enum CacheError {
     /// cannot be kept within the budget; it was dropped. Allow oversized models, or give the
     /// model a `size`, to load it anyway.
     #[error(
-        "model {id:?} measured {measured} bytes after loading (its hint said {hint}), more than \
-         the whole of {} ({budget} bytes); allow a lone oversized model to keep it anyway",
-        scope(pool)
+        "model {id:?} measured {} after loading (its hint said {}), more than the whole of {} \
+         ({}); allow a lone oversized model to keep it anyway",
+        format_bytes_exact(*measured), format_bytes_exact(*hint), scope(pool),
+        format_bytes_exact(*budget)
     )]
     OutgrewBudget {
         /// The model ID.

@@ -99,7 +99,7 @@ fn waiting_in_vain_fails_with_who_holds_the_memory() {
         other => panic!("{other}"),
     }
     let text = err.to_string();
-    for part in ["\"wanted\"", "100", "150", "held (100 bytes, in use)"] {
+    for part in ["\"wanted\"", "100", "150", "held (100 B, in use)"] {
         assert!(text.contains(part), "{text}");
     }
     let s = check_invariants(&cache);
@@ -233,6 +233,21 @@ fn hint_errors_are_load_errors_and_release_everything() {
     assert!(matches!(cache.get::<u8>("m"), Err(CacheError::Load { .. })));
     let s = check_invariants(&cache);
     assert_eq!((s.loading, s.entries), (0, 0));
+
+    // A plan says so for that step and goes on, as a sequence of requests would.
+    counting(&cache, "ok", 100, ModelPolicy::default());
+    let plan = cache.plan(&["m", "ok"]).unwrap();
+    assert!(
+        matches!(&plan.steps[0].outcome, modelcache_core::StepOutcome::WouldFail(CacheError::Load { id, .. }) if id == "m"),
+        "{plan:?}"
+    );
+    assert_eq!((plan.steps[0].bytes, plan.steps[0].charged_after), (0, 0));
+    assert!(matches!(
+        &plan.steps[1].outcome,
+        modelcache_core::StepOutcome::Load { evicts } if evicts.is_empty()
+    ));
+    assert_eq!(plan.steps[1].charged_after, 100);
+    assert!(!plan.fits());
 }
 
 #[test]

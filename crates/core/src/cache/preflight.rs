@@ -103,11 +103,13 @@ struct Sim {
 impl ModelCache {
     /// Says what requesting `ids` in this order would do, without loading anything: each step's
     /// model is used and then released (idle, so later steps may evict it), as
-    /// `modelcache load A B C` does. A repeated ID is a hit. See
-    /// [`plan_holding`](Self::plan_holding) for callers that keep every model.
+    /// `modelcache load A B C` does. A repeated ID is a hit. A model whose hint fails (a
+    /// missing or malformed checkpoint) is a step that [would fail](StepOutcome::WouldFail),
+    /// taking no room, as its request would. See [`plan_holding`](Self::plan_holding) for
+    /// callers that keep every model.
     ///
     /// # Errors
-    /// An unknown ID, or a hint that fails (a missing or malformed checkpoint).
+    /// An unknown ID.
     pub fn plan(&self, ids: &[&str]) -> Result<Plan, CacheError> {
         self.simulate(ids, false)
     }
@@ -128,7 +130,19 @@ impl ModelCache {
         let mut ledger = st.ledger();
         let mut steps = Vec::with_capacity(ids.len());
         for &id in ids {
-            let need = needs.get(id).cloned().unwrap_or_default();
+            let need = match needs.get(id) {
+                Some(Ok(need)) => need.clone(),
+                Some(Err(e)) => {
+                    steps.push(PlanStep {
+                        id: id.to_owned(),
+                        bytes: 0,
+                        outcome: StepOutcome::WouldFail(e.clone()),
+                        charged_after: saturate(ledger.charged),
+                    });
+                    continue;
+                }
+                None => Need::default(),
+            };
             let found = sim
                 .iter()
                 .position(|s| (s.resident || s.loading) && &*s.candidate.id == id);
@@ -255,8 +269,12 @@ impl ModelCache {
     }
 
     /// The size, pool and pin of every requested model: its charged size if it is resident or
-    /// loading, else its configured size or hint (read outside the lock).
-    fn needs<'a>(&self, ids: &[&'a str]) -> Result<HashMap<&'a str, Need>, CacheError> {
+    /// loading, else its configured size or hint (read outside the lock), or why its hint
+    /// failed.
+    fn needs<'a>(
+        &self,
+        ids: &[&'a str],
+    ) -> Result<HashMap<&'a str, Result<Need, CacheError>>, CacheError> {
         let mut out = HashMap::with_capacity(ids.len());
         for &id in ids {
             if out.contains_key(id) {
@@ -288,17 +306,18 @@ impl ModelCache {
             let registered = st.models.get(id).cloned();
             drop(st);
             let need = match (present, registered) {
-                (Some(need), _) => need,
+                (Some(need), _) => Ok(need),
                 (None, None) => return Err(CacheError::UnknownModel { id: id.into() }),
-                (None, Some(r)) => Need {
-                    bytes: match r.policy.size {
-                        Some(size) => size,
-                        None => hint(id, &r)?,
-                    },
+                (None, Some(r)) => match r.policy.size {
+                    Some(size) => Ok(size),
+                    None => hint(id, &r),
+                }
+                .map(|bytes| Need {
+                    bytes,
                     pool: r.pool,
                     pin: r.policy.pin,
                     waiting,
-                },
+                }),
             };
             out.insert(id, need);
         }
