@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use modelcache_core::{BackendError, Inspection, format_bytes};
+use modelcache_core::{BackendError, Inspection, format_bytes, format_bytes_exact};
 
 use crate::config::Location;
 use crate::registry::Registry;
@@ -48,6 +48,13 @@ pub enum CheckProblem {
     Missing,
     /// The backend could not read the checkpoint's size (malformed, unreadable).
     Unreadable(BackendError),
+    /// Its configured `size` is less than its checkpoint needs, so every load of it fails.
+    SizeTooSmall {
+        /// The configured size.
+        size: u64,
+        /// What the checkpoint's headers say a load needs.
+        needs: u64,
+    },
     /// It is larger than a budget it counts against, so a request for it would fail.
     TooLarge {
         /// The budget in bytes.
@@ -95,7 +102,16 @@ impl Registry {
                 match m.loader().inspect() {
                     Ok(inspection) => {
                         row.bytes = Some(m.policy.size.unwrap_or(inspection.bytes));
+                        if let Some(size) = m.policy.size.filter(|&s| s < inspection.bytes) {
+                            row.problem = Some(CheckProblem::SizeTooSmall {
+                                size,
+                                needs: inspection.bytes,
+                            });
+                        }
                         row.inspection = Some(inspection);
+                        if row.problem.is_some() {
+                            return row;
+                        }
                     }
                     Err(e) => {
                         row.problem = Some(CheckProblem::Unreadable(e));
@@ -134,9 +150,12 @@ impl fmt::Display for CheckProblem {
         match self {
             CheckProblem::Missing => f.write_str("the path does not exist"),
             CheckProblem::Unreadable(e) => write!(f, "cannot read its size: {e}"),
+            CheckProblem::SizeTooSmall { size, needs } => {
+                f.write_str(&crate::sized::too_small_message(*size, *needs))
+            }
             CheckProblem::TooLarge { budget, pool } => match pool {
-                Some(p) => write!(f, "larger than pool {p:?} ({})", format_bytes(*budget)),
-                None => write!(f, "larger than the budget ({})", format_bytes(*budget)),
+                Some(p) => write!(f, "larger than pool {p:?} ({})", format_bytes_exact(*budget)),
+                None => write!(f, "larger than the budget ({})", format_bytes_exact(*budget)),
             },
         }
     }

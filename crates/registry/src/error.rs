@@ -44,6 +44,8 @@ pub enum ConfigError {
         table: Option<String>,
         /// The key whose value is wrong, when known.
         key: Option<String>,
+        /// The model whose table it is in, if any.
+        model: Option<String>,
         /// What is wrong and what was expected.
         message: String,
     },
@@ -88,6 +90,14 @@ pub enum ConfigError {
         #[source]
         source: BudgetError,
     },
+    /// More than one problem, each located, in the order of the file's tables.
+    #[error("{} problems in {}:{}", problems.len(), file.display(), list_lines(problems))]
+    Several {
+        /// The configuration file.
+        file: PathBuf,
+        /// The problems: none of them is `Several`.
+        problems: Vec<ConfigError>,
+    },
     /// Neither `[cache] budget` nor `MODELCACHE_BUDGET` is set.
     #[error(
         "{}: no budget: set `budget` in [cache] (e.g. \"24GiB\", \"80%\", or 0 to keep nothing) \
@@ -98,6 +108,67 @@ pub enum ConfigError {
         /// The configuration file.
         file: PathBuf,
     },
+}
+
+impl ConfigError {
+    /// The problems this error stands for: those of [`Several`](Self::Several), else itself.
+    pub fn problems(&self) -> &[ConfigError] {
+        match self {
+            Self::Several { problems, .. } => problems,
+            one => std::slice::from_ref(one),
+        }
+    }
+
+    /// The model whose table the problem is in, if it is in one.
+    pub fn model(&self) -> Option<&str> {
+        match self {
+            Self::Syntax { model, .. } | Self::Path { model, .. } => model.as_deref(),
+            Self::UnknownPool { model, .. } => Some(model),
+            _ => None,
+        }
+    }
+
+    /// `problems` as one error: `None` for none, the problem for one, else
+    /// [`Several`](Self::Several).
+    pub(crate) fn from_problems(mut problems: Vec<ConfigError>) -> Option<Self> {
+        match problems.len() {
+            0 => None,
+            1 => problems.pop(),
+            _ => Some(Self::Several {
+                file: problems[0].file().to_path_buf(),
+                problems,
+            }),
+        }
+    }
+
+    /// Where in the file the problem is, when it is at one place.
+    pub fn at(&self) -> Option<&Location> {
+        match self {
+            Self::Syntax { at, .. } | Self::UnknownPool { at, .. } | Self::Path { at, .. } => {
+                Some(at)
+            }
+            _ => None,
+        }
+    }
+
+    /// The configuration file the problem is in.
+    pub fn file(&self) -> &std::path::Path {
+        match self {
+            Self::Read { file, .. }
+            | Self::NotText { file }
+            | Self::Budget { file, .. }
+            | Self::Several { file, .. }
+            | Self::NoBudget { file } => file,
+            Self::File(e) => e.path(),
+            Self::Syntax { at, .. } | Self::UnknownPool { at, .. } | Self::Path { at, .. } => {
+                &at.file
+            }
+        }
+    }
+}
+
+fn list_lines(problems: &[ConfigError]) -> String {
+    problems.iter().map(|p| format!("\n  {p}")).collect()
 }
 
 /// A configuration that parses but cannot be turned into a cache of models.
@@ -242,8 +313,9 @@ pub enum PluginError {
 
 /// The backend's message, naming the model once.
 fn options_message(model: &str, source: &BackendError) -> String {
-    let text = source.to_string();
-    let text = text.trim_end();
+    // On one line: a deserializer's message can hold blank lines.
+    let text = crate::config::doc::one_line(&source.to_string());
+    let text = text.as_str();
     if text.contains(&format!("model {model:?}")) {
         text.to_owned()
     } else {

@@ -112,7 +112,7 @@ pub use backends::{Backends, Origin};
 pub use check::{CheckProblem, CheckReport, ModelCheck};
 pub use config::{
     CacheConfig, Config, KeepAlive, Location, MAX_CONFIG_LEN, ModelConfig, PluginPath,
-    PluginsConfig, PoolConfig,
+    PluginsConfig, PoolConfig, parse_duration,
 };
 pub use error::{ConfigError, PluginError, RegistryError};
 /// Re-exported from modelcache-core, where plugins find it.

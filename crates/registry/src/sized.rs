@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use modelcache_core::{BackendError, Inspection, LoadProgress, Loaded, ModelLoader};
+use modelcache_core::{
+    BackendError, Inspection, LoadProgress, Loaded, ModelLoader, format_bytes_exact,
+};
 
 /// A loader whose loads are limited to `size` bytes, the bytes the cache reserves for a model
 /// with `size = "..."` in models.toml. A checkpoint that needs more fails to load, with an
@@ -42,10 +44,36 @@ impl ModelLoader for SizedLoader {
     }
 
     fn load(&self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
-        self.inner.load_within(self.size, progress)
+        self.load_within(u64::MAX, progress)
     }
 
     fn load_within(&self, limit: u64, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
-        self.inner.load_within(limit.min(self.size), progress)
+        self.inner
+            .load_within(limit.min(self.size), progress)
+            .map_err(|e| self.too_small(limit).unwrap_or(e))
     }
+}
+
+impl SizedLoader {
+    /// When a load failed: the configured size as the reason, if the checkpoint's headers say
+    /// it needs more (else the load's own error stands: the file changed, or is corrupt).
+    fn too_small(&self, limit: u64) -> Option<BackendError> {
+        let needs = self.inner.memory_hint().ok()?;
+        (needs > self.size && self.size <= limit).then(|| {
+            BackendError::invalid(
+                self.inner.path(),
+                too_small_message(self.size, needs),
+            )
+        })
+    }
+}
+
+/// Why a model whose checkpoint needs `needs` bytes cannot load within its configured `size`.
+pub(crate) fn too_small_message(size: u64, needs: u64) -> String {
+    format!(
+        "its checkpoint needs {}, more than its configured `size` ({}), which is all a load \
+         of it may allocate; raise `size` or remove it (the backend's hint is then reserved)",
+        format_bytes_exact(needs),
+        format_bytes_exact(size)
+    )
 }

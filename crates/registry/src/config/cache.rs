@@ -3,23 +3,13 @@
 use std::time::Duration;
 
 use modelcache_core::Budget;
-use serde::Deserialize;
 
+use super::doc::{Table, Walk};
 use super::duration::{DurationValue, KeepAlive};
 use super::size::BudgetValue;
 
 /// How long a request waits for room when `load_timeout` is not given (the core's default).
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(120);
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawCache {
-    budget: Option<BudgetValue>,
-    load_timeout: Option<DurationValue>,
-    keep_alive: Option<KeepAlive>,
-    #[serde(default)]
-    allow_oversized: bool,
-}
 
 /// The `[cache]` table.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,13 +26,46 @@ pub struct CacheConfig {
     pub allow_oversized: bool,
 }
 
-impl From<RawCache> for CacheConfig {
-    fn from(raw: RawCache) -> Self {
+impl Default for CacheConfig {
+    fn default() -> Self {
         Self {
-            budget: raw.budget.map(|b| b.0),
-            load_timeout: raw.load_timeout.map_or(DEFAULT_LOAD_TIMEOUT, |d| d.0),
-            keep_alive: raw.keep_alive.unwrap_or(KeepAlive::Never),
-            allow_oversized: raw.allow_oversized,
+            budget: None,
+            load_timeout: DEFAULT_LOAD_TIMEOUT,
+            keep_alive: KeepAlive::Never,
+            allow_oversized: false,
         }
+    }
+}
+
+/// The keys of `[cache]`.
+const KEYS: &[&str] = &["budget", "load_timeout", "keep_alive", "allow_oversized"];
+
+impl CacheConfig {
+    /// Reads `[cache]`; a bad value is a problem and leaves its default.
+    pub(crate) fn walk(table: &Table<'_>, walk: &mut Walk<'_>) -> Self {
+        let mut c = Self::default();
+        for e in table.entries(walk, KEYS) {
+            match e.key {
+                "budget" => c.budget = table.value::<BudgetValue>(walk, &e).map(|b| b.0),
+                "load_timeout" => {
+                    if let Some(d) = table.value::<DurationValue>(walk, &e) {
+                        c.load_timeout = d.0;
+                    }
+                }
+                "keep_alive" => {
+                    if let Some(k) = table.value(walk, &e) {
+                        c.keep_alive = k;
+                    }
+                }
+                "allow_oversized" => {
+                    if let Some(b) = table.value(walk, &e) {
+                        c.allow_oversized = b;
+                    }
+                }
+                _ => {} // `entries` returns known keys only
+
+            }
+        }
+        c
     }
 }

@@ -24,11 +24,34 @@ impl KeepAlive {
     }
 }
 
-/// Parses `"2m"`, `"1h 30m"`, `"0s"`.
-pub(crate) fn parse(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("invalid duration {text:?}: {e} (write e.g. \"90s\", \"2m\", \"1h 30m\", \"0s\")")
-    })
+/// Parses a duration as models.toml and the command line write it: `"2m"`, `"1h 30m"`,
+/// `"0s"`, `"200us"`.
+///
+/// # Errors
+/// Saying why: empty, negative, too large, no unit, an unknown unit (named), or not a duration.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let reason = if t.starts_with('-') {
+        "a duration cannot be negative".to_owned()
+    } else {
+        match humantime::parse_duration(t) {
+            Ok(d) => return Ok(d),
+            Err(humantime::DurationError::Empty) => "empty".to_owned(),
+            Err(humantime::DurationError::NumberOverflow) => {
+                "too large (or finer than a nanosecond)".to_owned()
+            }
+            Err(humantime::DurationError::UnknownUnit { unit, value, .. }) if unit.is_empty() => {
+                format!("no unit: write e.g. \"{value}s\" or \"{value}ms\"")
+            }
+            Err(humantime::DurationError::UnknownUnit { unit, .. }) => {
+                format!("unknown unit {unit:?}; use ns, us, ms, s, m, h or d")
+            }
+            Err(_) => "not a duration".to_owned(),
+        }
+    };
+    Err(format!(
+        "invalid duration {text:?}: {reason} (write e.g. \"90s\", \"2m\", \"1h 30m\", \"0s\")"
+    ))
 }
 
 /// A duration field; errors name the value and say why.
@@ -44,7 +67,7 @@ impl<'de> Deserialize<'de> for DurationValue {
                 f.write_str("a duration such as \"2m\" or \"0s\"")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                parse(v).map(DurationValue).map_err(E::custom)
+                parse_duration(v).map(DurationValue).map_err(E::custom)
             }
         }
         d.deserialize_str(V)
@@ -63,7 +86,7 @@ impl<'de> Deserialize<'de> for KeepAlive {
                 if v.trim().eq_ignore_ascii_case("never") {
                     return Ok(KeepAlive::Never);
                 }
-                parse(v)
+                parse_duration(v)
                     .map(KeepAlive::After)
                     .map_err(|e| E::custom(format!("{e}, or \"never\"")))
             }
@@ -78,11 +101,25 @@ mod tests {
 
     #[test]
     fn parses_human_durations() {
-        assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse("0s"), Ok(Duration::ZERO));
-        assert_eq!(parse("1h 30m"), Ok(Duration::from_secs(5400)));
-        let e = parse("2 fortnights").unwrap_err();
-        assert!(e.contains("\"2 fortnights\""), "{e}");
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("200us"), Ok(Duration::from_micros(200)));
+    }
+
+    #[test]
+    fn each_mistake_gets_its_own_reason() {
+        let reason = |text: &str| parse_duration(text).unwrap_err();
+        let e = reason("2 fortnights");
+        assert!(
+            e.starts_with("invalid duration \"2 fortnights\": unknown unit \"fortnights\"; use ns"),
+            "{e}"
+        );
+        assert!(reason("-5s").contains(": a duration cannot be negative"));
+        assert!(reason("99999999999999999999s").contains(": too large"));
+        assert!(reason("5").contains(": no unit: write e.g. \"5s\""));
+        assert!(reason(" ").contains(": empty"));
+        assert!(reason("5s!").contains(": not a duration"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! so that a config with one missing model still serves the others).
 
 mod cache;
+pub(crate) mod doc;
 mod duration;
 mod model;
 mod paths;
@@ -20,31 +21,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use modelcache_core::{BUDGET_ENV, Budget, ModelPolicy};
-use serde::Deserialize;
-use toml::Spanned;
 
 pub use cache::{CacheConfig, DEFAULT_LOAD_TIMEOUT};
-pub use duration::KeepAlive;
+pub use duration::{KeepAlive, parse_duration};
 pub use model::ModelConfig;
 pub use plugins::{PluginPath, PluginsConfig};
 pub use pool::PoolConfig;
 pub use source::Location;
 
 use crate::error::ConfigError;
+use doc::{Table, Walk};
 use source::Source;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    cache: cache::RawCache,
-    #[serde(default)]
-    models: BTreeMap<Spanned<String>, model::RawModel>,
-    #[serde(default)]
-    pools: BTreeMap<String, pool::RawPool>,
-    #[serde(default)]
-    plugins: plugins::RawPlugins,
-}
+/// The tables of a models.toml.
+const TABLES: &[&str] = &["cache", "models", "pools", "plugins"];
 
 /// A parsed models.toml.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,27 +66,48 @@ impl Config {
     /// large ([`ConfigError::File`]), is not UTF-8, or as [`parse`](Self::parse).
     pub fn from_file(file: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let file = file.as_ref();
-        let bytes = modelcache_files::read(file, MAX_CONFIG_LEN).map_err(|e| match e {
-            modelcache_files::FileError::Io { source, .. } => ConfigError::Read {
-                file: file.to_owned(),
-                source,
-            },
-            other => ConfigError::File(other),
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| ConfigError::NotText {
-            file: file.to_owned(),
-        })?;
-        Self::parse(&text, file)
+        Self::parse(&read(file)?, file)
+    }
+
+    /// As [`from_file`](Self::from_file), but keeping going past problems: see
+    /// [`parse_lenient`](Self::parse_lenient).
+    ///
+    /// # Errors
+    /// When the file cannot be read, or is not TOML.
+    pub fn from_file_lenient(
+        file: impl AsRef<Path>,
+    ) -> Result<(Self, Vec<ConfigError>), ConfigError> {
+        let file = file.as_ref();
+        Self::parse_lenient(&read(file)?, file)
     }
 
     /// Parses `text` as if read from `file` (which names it in errors and whose folder
     /// relative paths are resolved against; it is not read).
     ///
     /// # Errors
-    /// A TOML syntax error, an unknown key, a bad size, duration or budget, a model naming an
-    /// unknown pool, or a path naming an unset environment variable; each with its line and
-    /// column.
+    /// A TOML syntax error, or every problem found (unknown keys, bad sizes, durations or
+    /// budgets, missing keys, a model naming an unknown pool, a path naming an unset
+    /// environment variable), each with its line and column: the one problem, or
+    /// [`ConfigError::Several`].
     pub fn parse(text: &str, file: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let (config, problems) = Self::parse_lenient(text, file)?;
+        match ConfigError::from_problems(problems) {
+            Some(e) => Err(e),
+            None => Ok(config),
+        }
+    }
+
+    /// Parses `text` as [`parse`](Self::parse) does, returning every problem beside the
+    /// configuration made of what has none: a model table with a problem is left out (a model
+    /// is served as written or not at all), and a bad value elsewhere leaves its default (a
+    /// pool with a bad budget is unlimited, a bad `[cache] budget` is unset).
+    ///
+    /// # Errors
+    /// A TOML syntax error: nothing can be read past it.
+    pub fn parse_lenient(
+        text: &str,
+        file: impl AsRef<Path>,
+    ) -> Result<(Self, Vec<ConfigError>), ConfigError> {
         Self::parse_with_env(text, file.as_ref(), &|name| std::env::var(name).ok())
     }
 
@@ -104,33 +115,98 @@ impl Config {
         text: &str,
         file: &Path,
         var: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<(Self, Vec<ConfigError>), ConfigError> {
         let file = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
         let base = file.parent().unwrap_or_else(|| Path::new("."));
         let src = Source::new(&file, base, text);
-        let raw: RawConfig = toml::from_str(text).map_err(|e| syntax_error(&src, &e))?;
-        let pools: BTreeMap<String, PoolConfig> = raw
-            .pools
-            .into_iter()
-            .map(|(name, p)| (name.clone(), PoolConfig::new(name, p)))
-            .collect();
-        let pool_names: Vec<&str> = pools.keys().map(String::as_str).collect();
-        let models = raw
-            .models
-            .into_iter()
-            .map(|(id, m)| {
-                let m = ModelConfig::resolve(id, m, &src, &pool_names, var)?;
-                Ok((m.id.clone(), m))
-            })
-            .collect::<Result<_, ConfigError>>()?;
-        let plugins = PluginsConfig::resolve(raw.plugins, &src, var)?;
-        Ok(Self {
-            cache: raw.cache.into(),
-            models,
-            pools,
-            plugins,
-            file,
-        })
+        let document =
+            toml_edit::ImDocument::parse(text).map_err(|e| syntax_error(&src, &e))?;
+        let mut walk = Walk {
+            src: &src,
+            problems: Vec::new(),
+        };
+        let root = Table::of(
+            &mut walk,
+            document.as_item(),
+            String::new(),
+            None,
+            0..0,
+        );
+        let mut entries = Vec::new();
+        for e in root.as_ref().map(Table::all).into_iter().flatten() {
+            if TABLES.contains(&e.key) {
+                entries.push(e);
+            } else if e.item.is_table_like() {
+                walk.problem(&e.key_span, doc::unknown("table", e.key, TABLES));
+            } else {
+                walk.problem(
+                    &e.key_span,
+                    format!(
+                        "`{}` is outside every table: keys go under a header such as [cache] \
+                         or [models.ID]",
+                        e.key
+                    ),
+                );
+            }
+        }
+        let mut config = Self {
+            cache: CacheConfig::default(),
+            models: BTreeMap::new(),
+            pools: BTreeMap::new(),
+            plugins: PluginsConfig::default(),
+            file: file.clone(),
+        };
+        // Pools first: models name them.
+        for e in entries.iter().filter(|e| e.key == "pools") {
+            let Some(pools) = Table::entry(&mut walk, "pools", None, e) else {
+                continue;
+            };
+            for p in pools.all() {
+                let name = format!("pools.{}", header_key(p.key));
+                if let Some(t) = Table::entry(&mut walk, &name, None, &p) {
+                    let pool = PoolConfig::walk(p.key, &t, &mut walk);
+                    config.pools.insert(p.key.to_owned(), pool);
+                }
+            }
+        }
+        let pool_names: Vec<String> = config.pools.keys().cloned().collect();
+        let pool_names: Vec<&str> = pool_names.iter().map(String::as_str).collect();
+        for e in &entries {
+            match e.key {
+                "cache" => {
+                    if let Some(t) = Table::entry(&mut walk, "cache", None, e) {
+                        config.cache = CacheConfig::walk(&t, &mut walk);
+                    }
+                }
+                "models" => {
+                    let Some(models) = Table::entry(&mut walk, "models", None, e) else {
+                        continue;
+                    };
+                    for m in models.all() {
+                        let name = format!("models.{}", header_key(m.key));
+                        let model = Some(m.key.to_owned());
+                        let Some(t) = Table::entry(&mut walk, &name, model, &m) else {
+                            continue;
+                        };
+                        if let Some(model) =
+                            ModelConfig::walk(m.key, &m.key_span, &t, &mut walk, &pool_names, var)
+                        {
+                            config.models.insert(model.id.clone(), model);
+                        }
+                    }
+                }
+                "plugins" => {
+                    if let Some(t) = Table::entry(&mut walk, "plugins", None, e) {
+                        config.plugins = PluginsConfig::walk(&t, &mut walk, var);
+                    }
+                }
+                _ => {} // pools: above
+            }
+        }
+        // In the order of the file (a table's unknown keys are found before its bad values).
+        let mut problems = walk.problems;
+        problems.sort_by_key(|p| p.at().map(|at| (at.line, at.column)));
+        Ok((config, problems))
     }
 
     /// The global budget in bytes: `override_text` if given (the value of
@@ -180,18 +256,40 @@ impl Config {
     }
 }
 
-fn syntax_error(src: &Source<'_>, e: &toml::de::Error) -> ConfigError {
+/// The text of `file`, read as [`Config::from_file`] says.
+fn read(file: &Path) -> Result<String, ConfigError> {
+    let bytes = modelcache_files::read(file, MAX_CONFIG_LEN).map_err(|e| match e {
+        modelcache_files::FileError::Io { source, .. } => ConfigError::Read {
+            file: file.to_owned(),
+            source,
+        },
+        other => ConfigError::File(other),
+    })?;
+    String::from_utf8(bytes).map_err(|_| ConfigError::NotText {
+        file: file.to_owned(),
+    })
+}
+
+/// A table key as a header writes it: bare when it can be, else quoted.
+fn header_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+fn syntax_error(src: &Source<'_>, e: &toml_edit::TomlError) -> ConfigError {
     let span = e.span().unwrap_or(0..0);
     ConfigError::Syntax {
         at: src.at(&span),
         table: src.table_before(span.start),
         key: src.key_before(span.start),
-        message: e
-            .message()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("; "),
+        model: None,
+        message: doc::one_line(e.message()),
     }
 }

@@ -2,28 +2,27 @@
 
 use std::path::PathBuf;
 
-use modelcache_core::ModelPolicy;
-use serde::Deserialize;
-use toml::Spanned;
+use std::ops::Range;
 
+use modelcache_core::ModelPolicy;
+
+use super::doc::{Table, Walk};
 use super::duration::KeepAlive;
 use super::paths;
 use super::size::SizeValue;
-use super::source::{Location, Source};
+use super::source::Location;
 use crate::error::ConfigError;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawModel {
-    backend: Spanned<String>,
-    path: Spanned<String>,
-    #[serde(default)]
-    pin: bool,
-    keep_alive: Option<KeepAlive>,
-    size: Option<SizeValue>,
-    options: Option<Spanned<toml::Table>>,
-    pool: Option<Spanned<String>>,
-}
+/// The keys of a `[models.ID]` table.
+const KEYS: &[&str] = &[
+    "backend",
+    "path",
+    "pin",
+    "keep_alive",
+    "size",
+    "options",
+    "pool",
+];
 
 /// One `[models.ID]` table.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,46 +53,89 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
-    pub(crate) fn resolve(
-        id: Spanned<String>,
-        raw: RawModel,
-        src: &Source<'_>,
+    /// Reads `[models.ID]`; `None` when it has a problem (each one reported), so that a model
+    /// is served as written or not at all.
+    pub(crate) fn walk(
+        id: &str,
+        id_span: &Range<usize>,
+        table: &Table<'_>,
+        walk: &mut Walk<'_>,
         pools: &[&str],
         var: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let at = src.at(&id.span());
-        let id = id.into_inner();
-        let path = paths::resolve(raw.path.get_ref(), src.base, var).map_err(|reason| {
-            ConfigError::Path {
-                at: src.at(&raw.path.span()),
-                model: Some(id.clone()),
-                value: raw.path.get_ref().clone(),
-                reason,
-            }
-        })?;
-        if let Some(pool) = &raw.pool {
-            if !pools.contains(&pool.get_ref().as_str()) {
-                return Err(ConfigError::UnknownPool {
-                    at: src.at(&pool.span()),
-                    model: id,
-                    pool: pool.get_ref().clone(),
-                    known: pools.iter().map(|p| (*p).to_owned()).collect(),
-                });
+    ) -> Option<Self> {
+        let before = walk.problems.len();
+        let src = walk.src;
+        let mut m = Self {
+            id: id.to_owned(),
+            at: src.at(id_span),
+            backend: String::new(),
+            backend_at: table.at(walk),
+            path: PathBuf::new(),
+            pin: false,
+            keep_alive: None,
+            size: None,
+            options: None,
+            options_at: None,
+            pool: None,
+        };
+        table.require(walk, &["backend", "path"]);
+        for e in table.entries(walk, KEYS) {
+            match e.key {
+                "backend" => {
+                    if let Some(b) = table.value(walk, &e) {
+                        m.backend = b;
+                        m.backend_at = src.at(&e.span());
+                    }
+                }
+                "path" => {
+                    let Some(raw) = table.value::<String>(walk, &e) else {
+                        continue;
+                    };
+                    match paths::resolve(&raw, src.base, var) {
+                        Ok(path) => m.path = path,
+                        Err(reason) => walk.problems.push(ConfigError::Path {
+                            at: src.at(&e.span()),
+                            model: Some(id.to_owned()),
+                            value: raw,
+                            reason,
+                        }),
+                    }
+                }
+                "pin" => m.pin = table.value(walk, &e).unwrap_or(false),
+                "keep_alive" => m.keep_alive = table.value(walk, &e),
+                "size" => m.size = table.value::<SizeValue>(walk, &e).map(|s| s.0),
+                "options" => {
+                    if !e.item.is_table_like() {
+                        let message = format!(
+                            "expected a table such as {{ dtype = \"bf16\" }}, found a {}",
+                            e.item.type_name()
+                        );
+                        let problem = table.problem(walk, &e, message);
+                        walk.problems.push(problem);
+                        continue;
+                    }
+                    m.options = table.value(walk, &e);
+                    m.options_at = Some(src.at(&e.span()));
+                }
+                "pool" => {
+                    let Some(pool) = table.value::<String>(walk, &e) else {
+                        continue;
+                    };
+                    if !pools.contains(&pool.as_str()) {
+                        walk.problems.push(ConfigError::UnknownPool {
+                            at: src.at(&e.span()),
+                            model: id.to_owned(),
+                            pool,
+                            known: pools.iter().map(|p| (*p).to_owned()).collect(),
+                        });
+                        continue;
+                    }
+                    m.pool = Some(pool);
+                }
+                _ => {} // `entries` returns known keys only
             }
         }
-        Ok(Self {
-            at,
-            backend_at: src.at(&raw.backend.span()),
-            backend: raw.backend.into_inner(),
-            path,
-            pin: raw.pin,
-            keep_alive: raw.keep_alive,
-            size: raw.size.map(|s| s.0),
-            options_at: raw.options.as_ref().map(|o| src.at(&o.span())),
-            options: raw.options.map(Spanned::into_inner),
-            pool: raw.pool.map(Spanned::into_inner),
-            id,
-        })
+        (walk.problems.len() == before).then_some(m)
     }
 
     /// The effective keep-alive: the model's own, else `default` (`[cache] keep_alive`).

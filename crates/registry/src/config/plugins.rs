@@ -2,19 +2,10 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
-use toml::Spanned;
-
+use super::doc::{Table, Walk};
 use super::paths;
-use super::source::{Location, Source};
+use super::source::Location;
 use crate::error::ConfigError;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawPlugins {
-    #[serde(default)]
-    paths: Vec<Spanned<String>>,
-}
 
 /// The `[plugins]` table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,27 +25,45 @@ pub struct PluginPath {
 }
 
 impl PluginsConfig {
-    pub(crate) fn resolve(
-        raw: RawPlugins,
-        src: &Source<'_>,
+    /// Reads `[plugins]`; each path that cannot be resolved is a problem and is left out.
+    pub(crate) fn walk(
+        table: &Table<'_>,
+        walk: &mut Walk<'_>,
         var: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let paths = raw
-            .paths
-            .into_iter()
-            .map(|p| {
-                let at = src.at(&p.span());
-                match paths::resolve(p.get_ref(), src.base, var) {
-                    Ok(path) => Ok(PluginPath { path, at }),
-                    Err(reason) => Err(ConfigError::Path {
+    ) -> Self {
+        let mut paths = Vec::new();
+        for e in table.entries(walk, &["paths"]) {
+            let Some(array) = e.item.as_array() else {
+                let message = format!(
+                    "expected a list of libraries such as [\"plugins/libmine.so\"], found a {}",
+                    e.item.type_name()
+                );
+                let problem = table.problem(walk, &e, message);
+                walk.problems.push(problem);
+                continue;
+            };
+            for value in array.iter() {
+                let span = value.span().unwrap_or_else(|| e.span());
+                let at = walk.src.at(&span);
+                let Some(raw) = value.as_str() else {
+                    walk.problems.push(table.problem(
+                        walk,
+                        &e,
+                        format!("expected a path (a string), found a {}", value.type_name()),
+                    ));
+                    continue;
+                };
+                match paths::resolve(raw, walk.src.base, var) {
+                    Ok(path) => paths.push(PluginPath { path, at }),
+                    Err(reason) => walk.problems.push(ConfigError::Path {
                         at,
                         model: None,
-                        value: p.into_inner(),
+                        value: raw.to_owned(),
                         reason,
                     }),
                 }
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Self { paths })
+            }
+        }
+        Self { paths }
     }
 }

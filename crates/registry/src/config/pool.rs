@@ -1,15 +1,9 @@
 //! The `[pools.NAME]` tables: extra budgets (a GPU's memory) that models also count against.
 
 use modelcache_core::Budget;
-use serde::Deserialize;
 
+use super::doc::{Table, Walk};
 use super::size::BudgetValue;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawPool {
-    budget: BudgetValue,
-}
 
 /// One `[pools.NAME]` table.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,10 +16,17 @@ pub struct PoolConfig {
 }
 
 impl PoolConfig {
-    pub(crate) fn new(name: String, raw: RawPool) -> Self {
+    /// Reads `[pools.NAME]`. A missing or bad budget is a problem; the pool is kept (so that
+    /// its models are not reported again as naming an unknown pool), unlimited.
+    pub(crate) fn walk(name: &str, table: &Table<'_>, walk: &mut Walk<'_>) -> Self {
+        let mut budget = None;
+        table.require(walk, &["budget"]);
+        for e in table.entries(walk, &["budget"]) {
+            budget = table.value::<BudgetValue>(walk, &e).map(|b| b.0);
+        }
         Self {
-            name,
-            budget: raw.budget.0,
+            name: name.to_owned(),
+            budget: budget.unwrap_or(Budget::Bytes(u64::MAX)),
         }
     }
 }

@@ -33,27 +33,30 @@ impl Visitor<'_> for BudgetVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Budget, E> {
+        let kind = if self.percent_allowed {
+            "budget"
+        } else {
+            "size"
+        };
         u64::try_from(v)
             .map(Budget::Bytes)
-            .map_err(|_| E::custom(format!("invalid size {v}: a size cannot be negative")))
+            .map_err(|_| E::custom(format!("invalid {kind} {v}: a size cannot be negative")))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Budget, E> {
+        Err(E::custom(format!(
+            "invalid size {v}: write a float with its unit, as a string (\"{v}GiB\")"
+        )))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Budget, E> {
-        let budget: Budget = v.parse().map_err(|e: modelcache_core::BudgetError| {
-            if self.percent_allowed {
-                E::custom(e)
-            } else {
-                let reason = e.reason.replace(", TiB or %", " or TiB");
-                E::custom(format!("invalid size {v:?}: {reason}"))
-            }
-        })?;
-        if !self.percent_allowed && matches!(budget, Budget::Percent(_)) {
-            return Err(E::custom(format!(
-                "invalid size {v:?}: a model's size is bytes (e.g. \"12GiB\"), \
-                 not a share of memory"
-            )));
+        if self.percent_allowed {
+            v.parse().map_err(E::custom)
+        } else {
+            modelcache_core::parse_size(v)
+                .map(Budget::Bytes)
+                .map_err(E::custom)
         }
-        Ok(budget)
     }
 }
 
@@ -120,6 +123,12 @@ mod tests {
         assert!(e.contains("\"50%\"") && e.contains("not a share"), "{e}");
         let e = parse("s = -3").err().unwrap_or_default();
         assert!(e.contains("-3") && e.contains("negative"), "{e}");
+        let e = parse("s = \"-5GiB\"").err().unwrap_or_default();
+        assert!(e.ends_with("cannot be negative"), "{e}");
+        let e = parse("b = \"99999999999999999999GiB\"").err().unwrap_or_default();
+        assert!(e.contains("too large"), "{e}");
+        let e = parse("b = \"12 parsecs\"").err().unwrap_or_default();
+        assert!(e.contains("unknown unit \"parsecs\"") && e.contains('%'), "{e}");
         let e = parse("b = true").err().unwrap_or_default();
         assert!(e.contains("byte size"), "{e}");
     }
