@@ -310,7 +310,11 @@ mod tests {
             "invalid size \"12 parsecs\": unknown unit \"parsecs\"; \
              use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"
         );
-        assert!(size("50%").contains("not a share of memory"), "{}", size("50%"));
+        assert!(
+            size("50%").contains("not a share of memory"),
+            "{}",
+            size("50%")
+        );
         assert_eq!(parse_size(" 2 KiB "), Ok(2048));
     }
 

@@ -123,7 +123,12 @@ impl std::fmt::Display for Holder {
             HolderState::HeldAfterEviction => "evicted, still held",
             HolderState::Queued => "waiting for room ahead of it",
         };
-        write!(f, "{} ({}, {state})", self.id, crate::format_bytes(self.bytes))
+        write!(
+            f,
+            "{} ({}, {state})",
+            self.id,
+            crate::format_bytes(self.bytes)
+        )
     }
 }
 
@@ -204,7 +209,7 @@ pub enum CacheError {
     },
     /// The model is larger than the whole budget.
     #[error(
-        "model {id:?} needs {}, more than the whole of {} ({}); \
+        "model {id:?} needs {}, more than the whole of {}, {}; \
          allow a lone oversized model to load it anyway",
         format_bytes_exact(*needed), scope(pool), format_bytes_exact(*budget)
     )]
@@ -246,8 +251,8 @@ pub enum CacheError {
     /// cannot be kept within the budget; it was dropped. Allow oversized models, or give the
     /// model a `size`, to load it anyway.
     #[error(
-        "model {id:?} measured {} after loading (its hint said {}), more than the whole of {} \
-         ({}); allow a lone oversized model to keep it anyway",
+        "model {id:?} measured {} after loading (its hint said {}), more than the whole of \
+         {}, {}; allow a lone oversized model to keep it anyway",
         format_bytes_exact(*measured), format_bytes_exact(*hint), scope(pool),
         format_bytes_exact(*budget)
     )]

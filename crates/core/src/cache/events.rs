@@ -90,7 +90,7 @@ impl CacheEvent {
                 tracing::info!(target: "modelcache", model = %id, %backend, hint, bytes, ?elapsed, "loaded");
             }
             CacheEvent::LoadFailed { id, error } => {
-                tracing::warn!(target: "modelcache", model = %id, %error, "load failed");
+                tracing::warn!(target: "modelcache::load", model = %id, %error, "load failed");
             }
             CacheEvent::Evicted {
                 id,
