@@ -154,8 +154,8 @@ impl fmt::Display for CheckProblem {
                 f.write_str(&crate::sized::too_small_message(*size, *needs))
             }
             CheckProblem::TooLarge { budget, pool } => match pool {
-                Some(p) => write!(f, "larger than pool {p:?} ({})", format_bytes_exact(*budget)),
-                None => write!(f, "larger than the budget ({})", format_bytes_exact(*budget)),
+                Some(p) => write!(f, "larger than pool {p:?}, {}", format_bytes_exact(*budget)),
+                None => write!(f, "larger than the budget, {}", format_bytes_exact(*budget)),
             },
         }
     }

@@ -228,6 +228,19 @@ pub enum RegistryError {
     },
 }
 
+impl RegistryError {
+    /// Where in the configuration file the problem is, when it is at one place.
+    pub fn at(&self) -> Option<&Location> {
+        match self {
+            Self::Config(e) => e.at(),
+            Self::UnknownBackend { at, .. }
+            | Self::Options { at, .. }
+            | Self::Register { at, .. }
+            | Self::Plugin { at, .. } => Some(at),
+        }
+    }
+}
+
 /// A dynamic plugin that could not be loaded or was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

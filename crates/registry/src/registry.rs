@@ -61,6 +61,7 @@ pub struct Registry {
     file: PathBuf,
     pools: Vec<(String, u64)>,
     allow_oversized: bool,
+    load_timeout: Duration,
 }
 
 impl Registry {
@@ -140,6 +141,7 @@ impl Registry {
             file: config.file.clone(),
             pools,
             allow_oversized: config.cache.allow_oversized,
+            load_timeout: config.cache.load_timeout,
         })
     }
 
@@ -179,6 +181,11 @@ impl Registry {
 
     pub(crate) fn allow_oversized(&self) -> bool {
         self.allow_oversized
+    }
+
+    /// How long a request waits for room before it fails (`[cache] load_timeout`).
+    pub fn load_timeout(&self) -> Duration {
+        self.load_timeout
     }
 
     /// Starts a thread that unloads models whose keep-alive ran out, checking four times per

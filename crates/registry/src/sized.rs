@@ -50,28 +50,32 @@ impl ModelLoader for SizedLoader {
     fn load_within(&self, limit: u64, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
         self.inner
             .load_within(limit.min(self.size), progress)
-            .map_err(|e| self.too_small(limit).unwrap_or(e))
+            .map_err(|e| self.too_small(limit, &e).unwrap_or(e))
     }
 }
 
 impl SizedLoader {
     /// When a load failed: the configured size as the reason, if the checkpoint's headers say
     /// it needs more (else the load's own error stands: the file changed, or is corrupt).
-    fn too_small(&self, limit: u64) -> Option<BackendError> {
+    /// The error names the file where the load stopped, as the load's own error did.
+    fn too_small(&self, limit: u64, error: &BackendError) -> Option<BackendError> {
         let needs = self.inner.memory_hint().ok()?;
-        (needs > self.size && self.size <= limit).then(|| {
-            BackendError::invalid(
-                self.inner.path(),
-                too_small_message(self.size, needs),
-            )
-        })
+        let file = match error {
+            BackendError::Io { path, .. }
+            | BackendError::Missing { path, .. }
+            | BackendError::Invalid { path, .. }
+            | BackendError::Checkpoint { path, .. } => path.as_path(),
+            _ => self.inner.path(),
+        };
+        (needs > self.size && self.size <= limit)
+            .then(|| BackendError::invalid(file, too_small_message(self.size, needs)))
     }
 }
 
 /// Why a model whose checkpoint needs `needs` bytes cannot load within its configured `size`.
 pub(crate) fn too_small_message(size: u64, needs: u64) -> String {
     format!(
-        "its checkpoint needs {}, more than its configured `size` ({}), which is all a load \
+        "its checkpoint needs {}, more than its configured `size`, {}, which is all a load \
          of it may allocate; raise `size` or remove it (the backend's hint is then reserved)",
         format_bytes_exact(needs),
         format_bytes_exact(size)

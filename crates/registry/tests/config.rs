@@ -212,7 +212,10 @@ fn an_unknown_key_gives_line_column_and_what_was_expected() {
     );
 
     let e = error("[pools.gpu0]\nbudget = 0\nsize = 1\n");
-    assert!(e.contains(":3:1: in [pools.gpu0]: unknown key `size`"), "{e}");
+    assert!(
+        e.contains(":3:1: in [pools.gpu0]: unknown key `size`"),
+        "{e}"
+    );
     let e = error("[plugins]\npath = []\n");
     assert!(
         e.contains(":2:1: in [plugins]: unknown key `path`; did you mean `paths`?"),
@@ -264,7 +267,10 @@ fn every_problem_is_reported_in_one_pass_each_located() {
             "/etc/mc/models.toml:15:8: unknown pool \"gpu\" for model \"c\"; known: none",
         ]
     );
-    assert!(e.to_string().starts_with("7 problems in /etc/mc/models.toml:\n  /etc/mc/models.toml:2:10"));
+    assert!(
+        e.to_string()
+            .starts_with("7 problems in /etc/mc/models.toml:\n  /etc/mc/models.toml:2:10")
+    );
     let models: Vec<Option<&str>> = e.problems().iter().map(ConfigError::model).collect();
     assert_eq!(
         models,

@@ -63,7 +63,6 @@ impl CacheConfig {
                     }
                 }
                 _ => {} // `entries` returns known keys only
-
             }
         }
         c

@@ -97,7 +97,13 @@ impl<'a> Table<'a> {
         model: Option<String>,
         entry: &Entry<'a>,
     ) -> Option<Self> {
-        Self::of(walk, entry.item, name.to_owned(), model, entry.key_span.clone())
+        Self::of(
+            walk,
+            entry.item,
+            name.to_owned(),
+            model,
+            entry.key_span.clone(),
+        )
     }
 
     /// The entries whose key is in `known`; each other key is a problem naming the known ones
@@ -118,7 +124,8 @@ impl<'a> Table<'a> {
                 });
             } else {
                 let message = unknown("key", key, known);
-                walk.problems.push(self.problem_at(walk, &key_span, None, message));
+                walk.problems
+                    .push(self.problem_at(walk, &key_span, None, message));
             }
         }
         out
@@ -176,7 +183,8 @@ impl<'a> Table<'a> {
         for key in required {
             if !self.inner.contains_key(key) {
                 let message = format!("missing key `{key}`");
-                walk.problems.push(self.problem_at(walk, &self.span, None, message));
+                walk.problems
+                    .push(self.problem_at(walk, &self.span, None, message));
                 all = false;
             }
         }
@@ -225,7 +233,9 @@ pub(crate) fn unknown(what: &str, name: &str, known: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     match close {
-        Some((_, k)) => format!("unknown {what} `{name}`; did you mean `{k}`? (known: {known_list})"),
+        Some((_, k)) => {
+            format!("unknown {what} `{name}`; did you mean `{k}`? (known: {known_list})")
+        }
         None => format!("unknown {what} `{name}`; known: {known_list}"),
     }
 }

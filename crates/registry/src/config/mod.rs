@@ -119,19 +119,12 @@ impl Config {
         let file = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
         let base = file.parent().unwrap_or_else(|| Path::new("."));
         let src = Source::new(&file, base, text);
-        let document =
-            toml_edit::ImDocument::parse(text).map_err(|e| syntax_error(&src, &e))?;
+        let document = toml_edit::ImDocument::parse(text).map_err(|e| syntax_error(&src, &e))?;
         let mut walk = Walk {
             src: &src,
             problems: Vec::new(),
         };
-        let root = Table::of(
-            &mut walk,
-            document.as_item(),
-            String::new(),
-            None,
-            0..0,
-        );
+        let root = Table::of(&mut walk, document.as_item(), String::new(), None, 0..0);
         let mut entries = Vec::new();
         for e in root.as_ref().map(Table::all).into_iter().flatten() {
             if TABLES.contains(&e.key) {

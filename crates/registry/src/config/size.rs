@@ -125,10 +125,15 @@ mod tests {
         assert!(e.contains("-3") && e.contains("negative"), "{e}");
         let e = parse("s = \"-5GiB\"").err().unwrap_or_default();
         assert!(e.ends_with("cannot be negative"), "{e}");
-        let e = parse("b = \"99999999999999999999GiB\"").err().unwrap_or_default();
+        let e = parse("b = \"99999999999999999999GiB\"")
+            .err()
+            .unwrap_or_default();
         assert!(e.contains("too large"), "{e}");
         let e = parse("b = \"12 parsecs\"").err().unwrap_or_default();
-        assert!(e.contains("unknown unit \"parsecs\"") && e.contains('%'), "{e}");
+        assert!(
+            e.contains("unknown unit \"parsecs\"") && e.contains('%'),
+            "{e}"
+        );
         let e = parse("b = true").err().unwrap_or_default();
         assert!(e.contains("byte size"), "{e}");
     }
