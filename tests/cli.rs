@@ -1,9 +1,23 @@
 //! The command line, run as a user runs it, on generated tiny checkpoints in a temp folder.
+//! One test per message a user meets, asserting on the text they see.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::{BUNDLED, run, truncate_kokoro_weights, workspace};
+
+/// The bundled config with budgets the tiny checkpoints fill (they are about 0.4 to 0.9 MiB
+/// each): two or three models fit, so a sequence of four evicts.
+fn small() -> String {
+    BUNDLED
+        .replace("budget = \"160MiB\"", "budget = \"1500KiB\"")
+        .replace("96MiB", "1MiB")
+}
+
+/// The lines of `text` that mention `needle`.
+fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.contains(needle)).collect()
+}
 
 #[test]
 fn check_passes_on_the_bundled_config() {
@@ -14,6 +28,7 @@ fn check_passes_on_the_bundled_config() {
         assert!(out.contains(id), "{out}");
     }
     assert!(out.contains("all 4 models OK"), "{out}");
+    assert!(err.is_empty(), "{err}");
 }
 
 #[test]
@@ -25,11 +40,17 @@ fn check_reports_a_missing_folder_a_corrupt_file_and_an_unknown_backend_together
     let (dir, _) = workspace(&config);
     truncate_kokoro_weights(dir.path());
     let (code, out, err) = run(dir.path(), &["check"]);
-    assert_eq!(code, 1, "{out}\n{err}");
-    assert!(err.contains("3 problem(s)"), "{err}");
+    // A configuration problem (the unknown backend) is the most serious: exit 3.
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(err.starts_with("error: 3 problems:\n"), "{err}");
+    let gone = lines_with(&err, "\"gone\"");
     assert!(
-        err.contains("\"gone\"") && err.contains("nowhere"),
+        gone.len() == 1 && gone[0].contains("models/nowhere): the path does not exist"),
         "missing folder: {err}"
+    );
+    assert!(
+        err.contains("hint: put the checkpoint there, or change `path` in [models.gone]"),
+        "{err}"
     );
     assert!(
         err.contains("\"kokoro\"") && err.contains("kokoro-v1_0.safetensors"),
@@ -39,7 +60,60 @@ fn check_reports_a_missing_folder_a_corrupt_file_and_an_unknown_backend_together
         err.contains("unknown backend \"fluxx\" for model \"typo\"; known: flux, kokoro, ltx"),
         "{err}"
     );
+    assert!(out.contains("6 models (1 left out"), "{out}");
     assert!(err.contains("models.toml:"), "locations: {err}");
+}
+
+/// Every config problem in one run, each located, in the file's order; the models without
+/// one are still checked; exit 3, as the README says.
+#[test]
+fn check_reports_every_config_problem_in_one_run() {
+    let config = BUNDLED
+        .replace(
+            "load_timeout = \"2m\"",
+            "load_timeout = \"-2m\"\nbugdet = 4",
+        )
+        .replace(
+            "keep_alive = \"10m\"",
+            "keep_alive = \"10 fortnights\"\npinn = true",
+        )
+        .replace(
+            "options = { voices = [\"af_heart\", \"am_adam\"] }",
+            "options = { voices = \"af_heart\" }",
+        )
+        .replace(
+            "[pools.video]\nbudget = \"96MiB\"",
+            "[pools.video]\nbudget = \"-5GiB\"",
+        );
+    let (dir, _) = workspace(&config);
+    let (code, out, err) = run(dir.path(), &["check"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    let problems: Vec<&str> = err.lines().filter(|l| l.starts_with("  - ")).collect();
+    let expect = [
+        ":9:16: in [cache]: `load_timeout`: invalid duration \"-2m\": a duration cannot be negative",
+        ":10:1: in [cache]: unknown key `bugdet`; did you mean `budget`?",
+        ":24:14: in [models.flux-mflux-4bit]: `keep_alive`: invalid duration \"10 fortnights\": \
+         unknown unit \"fortnights\"",
+        ":25:1: in [models.flux-mflux-4bit]: unknown key `pinn`; did you mean `pin`?",
+        "invalid options for backend \"kokoro\": model \"kokoro\": expected \"all\" or a list \
+         of voice names, found \"af_heart\" (write [\"af_heart\"] for one voice); in `voices`",
+        "in [pools.video]: `budget`: invalid budget \"-5GiB\": a size cannot be negative",
+    ];
+    assert_eq!(problems.len(), expect.len(), "{err}");
+    for (line, part) in problems.iter().zip(expect) {
+        assert!(line.contains(part), "{line:?} lacks {part:?}\n{err}");
+    }
+    // The models without a problem are inspected all the same.
+    assert!(
+        lines_with(&out, "flux-schnell")
+            .iter()
+            .any(|l| l.contains("diffusers")),
+        "{out}"
+    );
+    assert!(
+        !err.contains("\n\n"),
+        "no blank lines in a message: {err:?}"
+    );
 }
 
 #[test]
@@ -58,22 +132,116 @@ fn ls_lists_models_and_budgets() {
     );
 }
 
+/// The sequence the issue reported: `plan` said "does not fit" where `load` evicted twice.
+/// Now both say the same: which step evicts which model.
 #[test]
-fn plan_says_what_fits_without_loading() {
+fn plan_shows_the_evictions_load_makes() {
+    let (dir, _) = workspace(&small());
+    let ids = ["flux-schnell", "flux-mflux-4bit", "ltx-video", "kokoro"];
+    let args: Vec<&str> = ["plan"].into_iter().chain(ids).collect();
+    let (code, plan, err) = run(dir.path(), &args);
+    assert_eq!(code, 0, "{plan}\n{err}");
+    let evicts = |model: &str| {
+        lines_with(&plan, model)
+            .into_iter()
+            .find(|l| l.contains("loads"))
+            .map(str::to_owned)
+            .unwrap()
+    };
+    assert!(
+        evicts("ltx-video").contains("evicts flux-schnell"),
+        "{plan}"
+    );
+    assert!(
+        evicts("  kokoro").contains("evicts flux-mflux-4bit"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("fits with each model idle after its step"),
+        "{plan}"
+    );
+    assert!(plan.contains("2 eviction(s)"), "{plan}");
+
+    let args: Vec<&str> = ["load"].into_iter().chain(ids).collect();
+    let (code, load, err) = run(dir.path(), &args);
+    assert_eq!(code, 0, "{load}\n{err}");
+    let evicted = |model: &str| {
+        lines_with(&load, model)
+            .into_iter()
+            .find(|l| l.contains("loaded"))
+            .map(|l| l.split_whitespace().last().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(evicted("ltx-video"), "flux-schnell", "{load}");
+    assert_eq!(evicted("  kokoro"), "flux-mflux-4bit", "{load}");
+    assert!(load.contains("2 evictions"), "{load}");
+
+    // With --hold, every model is kept in use: the third would wait, and the plan says for
+    // whom and how long.
+    let args: Vec<&str> = ["plan", "--hold"].into_iter().chain(ids).collect();
+    let (code, plan, err) = run(dir.path(), &args);
+    assert_eq!(code, 1, "{plan}\n{err}");
+    assert!(
+        plan.contains("does not fit with every model kept in use (--hold)"),
+        "{plan}"
+    );
+    assert!(
+        err.contains(
+            "step 3: model \"ltx-video\" would wait for room in the budget, held by \
+             flux-schnell (755.07 KiB, in use), flux-mflux-4bit (537.82 KiB, in use), for up \
+             to `load_timeout` (2m), then fail"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn plan_of_a_repeated_id_is_a_hit() {
+    let (dir, _) = workspace(BUNDLED);
+    let (code, out, err) = run(dir.path(), &["plan", "ltx-video", "ltx-video"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let steps = lines_with(&out, "ltx-video");
+    assert!(steps[0].contains("loads"), "{out}");
+    assert!(steps[1].contains("hit: resident"), "{out}");
+}
+
+/// With `budget = 0` (retain nothing), `check`, `plan` and `load` agree: every model is
+/// served, loaded for each request and not kept.
+#[test]
+fn check_plan_and_load_agree_at_budget_zero() {
+    let (dir, _) = workspace(&BUNDLED.replace("budget = \"160MiB\"", "budget = 0"));
+    let (code, out, err) = run(dir.path(), &["check"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(lines_with(&out, "yes, not kept").len(), 4, "{out}");
+    let (code, out, err) = run(dir.path(), &["plan", "kokoro", "kokoro"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        lines_with(&out, "loads; not kept (the budget is 0)").len(),
+        2,
+        "{out}"
+    );
+    let (code, out, err) = run(dir.path(), &["load", "kokoro", "kokoro"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(lines_with(&out, "loaded, not kept").len(), 2, "{out}");
+}
+
+#[test]
+fn plan_names_the_pinned_model_in_the_way_and_the_key_to_change() {
     let config = BUNDLED.replace("budget = \"160MiB\"", "budget = \"1MiB\"");
     let (dir, _) = workspace(&config);
     let (code, out, _) = run(dir.path(), &["plan", "kokoro"]);
     assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("load; evicts nothing") && out.contains("fits"),
-        "{out}"
-    );
     // Kokoro is pinned in the bundled config: once loaded it holds its room for good.
-    let (code, out, _) = run(dir.path(), &["plan", "kokoro", "ltx-video"]);
+    let (code, out, err) = run(dir.path(), &["plan", "kokoro", "ltx-video"]);
     assert_eq!(code, 1, "{out}");
+    assert!(out.contains("fails (below)"), "{out}");
     assert!(
-        out.contains("would fail") && out.contains("kokoro") && out.contains("pinned"),
-        "{out}"
+        err.contains("held by: kokoro (364.16 KiB, pinned)")
+            && err.contains(
+                "hint: pinned models are never evicted: set `pin = false` in \
+                 [models.kokoro], or raise `budget` in [cache]"
+            ),
+        "{err}"
     );
 }
 
@@ -88,6 +256,181 @@ fn load_reports_measured_size_and_hint_error() {
         .unwrap();
     assert!(row.contains("+0.00%") && row.contains("loaded"), "{out}");
     assert!(out.contains("charged"), "{out}");
+}
+
+/// A failed load is said once: no log line before it (with or without -v), no colour when
+/// not on a terminal, and no `caused by:` repeating the message.
+#[test]
+fn a_failed_load_is_reported_once_without_colour() {
+    let (dir, _) = workspace(BUNDLED);
+    truncate_kokoro_weights(dir.path());
+    for args in [&["load", "kokoro"][..], &["-v", "load", "kokoro"]] {
+        let (code, _, err) = run(dir.path(), args);
+        assert_eq!(code, 1, "{err}");
+        assert!(!err.contains('\u{1b}'), "colour escapes: {err:?}");
+        assert!(!err.contains("WARN"), "{err}");
+        assert!(!err.contains("caused by"), "{err}");
+        assert_eq!(err.matches("kokoro-v1_0.safetensors").count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: model \"kokoro\" (backend \"kokoro\"): "),
+            "{err}"
+        );
+    }
+}
+
+/// `load A B` loads what it can: a model with bad options, and one whose checkpoint is
+/// broken, are each reported beside the other, and the third is loaded.
+#[test]
+fn load_loads_what_it_can_and_reports_each_failure() {
+    let config = BUNDLED.replace(
+        "options = { components = [\"transformer\", \"vae\"] }",
+        "options = { components = [\"transformer\", \"vae\"], colour = 1 }",
+    );
+    let (dir, _) = workspace(&config);
+    truncate_kokoro_weights(dir.path());
+    let (code, out, err) = run(dir.path(), &["load", "flux-schnell", "kokoro", "ltx-video"]);
+    assert_eq!(
+        code, 3,
+        "a configuration problem is among them: {out}\n{err}"
+    );
+    assert!(
+        lines_with(&out, "ltx-video")
+            .iter()
+            .any(|l| l.contains("loaded")),
+        "{out}"
+    );
+    assert!(err.starts_with("error: 2 problems:\n"), "{err}");
+    assert!(
+        err.contains(
+            "invalid options for backend \"flux\": model \"flux-schnell\": unknown \
+             field `colour`"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("  - model \"kokoro\" (backend \"kokoro\"): ")
+            && err.contains("kokoro-v1_0.safetensors"),
+        "{err}"
+    );
+}
+
+/// Sizes in human units with the exact bytes, and the key to change named.
+#[test]
+fn an_oversized_model_names_the_keys_to_change() {
+    let config = BUNDLED.replacen("pin = true", "pin = true\nsize = \"200MiB\"", 1);
+    let (dir, _) = workspace(&config);
+    let (code, _, err) = run(dir.path(), &["load", "kokoro"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err,
+        "error: model \"kokoro\" needs 200.00 MiB (209,715,200 bytes), more than the whole of \
+         the cache budget, 160.00 MiB (167,772,160 bytes); allow a lone oversized model to load \
+         it anyway\n  hint: raise `budget` in [cache] to at least 200.00 MiB (209,715,200 \
+         bytes), or set `allow_oversized = true` in [cache] to admit a lone model larger than \
+         its budget; or lower `size` in [models.kokoro], if it says more than the model needs\n"
+    );
+    let (code, out, err) = run(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        lines_with(&out, "kokoro")[0].contains(" no "),
+        "fits: no: {out}"
+    );
+    assert!(err.contains("`allow_oversized = true`"), "{err}");
+}
+
+#[test]
+fn a_configured_size_too_small_is_named_as_the_reason() {
+    let config = BUNDLED.replacen("pin = true", "pin = true\nsize = \"100KiB\"", 1);
+    let (dir, _) = workspace(&config);
+    let (code, _, err) = run(dir.path(), &["load", "kokoro"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "needs 364.16 KiB (372,896 bytes), more than its configured `size`, \
+             100.00 KiB (102,400 bytes), which is all a load of it may allocate; raise `size` \
+             or remove it"
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("changed since"),
+        "the file did not change: {err}"
+    );
+    let (code, _, err) = run(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("more than its configured `size`"), "{err}");
+}
+
+/// Sizes and durations say which mistake it is.
+#[test]
+fn bad_sizes_and_durations_give_the_right_reason() {
+    let cases = [
+        (
+            "\"-5GiB\"",
+            "invalid budget \"-5GiB\": a size cannot be negative",
+        ),
+        ("-5", "invalid budget -5: a size cannot be negative"),
+        (
+            "\"99999999999999999999GiB\"",
+            "invalid budget \"99999999999999999999GiB\": too large: the most is \
+             18446744073709551615 bytes (16 EiB)",
+        ),
+        (
+            "\"12 parsecs\"",
+            "invalid budget \"12 parsecs\": unknown unit \"parsecs\"; use B, KB, MB, GB, TB, \
+             KiB, MiB, GiB or TiB, or a share such as 80%",
+        ),
+    ];
+    for (value, message) in cases {
+        let config = BUNDLED.replace("budget = \"160MiB\"", &format!("budget = {value}"));
+        let (dir, _) = workspace(&config);
+        let (code, _, err) = run(dir.path(), &["ls"]);
+        assert_eq!(code, 3, "{err}");
+        assert!(
+            err.starts_with("error: ")
+                && err.contains(":8:10: in [cache]: `budget`: ")
+                && err.trim_end().ends_with(message),
+            "{value}: {err}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(dir.path(), &["fixtures", "--scale", "5 parsecs"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "invalid size \"5 parsecs\": unknown unit \"parsecs\"; use B, KB, MB, GB, \
+             TB, KiB, MiB, GiB or TiB; or `tiny`"
+        ) && !err.contains('%'),
+        "{err}"
+    );
+    let (code, _, err) = run(dir.path(), &["fixtures", "--scale", "5%"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a size is bytes"), "{err}");
+    let (code, _, err) = run(dir.path(), &["bench", "--hold", "5 fortnights"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown unit \"fortnights\""), "{err}");
+    let (code, _, err) = run(dir.path(), &["bench", "--hold=-5ms"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a duration cannot be negative"), "{err}");
+}
+
+/// Every numeric flag of `bench` is checked, with a message saying the range.
+#[test]
+fn bench_flags_out_of_range_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value, says) in [
+        ("--clients", "0", "0 is not in 1..=256"),
+        ("--requests", "0", "0 is not in 1..=10000000"),
+        ("--load-runs", "0", "0 is not in 1..=1000"),
+        ("--hit-samples", "-3", "unexpected argument"),
+        ("--skew", "nan", "not in 0..=10"),
+        ("--skew", "lots", "\"lots\" is not a number"),
+        ("--hold", "2h", "longer than 60s"),
+    ] {
+        let (code, _, err) = run(dir.path(), &["bench", flag, value]);
+        assert_eq!(code, 2, "{flag} {value}: {err}");
+        assert!(err.contains(says), "{flag} {value}: {err}");
+    }
 }
 
 #[test]
@@ -121,21 +464,107 @@ fn bench_json_measures_every_model_and_the_trace() {
         assert_eq!(m["hit"]["count"], 20);
     }
     let t = &v["trace"];
-    assert_eq!(
-        t["hits"].as_u64().unwrap() + t["misses"].as_u64().unwrap(),
-        60
-    );
+    let count = |k: &str| t[k].as_u64().unwrap();
+    assert_eq!(count("hits") + count("loaded") + count("joined"), 60);
     assert_eq!(t["errors"], 0, "{t}");
+    assert!(count("evictions") > 0, "a 1500 KiB budget evicts: {t}");
+    assert!(count("peak_charged") <= 1500 << 10);
+    if cfg!(target_os = "linux") {
+        let m = &v["memory"];
+        assert!(
+            m["peak"].as_u64().unwrap() >= m["before_loads"].as_u64().unwrap(),
+            "{m}"
+        );
+    }
+}
+
+/// The tables have keys, an empty sample is `-` (not `0 ns`), and the peak resident memory
+/// is shown beside the budget with what the difference is.
+#[test]
+fn bench_explains_its_tables() {
+    // A budget of 0 keeps nothing: there are no hits to time.
+    let config = BUNDLED.replace("budget = \"160MiB\"", "budget = 0");
+    let (dir, _) = workspace(&config);
+    let args = [
+        "bench",
+        "--requests",
+        "8",
+        "--clients",
+        "2",
+        "--hit-samples",
+        "5",
+        "--load-runs",
+        "1",
+        "--hold",
+        "0s",
+    ];
+    let (code, out, err) = run(dir.path(), &args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains("0 ns"), "no fake zeros: {out}");
+    let kokoro = lines_with(&out, "  kokoro")[0];
+    assert!(kokoro.trim_end().ends_with("-        -"), "{out}");
+    let hit: Vec<&str> = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("hit ") && !l.contains("request"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(hit, ["hit", "0", "-", "-", "-"], "{out}");
+    for key in [
+        "requests      = hits + loaded + joined + failed",
+        "joined        requests that found the model loading for another request",
+        "waits         requests that waited for room",
+        "the lookup alone",
+        "it includes waiting for the cache's lock",
+    ] {
+        assert!(out.contains(key), "{key:?}: {out}");
+    }
+    if cfg!(target_os = "linux") {
+        assert!(out.contains("Memory: peak resident "), "{out}");
+        assert!(out.contains("beside a budget of 0 B"), "{out}");
+        assert!(out.contains("memory the budget does not count"), "{out}");
+    }
+}
+
+/// A model that cannot be measured is reported; the others are measured and replayed.
+#[test]
+fn bench_measures_what_it_can() {
+    let (dir, _) = workspace(&small());
+    truncate_kokoro_weights(dir.path());
+    let args = [
+        "bench",
+        "--requests",
+        "20",
+        "--clients",
+        "2",
+        "--hit-samples",
+        "5",
+        "--load-runs",
+        "1",
+        "--hold",
+        "0s",
+    ];
+    let (code, out, err) = run(dir.path(), &args);
+    assert_eq!(code, 1, "{out}\n{err}");
     assert!(
-        t["evictions"].as_u64().unwrap() > 0,
-        "a 1500 KiB budget evicts: {t}"
+        lines_with(&out, "  kokoro")[0].contains("failed (below)"),
+        "{out}"
     );
-    assert!(t["peak_charged"].as_u64().unwrap() <= 1500 << 10);
+    assert!(
+        lines_with(&out, "  ltx-video")[0].contains("ltx"),
+        "measured: {out}"
+    );
+    assert!(out.contains("Trace: 20 requests"), "{out}");
+    let problem = lines_with(&err, "error:");
+    assert!(
+        problem.len() == 1 && problem[0].contains("model \"kokoro\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn errors_are_clear() {
-    // Exit codes: 3 for a configuration that cannot be read or parsed, 2 for a usage error.
+    // Exit codes: 3 for a configuration that cannot be read or has errors, 2 for a usage error.
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = run(dir.path(), &["ls"]);
     assert_eq!(code, 3);

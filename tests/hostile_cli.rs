@@ -65,7 +65,8 @@ fn run_capped(dir: &Path, args: &str) -> (Option<i32>, String) {
 ///   allocates what the hint said: memory that cannot be had is an error and exit code 1,
 ///   not SIGABRT ("memory allocation of 107374182400 bytes failed");
 /// * with a configured `size`, that is what the cache reserves and so what the load may
-///   allocate: refused before anything is allocated (it used to abort the same way).
+///   allocate: refused before anything is allocated (it used to abort the same way), the
+///   error naming the file and the `size` key.
 #[cfg(unix)]
 #[test]
 fn a_100_gib_tensor_fails_with_an_error_not_an_abort() {
@@ -82,7 +83,7 @@ fn a_100_gib_tensor_fails_with_an_error_not_an_abort() {
                 "[models.kokoro]\nbackend = \"kokoro\"",
                 "[models.kokoro]\nbackend = \"kokoro\"\nsize = \"64MiB\"",
             ),
-            ["reserved", "af_heart.safetensors"],
+            ["more than its configured `size`", "af_heart.safetensors"],
         ),
     ];
     for ((from, to), expected) in cases {

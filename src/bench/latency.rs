@@ -4,17 +4,18 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// Order statistics of a set of latencies, in nanoseconds.
+/// Order statistics of a set of latencies, in nanoseconds; `None` (JSON `null`) when there
+/// were no samples, never a made-up zero.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Percentiles {
     /// How many samples.
     pub count: usize,
     /// The median.
-    pub median_ns: u64,
+    pub median_ns: Option<u64>,
     /// The 99th percentile (nearest rank).
-    pub p99_ns: u64,
+    pub p99_ns: Option<u64>,
     /// The largest.
-    pub max_ns: u64,
+    pub max_ns: Option<u64>,
 }
 
 impl Percentiles {
@@ -36,9 +37,9 @@ impl Percentiles {
         };
         Self {
             count: samples.len(),
-            median_ns: at(0.5),
-            p99_ns: at(0.99),
-            max_ns: nanos(samples[samples.len() - 1]),
+            median_ns: Some(at(0.5)),
+            p99_ns: Some(at(0.99)),
+            max_ns: Some(nanos(samples[samples.len() - 1])),
         }
     }
 }
@@ -47,8 +48,12 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Formats nanoseconds for people: `85 ns`, `12.3 µs`, `4.56 ms`, `1.23 s`.
-pub fn format_ns(ns: u64) -> String {
+/// Formats nanoseconds for people: `85 ns`, `12.3 µs`, `4.56 ms`, `1.23 s`; `-` for no value
+/// (no samples).
+pub fn format_ns(ns: Option<u64>) -> String {
+    let Some(ns) = ns else {
+        return "-".to_owned();
+    };
     #[allow(clippy::cast_precision_loss)]
     let v = ns as f64;
     match ns {
@@ -69,9 +74,11 @@ mod tests {
         let p = Percentiles::of(&mut s);
         assert_eq!(
             (p.count, p.median_ns, p.p99_ns, p.max_ns),
-            (100, 50, 99, 100)
+            (100, Some(50), Some(99), Some(100))
         );
-        assert_eq!(Percentiles::of(&mut []), Percentiles::default());
-        assert_eq!(format_ns(1_500), "1.5 µs");
+        let none = Percentiles::of(&mut []);
+        assert_eq!((none.count, none.median_ns, none.max_ns), (0, None, None));
+        assert_eq!(format_ns(Some(1_500)), "1.5 µs");
+        assert_eq!(format_ns(None), "-");
     }
 }

@@ -5,8 +5,10 @@
 mod latency;
 pub use latency::format_ns;
 mod model;
+mod rss;
 mod trace;
 
 pub use latency::Percentiles;
 pub use model::{ModelReport, measure_model, warm_page_cache};
+pub use rss::Memory;
 pub use trace::{TraceReport, TraceSpec, replay};

@@ -22,11 +22,14 @@ pub struct ModelReport {
     pub measured_bytes: u64,
     /// `(hint - measured) / measured`, in percent.
     pub hint_error_pct: f64,
+    /// Cold loads measured.
+    pub load_runs: usize,
     /// Load time with the files in the page cache, in nanoseconds (median of the runs).
     pub load_ns: u64,
     /// Measured bytes per second of load time.
     pub throughput_bytes_per_s: f64,
-    /// Latency of a request for the resident model (get and drop the handle).
+    /// Latency of a request for the resident model (request and drop the handle), one thread,
+    /// nothing else running: the lookup itself.
     pub hit: Percentiles,
 }
 
@@ -91,16 +94,24 @@ pub fn measure_model(
     let mut hits = Vec::with_capacity(hit_samples);
     for _ in 0..hit_samples {
         let start = Instant::now();
-        let h = cache.request(id, &NoProgress)?;
+        let (h, served) = cache.request(id, &NoProgress)?;
+        let took = start.elapsed();
         drop(h);
-        hits.push(start.elapsed());
+        if served != Served::Hit {
+            // Not kept (a budget of 0): there are no hits to time, only loads.
+            hits.clear();
+            break;
+        }
+        hits.push(took);
     }
     drop(handle);
     let load = Percentiles::of(&mut loads);
+    // At least one load ran (`load_runs.max(1)`), so there is a median.
+    let load_ns = load.median_ns.unwrap_or_default();
     #[allow(clippy::cast_precision_loss)]
     let (hint_error_pct, throughput) = (
         (hint as f64 - measured as f64) / measured.max(1) as f64 * 100.0,
-        measured as f64 / Duration::from_nanos(load.median_ns.max(1)).as_secs_f64(),
+        measured as f64 / Duration::from_nanos(load_ns.max(1)).as_secs_f64(),
     );
     Ok(ModelReport {
         id: id.into(),
@@ -108,7 +119,8 @@ pub fn measure_model(
         hint_bytes: hint,
         measured_bytes: measured,
         hint_error_pct,
-        load_ns: load.median_ns,
+        load_runs: load.count,
+        load_ns,
         throughput_bytes_per_s: throughput,
         hit: Percentiles::of(&mut hits),
     })

@@ -43,11 +43,13 @@ pub struct TraceReport {
     pub spec: TraceSpec,
     /// Requests per model, in the order given.
     pub per_model: Vec<(String, usize)>,
-    /// Requests served from resident models.
+    /// Requests served by a resident model.
     pub hits: u64,
-    /// Requests that loaded or joined a load.
-    pub misses: u64,
-    /// Loader runs.
+    /// Requests that found no resident model and ran its load.
+    pub loaded: u64,
+    /// Requests that found the model loading (for another request) and waited for that load.
+    pub joined: u64,
+    /// Loader runs that succeeded (the cache's count).
     pub loads: u64,
     /// Evictions.
     pub evictions: u64,
@@ -57,10 +59,12 @@ pub struct TraceReport {
     pub errors: usize,
     /// The first failure, if any.
     pub first_error: Option<String>,
-    /// Latency of hits.
+    /// Latency of hits: the request, under every client's traffic.
     pub hit_latency: Percentiles,
-    /// Latency of misses (loads and joins).
-    pub miss_latency: Percentiles,
+    /// Latency of requests that ran a load.
+    pub load_latency: Percentiles,
+    /// Latency of requests that joined a load.
+    pub join_latency: Percentiles,
     /// Wall time of the whole replay, in nanoseconds.
     pub wall_ns: u64,
     /// Highest bytes charged seen after any request, and the budget.
@@ -112,6 +116,7 @@ pub fn replay(cache: &ModelCache, ids: &[String], spec: &TraceSpec) -> TraceRepo
     let seq = Arc::new(sequence(ids.len(), spec));
     let next = Arc::new(AtomicUsize::new(0));
     let samples = Arc::new(Mutex::new(Samples::default()));
+    // At least one client, or nothing would replay (the command line refuses 0).
     let clients = spec.clients.max(1);
     let barrier = Arc::new(Barrier::new(clients));
     let started = Instant::now();
@@ -128,10 +133,10 @@ pub fn replay(cache: &ModelCache, ids: &[String], spec: &TraceSpec) -> TraceRepo
                     match cache.request(&ids[m], &NoProgress) {
                         Ok((handle, served)) => {
                             let took = start.elapsed();
-                            if served == Served::Hit {
-                                mine.hits.push(took);
-                            } else {
-                                mine.misses.push(took);
+                            match served {
+                                Served::Hit => mine.hits.push(took),
+                                Served::Loaded => mine.loaded.push(took),
+                                Served::Joined => mine.joined.push(took),
                             }
                             mine.peak = mine.peak.max(cache.stats().charged);
                             std::thread::sleep(spec.hold);
@@ -154,7 +159,8 @@ pub fn replay(cache: &ModelCache, ids: &[String], spec: &TraceSpec) -> TraceRepo
     let after = cache.stats();
     let Samples {
         mut hits,
-        mut misses,
+        mut loaded,
+        mut joined,
         errors,
         first_error,
         peak: peak_charged,
@@ -170,15 +176,17 @@ pub fn replay(cache: &ModelCache, ids: &[String], spec: &TraceSpec) -> TraceRepo
     TraceReport {
         spec: spec.clone(),
         per_model,
-        hits: after.hits - before.hits,
-        misses: after.misses - before.misses,
+        hits: hits.len() as u64,
+        loaded: loaded.len() as u64,
+        joined: joined.len() as u64,
         loads: after.loads - before.loads,
         evictions: after.evictions - before.evictions,
         waits: after.waits - before.waits,
         errors,
         first_error,
         hit_latency: Percentiles::of(&mut hits),
-        miss_latency: Percentiles::of(&mut misses),
+        load_latency: Percentiles::of(&mut loaded),
+        join_latency: Percentiles::of(&mut joined),
         wall_ns: u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX),
         peak_charged,
         budget: after.budget,
@@ -189,7 +197,8 @@ pub fn replay(cache: &ModelCache, ids: &[String], spec: &TraceSpec) -> TraceRepo
 #[derive(Default)]
 struct Samples {
     hits: Vec<Duration>,
-    misses: Vec<Duration>,
+    loaded: Vec<Duration>,
+    joined: Vec<Duration>,
     errors: usize,
     first_error: Option<String>,
     peak: u64,
@@ -198,7 +207,8 @@ struct Samples {
 impl Samples {
     fn merge(&mut self, other: Samples) {
         self.hits.extend(other.hits);
-        self.misses.extend(other.misses);
+        self.loaded.extend(other.loaded);
+        self.joined.extend(other.joined);
         self.errors += other.errors;
         if self.first_error.is_none() {
             self.first_error = other.first_error;

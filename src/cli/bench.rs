@@ -1,9 +1,9 @@
-//! `bench`: the main job.
-
-use std::process::ExitCode;
+//! `bench`: the main job. Each model is measured on its own (a model that fails is reported
+//! beside the others), then the models that loaded are replayed as a mixed request trace.
+//! Every table has a key under it.
 
 use modelcache::bench::{
-    ModelReport, TraceReport, TraceSpec, measure_model, replay, warm_page_cache,
+    Memory, ModelReport, TraceReport, TraceSpec, format_ns, measure_model, replay, warm_page_cache,
 };
 use modelcache_core::format_bytes;
 use serde::Serialize;
@@ -11,78 +11,128 @@ use serde::Serialize;
 use super::Failure;
 use super::args::{Args, BenchOpts};
 use super::output::{self, Table};
-use super::setup::open;
+use super::report::{EXIT_PROBLEM, Problem};
+use super::setup::{in_file_order, open};
 
 #[derive(Serialize)]
 struct Report {
     config: String,
     budget: u64,
     models: Vec<ModelReport>,
-    trace: TraceReport,
+    /// Models that could not be measured, and why.
+    failed: Vec<Failed>,
+    /// The trace over the models that were measured (none if none was).
+    trace: Option<TraceReport>,
+    memory: Memory,
+    /// Cores the trace's clients ran on.
+    cores: usize,
 }
 
-fn ns(n: u64) -> String {
-    modelcache::bench::format_ns(n)
+#[derive(Serialize)]
+struct Failed {
+    id: String,
+    error: String,
 }
 
-pub fn bench(args: &Args, opts: &BenchOpts) -> Result<ExitCode, Failure> {
-    let registry = open(args)?;
+pub fn bench(args: &Args, opts: &BenchOpts) -> Result<(), Failure> {
+    let opened = open(args, false)?;
+    let registry = &opened.registry;
     let cache = registry.cache();
     // In the order of the file: the trace makes the first model the most popular.
-    let ordered = super::setup::in_file_order(&registry);
-    let ids: Vec<String> = ordered.iter().map(|m| m.id.clone()).collect();
-    if ids.is_empty() {
+    let ordered = in_file_order(registry);
+    if ordered.is_empty() && opened.left_out.is_empty() {
         return Err(format!("{} configures no models", registry.file().display()).into());
     }
-    let mut models = Vec::new();
+    let mut memory = Memory::start();
+    let (mut models, mut failed, mut problems) = (Vec::new(), Vec::new(), Vec::new());
     for m in &ordered {
         if !opts.json {
             output::err(format_args!("measuring {} ...", m.id));
         }
-        warm_page_cache(&m.path)
-            .map_err(|e| format!("model {:?}: reading {}: {e}", m.id, m.path.display()))?;
-        models.push(measure_model(
-            cache,
-            &m.id,
-            opts.load_runs,
-            opts.hit_samples,
-        )?);
+        let measured = warm_page_cache(&m.path)
+            .map_err(|e| {
+                Problem::new(
+                    format!("model {:?}: reading {}: {e}", m.id, m.path.display()),
+                    EXIT_PROBLEM,
+                )
+            })
+            .and_then(|_| {
+                measure_model(
+                    cache,
+                    &m.id,
+                    opts.load_runs as usize,
+                    opts.hit_samples as usize,
+                )
+                .map_err(|e| Problem::cache(registry, e))
+            });
+        match measured {
+            Ok(report) => models.push(report),
+            Err(problem) => {
+                failed.push(Failed {
+                    id: m.id.clone(),
+                    error: problem.to_string(),
+                });
+                problems.push(problem);
+            }
+        }
     }
     cache.clear();
+    let ids: Vec<String> = models.iter().map(|m| m.id.clone()).collect();
     let spec = TraceSpec {
-        requests: opts.requests,
-        clients: opts.clients,
+        requests: opts.requests as usize,
+        clients: usize::from(opts.clients),
         seed: opts.seed,
         skew: opts.skew,
-        hold: opts.hold.into(),
+        hold: opts.hold,
     };
-    if !opts.json {
-        output::err(format_args!(
-            "replaying {} requests from {} clients ...",
-            spec.requests, spec.clients
+    let trace = (!ids.is_empty()).then(|| {
+        if !opts.json {
+            output::err(format_args!(
+                "replaying {} requests from {} clients ...",
+                spec.requests, spec.clients
+            ));
+        }
+        replay(cache, &ids, &spec)
+    });
+    memory.finish();
+    if let Some(t) = trace.as_ref().filter(|t| t.errors > 0) {
+        problems.push(Problem::new(
+            format!(
+                "{} of the trace's {} requests failed; the first: {}",
+                t.errors,
+                t.spec.requests,
+                t.first_error.as_deref().unwrap_or("?")
+            ),
+            EXIT_PROBLEM,
         ));
     }
-    let trace = replay(cache, &ids, &spec);
-    let failed = trace.errors > 0;
     let report = Report {
         config: registry.file().display().to_string(),
         budget: cache.budget(),
         models,
+        failed,
         trace,
+        memory,
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
     };
     if opts.json {
         output::json(&serde_json::to_string_pretty(&report)?);
     } else {
-        print_tables(&report);
+        print_tables(&report, opts);
     }
-    Ok(if failed {
-        ExitCode::from(super::EXIT_PROBLEM)
-    } else {
-        ExitCode::SUCCESS
-    })
+    opened.finish(problems)
 }
 
-fn print_tables(r: &Report) {
+/// Prints a table's key: one `name  meaning` line per column, under it.
+fn legend(entries: &[(&str, String)]) {
+    let width = entries.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, meaning) in entries {
+        let pad = " ".repeat(width - name.len());
+        output::out(format_args!("    {name}{pad}  {meaning}"));
+    }
+}
+
+fn print_tables(r: &Report, opts: &BenchOpts) {
     output::out("");
     output::out(format_args!(
         "Models ({}; budget {})",
@@ -109,18 +159,59 @@ fn print_tables(r: &Report) {
             format_bytes(m.measured_bytes),
             format_bytes(m.hint_bytes),
             format!("{:+.2}%", m.hint_error_pct),
-            ns(m.load_ns),
+            format_ns(Some(m.load_ns)),
             rate,
-            ns(m.hit.median_ns),
-            ns(m.hit.p99_ns),
+            format_ns(m.hit.median_ns),
+            format_ns(m.hit.p99_ns),
         ]);
     }
+    for f in &r.failed {
+        let mut row = vec![f.id.clone()];
+        row.extend(std::iter::repeat_n("-".to_owned(), 7));
+        row.push("failed (below)".into());
+        t.row(row);
+    }
     t.print();
+    legend(&[
+        (
+            "measured",
+            "bytes the loaded model holds: what the cache charges for it".into(),
+        ),
+        (
+            "hint",
+            "bytes the backend predicted before loading, from headers only; \
+             hint err = (hint - measured) / measured"
+                .into(),
+        ),
+        (
+            "cold load",
+            format!(
+                "median of {} load(s) with the files in the page cache; \
+                 throughput = measured / cold load",
+                opts.load_runs
+            ),
+        ),
+        (
+            "hit",
+            format!(
+                "a request for the resident model and the drop of its handle, {} times, on one \
+                 thread with nothing else running: the lookup alone (- when the model is not \
+                 kept)",
+                opts.hit_samples
+            ),
+        ),
+    ]);
+    if let Some(tr) = &r.trace {
+        print_trace(tr, r.cores);
+    }
+    print_memory(r);
+}
 
-    let tr = &r.trace;
+fn print_trace(tr: &TraceReport, cores: usize) {
     output::out("");
     output::out(format_args!(
-        "Trace: {} requests, {} clients, seed {}, skew {}, hold {:?}",
+        "Trace: {} requests from {} clients (threads, on {cores} cores), seed {}, skew {}, each \
+         request holding its model for {:?}",
         tr.spec.requests, tr.spec.clients, tr.spec.seed, tr.spec.skew, tr.spec.hold
     ));
     let mut mix = Table::new(&["model", "requests"]);
@@ -130,47 +221,133 @@ fn print_tables(r: &Report) {
     mix.print();
     output::out("");
     let mut t = Table::new(&[
+        "requests",
         "hits",
-        "misses",
-        "loads",
+        "loaded",
+        "joined",
+        "failed",
         "evictions",
         "waits",
-        "errors",
         "peak charged",
         "wall",
     ]);
     t.row(vec![
+        tr.spec.requests.to_string(),
         tr.hits.to_string(),
-        tr.misses.to_string(),
-        tr.loads.to_string(),
+        tr.loaded.to_string(),
+        tr.joined.to_string(),
+        tr.errors.to_string(),
         tr.evictions.to_string(),
         tr.waits.to_string(),
-        tr.errors.to_string(),
         format!(
             "{} of {}",
             format_bytes(tr.peak_charged),
             format_bytes(tr.budget)
         ),
-        ns(tr.wall_ns),
+        format_ns(Some(tr.wall_ns)),
     ]);
     t.print();
+    legend(&[
+        ("requests", "= hits + loaded + joined + failed".into()),
+        ("hits", "requests served by a resident model".into()),
+        (
+            "loaded",
+            "requests that found the model absent and ran its load".into(),
+        ),
+        (
+            "joined",
+            "requests that found the model loading for another request and waited for that \
+             load (single flight: no second load)"
+                .into(),
+        ),
+        (
+            "evictions",
+            "models removed to make room for others (or idle past their keep-alive)".into(),
+        ),
+        (
+            "waits",
+            "requests that waited for room: the models filling the budget were in use".into(),
+        ),
+        (
+            "peak charged",
+            "the most bytes charged (resident, loading, evicted but still held), read after \
+             each request"
+                .into(),
+        ),
+    ]);
     output::out("");
     let mut t = Table::new(&["latency", "count", "p50", "p99", "max"]);
-    for (name, p) in [("hit", &tr.hit_latency), ("miss", &tr.miss_latency)] {
+    for (name, p) in [
+        ("hit", &tr.hit_latency),
+        ("loaded", &tr.load_latency),
+        ("joined", &tr.join_latency),
+    ] {
         t.row(vec![
             name.into(),
             p.count.to_string(),
-            ns(p.median_ns),
-            ns(p.p99_ns),
-            ns(p.max_ns),
+            format_ns(p.median_ns),
+            format_ns(p.p99_ns),
+            format_ns(p.max_ns),
         ]);
     }
     t.print();
-    if let Some(e) = &tr.first_error {
-        output::err("");
-        output::err(format_args!(
-            "{} request(s) failed; the first: {e}",
-            tr.errors
-        ));
-    }
+    legend(&[
+        (
+            "hit",
+            format!(
+                "the request, under the other clients' traffic: it includes waiting for the \
+                 cache's lock while other requests hold it (each request also reads the stats, \
+                 which takes it) and, with {} clients on {cores} cores, waiting to be scheduled; \
+                 the model table's hit is the lookup alone",
+                tr.spec.clients
+            ),
+        ),
+        ("loaded", "the request, its load included".into()),
+        ("-", "no such requests: there is nothing to time".into()),
+    ]);
+}
+
+fn print_memory(r: &Report) {
+    let m = &r.memory;
+    output::out("");
+    let (Some(peak), Some(before)) = (m.peak, m.before_loads) else {
+        output::out("Memory: the process's resident memory is unknown on this system");
+        return;
+    };
+    let since = if m.peak_since_loads {
+        "from the first load to the end of the trace"
+    } else {
+        "since the process started (the peak could not be reset on this system)"
+    };
+    output::out(format_args!(
+        "Memory: peak resident {} {since}, beside a budget of {}",
+        format_bytes(peak),
+        format_bytes(r.budget)
+    ));
+    let outside = peak.saturating_sub(before.saturating_add(r.budget));
+    legend(&[
+        (
+            "before loads",
+            format!(
+                "{}: the program, its libraries and the registry, resident before the first \
+                 load",
+                format_bytes(before)
+            ),
+        ),
+        (
+            "charged",
+            "at most the budget: the models the cache holds (more only for a lone model that \
+             `allow_oversized` admits)"
+                .into(),
+        ),
+        (
+            "outside",
+            format!(
+                "at least {} (peak - before loads - budget): memory the budget does not count, \
+                 such as a load's working buffers and the memory of evicted models that the \
+                 allocator keeps for reuse instead of returning it",
+                format_bytes(outside)
+            ),
+        ),
+    ]);
 }

@@ -1,27 +1,36 @@
-//! `check`, `ls` and `plan`: everything that looks without loading.
+//! `check` and `ls`: what the configuration says, without loading anything.
 
-use std::process::ExitCode;
-
-use modelcache_core::{CacheError, StepOutcome, format_bytes};
+use modelcache::registry::{CheckProblem, ModelCheck, Registry};
+use modelcache_core::format_bytes;
 
 use super::Failure;
 use super::args::Args;
 use super::output::{self, Table};
-use super::setup::{open, open_lenient};
+use super::report::{EXIT_PROBLEM, Problem, room_advice};
+use super::setup::{Opened, in_file_order, open};
 
 fn yes_no(b: bool) -> String {
     (if b { "yes" } else { "no" }).to_owned()
 }
 
-pub fn check(args: &Args) -> Result<ExitCode, Failure> {
-    let (registry, skipped) = open_lenient(args)?;
-    let cache = registry.cache();
+/// Every problem of the configuration and of every model's checkpoint, in one run.
+pub fn check(args: &Args) -> Result<(), Failure> {
+    let opened = open(args, true)?;
+    let registry = &opened.registry;
+    let budget = if opened.budget_known {
+        format_bytes(registry.cache().budget())
+    } else {
+        "unknown (see the problems below)".to_owned()
+    };
+    let configured = registry.models().count() + opened.left_out.len();
+    let left_out = match opened.left_out.len() {
+        0 => String::new(),
+        n => format!(" ({n} left out: see the problems below)"),
+    };
     output::out(format_args!(
-        "{}: {} models, budget {}{}",
+        "{}: {configured} models{left_out}, budget {budget}{}",
         registry.file().display(),
-        registry.models().count() + skipped.len(),
-        format_bytes(cache.budget()),
-        pools_text(&registry),
+        pools_text(registry),
     ));
     let report = registry.check();
     let mut table = Table::new(&[
@@ -41,7 +50,6 @@ pub fn check(args: &Args) -> Result<ExitCode, Failure> {
             ),
             None => ("-".into(), "-".into(), "-".into()),
         };
-        let fits = row.problem.is_none() && row.bytes.is_some();
         table.row(vec![
             row.id.clone(),
             row.backend.clone(),
@@ -49,36 +57,65 @@ pub fn check(args: &Args) -> Result<ExitCode, Failure> {
             files,
             tensors,
             row.bytes.map_or_else(|| "-".into(), format_bytes),
-            yes_no(fits),
+            fits(&opened, row),
             row.path.display().to_string(),
         ]);
         if let Some(p) = &row.problem {
-            problems.push(format!(
-                "{}: model {:?} ({}): {p}",
-                row.at,
-                row.id,
-                row.path.display()
-            ));
+            problems.push(row_problem(registry, row, p));
         }
     }
     table.print();
-    for e in &skipped {
-        problems.push(e.to_string());
-    }
-    if problems.is_empty() {
+    if problems.is_empty() && opened.problems.is_empty() {
         output::out("");
         output::out(format_args!("all {} models OK", report.models.len()));
-        return Ok(ExitCode::SUCCESS);
     }
-    output::err("");
-    output::err(format_args!("{} problem(s):", problems.len()));
-    for p in &problems {
-        output::err(format_args!("  - {p}"));
-    }
-    Ok(ExitCode::from(super::EXIT_PROBLEM))
+    // Configuration and checkpoint problems together, in the order of the file.
+    let mut all = opened.problems;
+    all.extend(problems);
+    Problem::in_file_order(&mut all);
+    Failure::of(all)
 }
 
-fn pools_text(registry: &modelcache::registry::Registry) -> String {
+/// The `fits` column: as a request for the model alone would go (`plan ID` says the same).
+fn fits(opened: &Opened, row: &ModelCheck) -> String {
+    match &row.problem {
+        Some(CheckProblem::TooLarge { .. }) => "no".into(),
+        Some(_) => "-".into(),
+        None if !opened.budget_known => "?".into(),
+        // A budget of 0 retains nothing: the model loads for each request and is not kept.
+        None if opened.registry.cache().budget() == 0 => "yes, not kept".into(),
+        None => "yes".into(),
+    }
+}
+
+fn row_problem(registry: &Registry, row: &ModelCheck, problem: &CheckProblem) -> Problem {
+    let text = format!(
+        "{}: model {:?} ({}): {problem}",
+        row.at,
+        row.id,
+        row.path.display()
+    );
+    let hint = match problem {
+        CheckProblem::TooLarge { pool, .. } => Some(room_advice(
+            registry,
+            &row.id,
+            row.bytes.unwrap_or(0),
+            pool.as_deref(),
+        )),
+        CheckProblem::Missing => Some(format!(
+            "put the checkpoint there, or change `path` in [models.{}] (a relative path is \
+             relative to the folder of {})",
+            row.id,
+            registry.file().display()
+        )),
+        _ => None,
+    };
+    Problem::new(text, EXIT_PROBLEM)
+        .hint(hint)
+        .at(Some(&row.at))
+}
+
+pub fn pools_text(registry: &Registry) -> String {
     if registry.pools().is_empty() {
         return String::new();
     }
@@ -90,13 +127,14 @@ fn pools_text(registry: &modelcache::registry::Registry) -> String {
     format!(", pools: {}", pools.join(", "))
 }
 
-pub fn ls(args: &Args) -> Result<ExitCode, Failure> {
-    let registry = open(args)?;
+pub fn ls(args: &Args) -> Result<(), Failure> {
+    let opened = open(args, false)?;
+    let registry = &opened.registry;
     output::out(format_args!(
         "{}: budget {}{}",
         registry.file().display(),
         format_bytes(registry.cache().budget()),
-        pools_text(&registry)
+        pools_text(registry)
     ));
     let mut table = Table::new(&[
         "model",
@@ -107,7 +145,7 @@ pub fn ls(args: &Args) -> Result<ExitCode, Failure> {
         "pool",
         "path",
     ]);
-    for m in super::setup::in_file_order(&registry) {
+    for m in in_file_order(registry) {
         table.row(vec![
             m.id.clone(),
             m.backend.clone(),
@@ -122,68 +160,5 @@ pub fn ls(args: &Args) -> Result<ExitCode, Failure> {
         ]);
     }
     table.print();
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn plan(args: &Args, ids: &[String]) -> Result<ExitCode, Failure> {
-    let registry = open(args)?;
-    if let Some(e) = ids.iter().find_map(|id| unknown(&registry, id)) {
-        return Err(e);
-    }
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let plan = registry.cache().plan(&ids)?;
-    let mut table = Table::new(&["model", "needs", "outcome"]);
-    for step in &plan.steps {
-        let outcome = match &step.outcome {
-            StepOutcome::Resident => "resident (a hit)".to_owned(),
-            StepOutcome::Loading => "loading (would join)".to_owned(),
-            StepOutcome::Load { evicts } if evicts.is_empty() => "load; evicts nothing".to_owned(),
-            StepOutcome::Load { evicts } => {
-                let v: Vec<String> = evicts
-                    .iter()
-                    .map(|h| format!("{} ({})", h.id, format_bytes(h.bytes)))
-                    .collect();
-                format!("load; evicts {}", v.join(", "))
-            }
-            StepOutcome::WouldWait { pool, holders } => {
-                let v: Vec<String> = holders.iter().map(ToString::to_string).collect();
-                format!(
-                    "would wait for room in {}: held by {}",
-                    pool.as_deref().unwrap_or("the budget"),
-                    v.join(", ")
-                )
-            }
-            StepOutcome::Uncached => "load; not retained (the budget is 0)".to_owned(),
-            StepOutcome::WouldFail(e) => format!("would fail: {e}"),
-            _ => "unknown".to_owned(),
-        };
-        table.row(vec![step.id.clone(), format_bytes(step.bytes), outcome]);
-    }
-    table.print();
-    let fits = plan.fits();
-    output::out("");
-    output::out(if fits {
-        "fits"
-    } else {
-        "does not fit without waiting"
-    });
-    Ok(if fits {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(super::EXIT_PROBLEM)
-    })
-}
-
-/// Shared by `plan` and `load`: a usage error for a model that is not configured, listing
-/// the known ones.
-pub fn unknown(registry: &modelcache::registry::Registry, id: &str) -> Option<Failure> {
-    if registry.model(id).is_some() {
-        return None;
-    }
-    let known: Vec<&str> = registry.models().map(|m| m.id.as_str()).collect();
-    Some(Failure::usage(format!(
-        "{}; configured: {}",
-        CacheError::UnknownModel { id: id.into() },
-        known.join(", ")
-    )))
+    opened.finish(Vec::new())
 }

@@ -1,6 +1,7 @@
-//! `load`: load models with progress bars and report what was measured.
+//! `load`: load models with progress bars and report what was measured; a model that fails is
+//! reported beside the others, which are loaded anyway.
 
-use std::process::ExitCode;
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -8,11 +9,11 @@ use modelcache_core::{LoadProgress, Served, format_bytes};
 
 use super::Failure;
 use super::args::Args;
-use super::check::unknown;
 use super::output::{self, Table};
+use super::report::Problem;
 use super::setup::open;
 
-/// A progress bar fed in bytes by the loader.
+/// A progress bar fed in bytes by the loader (drawn only on a terminal).
 struct Bar(ProgressBar);
 
 impl LoadProgress for Bar {
@@ -29,11 +30,13 @@ impl LoadProgress for Bar {
     }
 }
 
-pub fn load(args: &Args, ids: &[String]) -> Result<ExitCode, Failure> {
-    let registry = open(args)?;
-    if let Some(e) = ids.iter().find_map(|id| unknown(&registry, id)) {
-        return Err(e);
+pub fn load(args: &Args, ids: &[String]) -> Result<(), Failure> {
+    let opened = open(args, false)?;
+    for id in ids {
+        opened.known(id)?;
     }
+    let registry = &opened.registry;
+    let cache = registry.cache();
     let style = ProgressStyle::with_template(
         "{prefix:>16} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
     )
@@ -47,15 +50,29 @@ pub fn load(args: &Args, ids: &[String]) -> Result<ExitCode, Failure> {
         "load time",
         "throughput",
         "served",
+        "evicted",
     ]);
-    for id in ids {
-        let hint = registry.cache().plan(&[id])?.steps[0].bytes;
+    let mut problems = Vec::new();
+    // Left out for a configuration problem, reported below with the others.
+    for id in ids.iter().filter(|id| registry.model(id).is_some()) {
+        let step = &cache.plan(&[id])?.steps[0];
+        let hint = step.bytes;
         let bar = ProgressBar::new(hint)
             .with_style(style.clone())
             .with_prefix(output::escape(id).into_owned());
+        let before: BTreeSet<String> = cache.entries().into_iter().map(|e| e.id).collect();
         let start = Instant::now();
-        let (handle, served) = registry.cache().request(id, &Bar(bar))?;
+        let (handle, served) = match cache.request(id, &Bar(bar.clone())) {
+            Ok(served) => served,
+            Err(e) => {
+                bar.finish_and_clear();
+                problems.push(Problem::cache(registry, e));
+                continue;
+            }
+        };
         let took = start.elapsed();
+        let after: BTreeSet<String> = cache.entries().into_iter().map(|e| e.id).collect();
+        let evicted: Vec<&str> = before.difference(&after).map(String::as_str).collect();
         let measured = handle.bytes();
         #[allow(clippy::cast_precision_loss)]
         let (error, rate) = (
@@ -72,16 +89,22 @@ pub fn load(args: &Args, ids: &[String]) -> Result<ExitCode, Failure> {
             match served {
                 Served::Hit => "already resident",
                 Served::Joined => "joined a load",
+                Served::Loaded if cache.budget() == 0 => "loaded, not kept",
                 Served::Loaded => "loaded",
             }
             .to_owned(),
+            if evicted.is_empty() {
+                "-".to_owned()
+            } else {
+                evicted.join(", ")
+            },
         ]);
         // Not kept: a later model may evict this one, as requests of a server would.
         drop(handle);
     }
     output::out("");
     table.print();
-    let s = registry.cache().stats();
+    let s = cache.stats();
     output::out("");
     output::out(format_args!(
         "charged {} of {} ({} resident, {} evictions)",
@@ -90,7 +113,7 @@ pub fn load(args: &Args, ids: &[String]) -> Result<ExitCode, Failure> {
         s.entries,
         s.evictions
     ));
-    Ok(ExitCode::SUCCESS)
+    opened.finish(problems)
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

@@ -57,8 +57,8 @@ pub fn json(text: &str) {
     println!("{text}");
 }
 
-/// A table printed with aligned columns; numeric-looking cells are right-aligned. Cells are
-/// escaped when added, so widths count what is shown.
+/// A table printed with aligned columns; a column whose cells all look numeric (or are `-`)
+/// is right-aligned. Cells are escaped when added, so widths count what is shown.
 pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
@@ -94,6 +94,16 @@ impl Table {
                 }
             }
         }
+        let looks_numeric = |c: &str| {
+            c.trim_start_matches(['-', '+'])
+                .starts_with(|ch: char| ch.is_ascii_digit())
+        };
+        let numeric: Vec<bool> = (0..widths.len())
+            .map(|i| {
+                let cells = || self.rows.iter().filter_map(|r| r.get(i));
+                cells().any(|c| looks_numeric(c)) && cells().all(|c| c == "-" || looks_numeric(c))
+            })
+            .collect();
         let line = |cells: &[String]| {
             let mut text = String::from(" ");
             for (i, c) in cells.iter().enumerate() {
@@ -102,8 +112,7 @@ impl Table {
                     .copied()
                     .unwrap_or(0)
                     .saturating_sub(c.chars().count());
-                let digits = c.trim_start_matches(['-', '+']);
-                let numeric = i > 0 && digits.starts_with(|ch: char| ch.is_ascii_digit());
+                let numeric = numeric.get(i).copied().unwrap_or(false);
                 text.push(' ');
                 if i > 0 {
                     text.push(' ');
@@ -154,6 +163,16 @@ mod tests {
         // Columns two spaces apart; numbers right-aligned under "bytes", text left-aligned.
         assert!(lines[2].starts_with(&format!("  {long}     12  ppp")));
         assert_eq!(lines[3], format!("  a{}      3  q", " ".repeat(69_999)));
+    }
+
+    #[test]
+    fn numeric_columns_are_right_aligned_wherever_they_are() {
+        let mut table = Table::new(&["count", "name", "p50"]);
+        table.row(vec!["7".into(), "8b-model".into(), "-".into()]);
+        table.row(vec!["120".into(), "kokoro".into(), "50 ns".into()]);
+        let lines = table.lines();
+        assert_eq!(lines[2], "      7  8b-model      -");
+        assert_eq!(lines[3], "    120  kokoro    50 ns");
     }
 
     #[test]

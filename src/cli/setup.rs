@@ -1,16 +1,18 @@
 //! Logging, opening a config (generating the bundled fixtures first if needed), and the
 //! `fixtures` command.
 
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Instant;
 
 use modelcache::registry::{Config, Registry, RegistryError};
-use modelcache_core::{Budget, format_bytes};
+use modelcache_core::{BUDGET_ENV, CacheError, ModelCache, format_bytes};
 
 use super::Failure;
-use super::args::Args;
+use super::args::{Args, Scale};
 use super::output;
+use super::report::Problem;
 
 /// Where the bundled models.toml expects its generated checkpoints, beside the config.
 pub const BUNDLE_DIR: &str = "models/generated";
@@ -20,18 +22,30 @@ pub const BUNDLE_SEED: u64 = 2024;
 /// small enough to generate in a second or two.
 pub const BUNDLE_SCALE: u64 = 64 << 20;
 
+/// Logs to standard error. A failed load is not logged below `-vv`: the command reports it
+/// itself, once. Colour only on a terminal, and never with `NO_COLOR` set.
 pub fn logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,modelcache::load=off",
+        1 => "info,modelcache::load=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// Whether to colour what is written to a stream: it is a `terminal`, and `NO_COLOR` is unset
+/// or empty (<https://no-color.org>).
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn bundle_root(config: &Path) -> PathBuf {
@@ -67,37 +81,123 @@ fn ensure_fixtures(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Reads the config, generates bundled fixtures if needed, and builds the registry. Failures
-/// to read, parse or build the config exit with [`EXIT_CONFIG`](super::EXIT_CONFIG).
-pub fn open(args: &Args) -> Result<Registry, Failure> {
-    let config = read_config(args)?;
-    let backends = modelcache::backends_for(&config).map_err(Failure::config)?;
-    Registry::build(&backends, &config).map_err(Failure::config)
+/// A registry of the models that could be built, and the problems of the others.
+pub struct Opened {
+    pub registry: Registry,
+    /// Configuration problems: of the file, of models (left out of the registry), of plugins.
+    pub problems: Vec<Problem>,
+    /// Models the file configures that are not in the registry, because of a problem above.
+    pub left_out: BTreeSet<String>,
+    /// Whether the budget is the configured one (`check` goes on past a bad budget, with none).
+    pub budget_known: bool,
 }
 
-pub fn read_config(args: &Args) -> Result<Config, Failure> {
-    let config = Config::from_file(&args.config).map_err(|e| with_hint(args, e))?;
+impl Opened {
+    /// Whether `id` is configured, in the registry or left out; if not, a usage error listing
+    /// the models there are.
+    pub fn known(&self, id: &str) -> Result<(), Failure> {
+        if self.registry.model(id).is_some() || self.left_out.contains(id) {
+            return Ok(());
+        }
+        let mut known: Vec<&str> = self.registry.models().map(|m| m.id.as_str()).collect();
+        known.extend(self.left_out.iter().map(String::as_str));
+        known.sort_unstable();
+        Err(Failure::usage(format!(
+            "{}; configured: {}",
+            CacheError::UnknownModel { id: id.into() },
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        )))
+    }
+
+    /// The problems found so far and `more`, as the command's result.
+    pub fn finish(self, more: Vec<Problem>) -> Result<(), Failure> {
+        let mut problems = self.problems;
+        problems.extend(more);
+        Failure::of(problems)
+    }
+}
+
+/// Reads the config (generating the bundled fixtures if it uses them) and builds a registry of
+/// every model that has no problem: a model with a bad key, an unknown backend or options its
+/// backend refuses is left out and reported, and the others are served.
+///
+/// A problem outside the model tables (the budget, a pool, a plugin, an unknown table) stops
+/// every command but `check` (`lenient`), which goes on to inspect the models.
+pub fn open(args: &Args, lenient: bool) -> Result<Opened, Failure> {
+    let (mut config, config_problems) =
+        Config::from_file_lenient(&args.config).map_err(|e| with_hint(args, e))?;
+    let mut left_out: BTreeSet<String> = config_problems
+        .iter()
+        .filter_map(|p| p.model().map(str::to_owned))
+        .collect();
+    let global = config_problems.iter().any(|p| p.model().is_none());
+    let mut problems: Vec<Problem> = config_problems
+        .into_iter()
+        .flat_map(Problem::config)
+        .collect();
+    if global && !lenient {
+        return Err(Failure::many(problems));
+    }
     ensure_fixtures(&config)?;
-    Ok(config)
-}
-
-/// Builds a registry from the models that can be built, returning the errors of the others
-/// (unknown backends, bad options) so that `check` reports every problem at once.
-pub fn open_lenient(args: &Args) -> Result<(Registry, Vec<RegistryError>), Failure> {
-    let mut config = read_config(args)?;
-    let backends = modelcache::backends_for(&config).map_err(Failure::config)?;
-    let mut skipped = Vec::new();
+    let backends = match modelcache::backends_for(&config) {
+        Ok(b) => b,
+        Err(e) if lenient => {
+            problems.extend(Problem::registry(e));
+            modelcache::backends()
+        }
+        Err(e) => {
+            problems.extend(Problem::registry(e));
+            return Err(Failure::many(problems));
+        }
+    };
+    let mut budget = None;
     loop {
-        match Registry::build(&backends, &config) {
-            Ok(r) => return Ok((r, skipped)),
-            Err(e) => {
+        let built = Registry::build_with(
+            &backends,
+            &config,
+            ModelCache::builder(),
+            budget
+                .as_deref()
+                .or(std::env::var(BUDGET_ENV).ok().as_deref()),
+        );
+        match built {
+            Ok(registry) => {
+                Problem::in_file_order(&mut problems);
+                return Ok(Opened {
+                    registry,
+                    problems,
+                    left_out,
+                    budget_known: budget.is_none(),
+                });
+            }
+            Err(
+                e @ (RegistryError::UnknownBackend { .. }
+                | RegistryError::Options { .. }
+                | RegistryError::Register { .. }),
+            ) => {
                 let model = match &e {
                     RegistryError::UnknownBackend { model, .. }
-                    | RegistryError::Options { model, .. } => model.clone(),
-                    _ => return Err(Failure::config(e)),
+                    | RegistryError::Options { model, .. }
+                    | RegistryError::Register { model, .. } => model.clone(),
+                    _ => String::new(),
                 };
                 config.models.remove(&model);
-                skipped.push(e);
+                left_out.insert(model);
+                problems.extend(Problem::registry(e));
+            }
+            // A budget that is missing or cannot be resolved: `check` inspects the models
+            // without one (nothing is too large).
+            Err(e) if lenient && budget.is_none() => {
+                problems.extend(Problem::registry(e));
+                budget = Some(u64::MAX.to_string());
+            }
+            Err(e) => {
+                problems.extend(Problem::registry(e));
+                return Err(Failure::many(problems));
             }
         }
     }
@@ -116,24 +216,11 @@ fn with_hint(args: &Args, e: modelcache::registry::ConfigError) -> Failure {
 pub fn fixtures(
     args: &Args,
     out: Option<&Path>,
-    scale: Option<&str>,
+    scale: Option<Scale>,
     seed: u64,
-) -> Result<ExitCode, Failure> {
+) -> Result<(), Failure> {
     let root = out.map_or_else(|| bundle_root(&args.config), Path::to_path_buf);
-    let scale = match scale {
-        None => Some(BUNDLE_SCALE),
-        Some("tiny") => None,
-        Some(text) => match text
-            .parse::<Budget>()
-            .map_err(|e| format!("--scale: {e}"))?
-        {
-            Budget::Bytes(0) => None,
-            Budget::Bytes(b) => Some(b),
-            Budget::Percent(_) => {
-                return Err("--scale: give a size such as 64MiB, or `tiny`".into());
-            }
-        },
-    };
+    let scale = scale.map_or(Some(BUNDLE_SCALE), |s| s.0);
     let start = Instant::now();
     let report = modelcache_testkit::write_bundle(&root, seed, scale)
         .map_err(|e| format!("writing checkpoints to {}: {e}", root.display()))?;
@@ -150,7 +237,7 @@ pub fn fixtures(
         format_bytes(report.file_bytes()),
         start.elapsed()
     ));
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The configured models in the order the file lists them.
@@ -158,4 +245,17 @@ pub fn in_file_order(registry: &Registry) -> Vec<&modelcache::registry::ModelEnt
     let mut models: Vec<_> = registry.models().collect();
     models.sort_by_key(|m| (m.at.line, m.at.column));
     models
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())));
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None));
+    }
 }
