@@ -344,8 +344,9 @@ fn print_memory(r: &Report) {
             "outside",
             format!(
                 "at least {} (peak - before loads - budget): memory the budget does not count, \
-                 such as a load's working buffers and the memory of evicted models that the \
-                 allocator keeps for reuse instead of returning it",
+                 mostly that of evicted models, which the allocator keeps for reuse instead of \
+                 returning it (glibc: an arena per thread; MALLOC_ARENA_MAX=1 lowers it), and \
+                 a load's working buffers",
                 format_bytes(outside)
             ),
         ),
