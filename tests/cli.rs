@@ -14,6 +14,35 @@ fn small() -> String {
         .replace("96MiB", "1MiB")
 }
 
+/// `bench` with a short trace: `requests` from `clients`, few samples, one load per model.
+fn bench_args<'a>(json: bool, requests: &'a str, clients: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["bench"];
+    if json {
+        args.push("--json");
+    }
+    args.extend([
+        "--requests",
+        requests,
+        "--clients",
+        clients,
+        "--hit-samples",
+        "20",
+        "--load-runs",
+        "1",
+        "--hold",
+        "0s",
+    ]);
+    args
+}
+
+/// The line of table `text` for `model` that says `marker`.
+fn row<'a>(text: &'a str, model: &str, marker: &str) -> &'a str {
+    lines_with(text, model)
+        .into_iter()
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no row for {model} saying {marker}: {text}"))
+}
+
 /// The lines of `text` that mention `needle`.
 fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
     text.lines().filter(|l| l.contains(needle)).collect()
@@ -141,19 +170,12 @@ fn plan_shows_the_evictions_load_makes() {
     let args: Vec<&str> = ["plan"].into_iter().chain(ids).collect();
     let (code, plan, err) = run(dir.path(), &args);
     assert_eq!(code, 0, "{plan}\n{err}");
-    let evicts = |model: &str| {
-        lines_with(&plan, model)
-            .into_iter()
-            .find(|l| l.contains("loads"))
-            .map(str::to_owned)
-            .unwrap()
-    };
     assert!(
-        evicts("ltx-video").contains("evicts flux-schnell"),
+        row(&plan, "ltx-video", "loads").contains("evicts flux-schnell"),
         "{plan}"
     );
     assert!(
-        evicts("  kokoro").contains("evicts flux-mflux-4bit"),
+        row(&plan, "  kokoro", "loads").contains("evicts flux-mflux-4bit"),
         "{plan}"
     );
     assert!(
@@ -165,15 +187,9 @@ fn plan_shows_the_evictions_load_makes() {
     let args: Vec<&str> = ["load"].into_iter().chain(ids).collect();
     let (code, load, err) = run(dir.path(), &args);
     assert_eq!(code, 0, "{load}\n{err}");
-    let evicted = |model: &str| {
-        lines_with(&load, model)
-            .into_iter()
-            .find(|l| l.contains("loaded"))
-            .map(|l| l.split_whitespace().last().unwrap().to_owned())
-            .unwrap()
-    };
-    assert_eq!(evicted("ltx-video"), "flux-schnell", "{load}");
-    assert_eq!(evicted("  kokoro"), "flux-mflux-4bit", "{load}");
+    let evicted = |model: &str| row(&load, model, "loaded").split_whitespace().last();
+    assert_eq!(evicted("ltx-video"), Some("flux-schnell"), "{load}");
+    assert_eq!(evicted("  kokoro"), Some("flux-mflux-4bit"), "{load}");
     assert!(load.contains("2 evictions"), "{load}");
 
     // With --hold, every model is kept in use: the third would wait, and the plan says for
@@ -439,21 +455,7 @@ fn bench_json_measures_every_model_and_the_trace() {
         .replace("budget = \"160MiB\"", "budget = \"1500KiB\"")
         .replace("96MiB", "1MiB");
     let (dir, _) = workspace(&config);
-    let args = [
-        "bench",
-        "--json",
-        "--requests",
-        "60",
-        "--clients",
-        "3",
-        "--hit-samples",
-        "20",
-        "--load-runs",
-        "1",
-        "--hold",
-        "0s",
-    ];
-    let (code, out, err) = run(dir.path(), &args);
+    let (code, out, err) = run(dir.path(), &bench_args(true, "60", "3"));
     assert_eq!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let models = v["models"].as_array().unwrap();
@@ -485,20 +487,7 @@ fn bench_explains_its_tables() {
     // A budget of 0 keeps nothing: there are no hits to time.
     let config = BUNDLED.replace("budget = \"160MiB\"", "budget = 0");
     let (dir, _) = workspace(&config);
-    let args = [
-        "bench",
-        "--requests",
-        "8",
-        "--clients",
-        "2",
-        "--hit-samples",
-        "5",
-        "--load-runs",
-        "1",
-        "--hold",
-        "0s",
-    ];
-    let (code, out, err) = run(dir.path(), &args);
+    let (code, out, err) = run(dir.path(), &bench_args(false, "8", "2"));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(!out.contains("0 ns"), "no fake zeros: {out}");
     let kokoro = lines_with(&out, "  kokoro")[0];
@@ -531,20 +520,7 @@ fn bench_explains_its_tables() {
 fn bench_measures_what_it_can() {
     let (dir, _) = workspace(&small());
     truncate_kokoro_weights(dir.path());
-    let args = [
-        "bench",
-        "--requests",
-        "20",
-        "--clients",
-        "2",
-        "--hit-samples",
-        "5",
-        "--load-runs",
-        "1",
-        "--hold",
-        "0s",
-    ];
-    let (code, out, err) = run(dir.path(), &args);
+    let (code, out, err) = run(dir.path(), &bench_args(false, "20", "2"));
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
         lines_with(&out, "  kokoro")[0].contains("failed (below)"),

@@ -165,6 +165,13 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// Reports that `entry`'s value is not what `expected` describes (its kind is named).
+    pub fn wrong_kind(&self, walk: &mut Walk<'_>, entry: &Entry<'_>, expected: &str) {
+        let message = format!("expected {expected}, found a {}", entry.item.type_name());
+        let problem = self.problem(walk, entry, message);
+        walk.problems.push(problem);
+    }
+
     /// `entry`'s value as a `T`; a problem (and `None`) when it is not one.
     pub fn value<T: DeserializeOwned>(&self, walk: &mut Walk<'_>, entry: &Entry<'_>) -> Option<T> {
         match value(entry.item) {

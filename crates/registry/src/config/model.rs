@@ -106,12 +106,7 @@ impl ModelConfig {
                 "size" => m.size = table.value::<SizeValue>(walk, &e).map(|s| s.0),
                 "options" => {
                     if !e.item.is_table_like() {
-                        let message = format!(
-                            "expected a table such as {{ dtype = \"bf16\" }}, found a {}",
-                            e.item.type_name()
-                        );
-                        let problem = table.problem(walk, &e, message);
-                        walk.problems.push(problem);
+                        table.wrong_kind(walk, &e, "a table such as { dtype = \"bf16\" }");
                         continue;
                     }
                     m.options = table.value(walk, &e);

@@ -34,12 +34,11 @@ impl PluginsConfig {
         let mut paths = Vec::new();
         for e in table.entries(walk, &["paths"]) {
             let Some(array) = e.item.as_array() else {
-                let message = format!(
-                    "expected a list of libraries such as [\"plugins/libmine.so\"], found a {}",
-                    e.item.type_name()
+                table.wrong_kind(
+                    walk,
+                    &e,
+                    "a list of libraries such as [\"plugins/libmine.so\"]",
                 );
-                let problem = table.problem(walk, &e, message);
-                walk.problems.push(problem);
                 continue;
             };
             for value in array.iter() {
