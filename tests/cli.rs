@@ -132,6 +132,8 @@ fn check_reports_every_config_problem_in_one_run() {
     for (line, part) in problems.iter().zip(expect) {
         assert!(line.contains(part), "{line:?} lacks {part:?}\n{err}");
     }
+    // The pool whose budget is invalid is checked as unlimited, and said to be.
+    assert!(out.contains("pools: video unlimited"), "{out}");
     // The models without a problem are inspected all the same.
     assert!(
         lines_with(&out, "flux-schnell")
@@ -402,10 +404,11 @@ fn bad_sizes_and_durations_give_the_right_reason() {
         let (dir, _) = workspace(&config);
         let (code, _, err) = run(dir.path(), &["ls"]);
         assert_eq!(code, 3, "{err}");
+        let first = err.lines().next().unwrap_or_default();
         assert!(
-            err.starts_with("error: ")
-                && err.contains(":8:10: in [cache]: `budget`: ")
-                && err.trim_end().ends_with(message),
+            first.starts_with("error: ")
+                && first.contains(":8:10: in [cache]: `budget`: ")
+                && first.ends_with(message),
             "{value}: {err}"
         );
     }
@@ -558,6 +561,20 @@ fn errors_are_clear() {
     assert_eq!(code, 3);
     assert!(
         err.contains("models.toml:3:1") && err.contains("bugdet"),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(
+            "note: a problem outside the model tables stops every command but `check`, which \
+             lists every problem, the models' own included\n"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = run(dir.path(), &["--config", "elsewhere.toml", "ls"]);
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("cannot read elsewhere.toml")
+            && err.contains("hint: check the file given by --config (or MODELCACHE_CONFIG)"),
         "{err}"
     );
 

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+/// The models file read when neither --config nor MODELCACHE_CONFIG says another.
+pub const DEFAULT_CONFIG: &str = "models.toml";
+
 /// Keep inference models resident under one memory budget: check, plan, load and benchmark
 /// the models of a models.toml.
 #[derive(Debug, Parser)]
@@ -15,7 +18,7 @@ pub struct Args {
         long,
         short,
         global = true,
-        default_value = "models.toml",
+        default_value = DEFAULT_CONFIG,
         env = "MODELCACHE_CONFIG"
     )]
     pub config: PathBuf,

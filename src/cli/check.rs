@@ -122,7 +122,11 @@ pub fn pools_text(registry: &Registry) -> String {
     let pools: Vec<String> = registry
         .pools()
         .iter()
-        .map(|(n, b)| format!("{n} {}", format_bytes(*b)))
+        .map(|(n, b)| match *b {
+            // A pool whose budget is invalid is kept unlimited (the problem says why).
+            u64::MAX => format!("{n} unlimited"),
+            b => format!("{n} {}", format_bytes(b)),
+        })
         .collect();
     format!(", pools: {}", pools.join(", "))
 }

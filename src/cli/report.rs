@@ -109,6 +109,8 @@ impl std::fmt::Display for Problem {
 /// Why a command failed: one problem, or several reported beside one another.
 pub struct Failure {
     problems: Vec<Problem>,
+    /// A last line about all of them.
+    note: Option<String>,
 }
 
 impl Failure {
@@ -117,21 +119,29 @@ impl Failure {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(Self { problems })
+            Err(Self::many(problems))
         }
     }
 
     /// `problems`, of which there is at least one.
     pub fn many(problems: Vec<Problem>) -> Self {
         debug_assert!(!problems.is_empty());
-        Self { problems }
+        Self {
+            problems,
+            note: None,
+        }
+    }
+
+    /// Adds a last line about all the problems.
+    #[must_use]
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
     }
 
     /// A configuration error ([`EXIT_CONFIG`]).
     pub fn config(error: ConfigError) -> Self {
-        Self {
-            problems: Problem::config(error),
-        }
+        Self::many(Problem::config(error))
     }
 
     /// The arguments are wrong ([`EXIT_USAGE`]).
@@ -160,9 +170,7 @@ impl Failure {
 
 impl From<Problem> for Failure {
     fn from(problem: Problem) -> Self {
-        Self {
-            problems: vec![problem],
-        }
+        Self::many(vec![problem])
     }
 }
 
@@ -181,15 +189,18 @@ pub fn print(failure: &Failure) {
         for line in rest {
             output::err(format_args!("  {line}"));
         }
-        return;
-    }
-    output::err(format_args!("error: {} problems:", problems.len()));
-    for p in problems {
-        let (headline, rest) = lines(p);
-        output::err(format_args!("  - {headline}"));
-        for line in rest {
-            output::err(format_args!("      {line}"));
+    } else {
+        output::err(format_args!("error: {} problems:", problems.len()));
+        for p in problems {
+            let (headline, rest) = lines(p);
+            output::err(format_args!("  - {headline}"));
+            for line in rest {
+                output::err(format_args!("      {line}"));
+            }
         }
+    }
+    if let Some(note) = &failure.note {
+        output::err(format_args!("note: {note}"));
     }
 }
 
@@ -319,12 +330,10 @@ mod tests {
 
     #[test]
     fn the_most_serious_kind_is_the_exit_code() {
-        let f = Failure {
-            problems: vec![
-                Problem::new("a", EXIT_PROBLEM),
-                Problem::new("b", EXIT_CONFIG),
-            ],
-        };
+        let f = Failure::many(vec![
+            Problem::new("a", EXIT_PROBLEM),
+            Problem::new("b", EXIT_CONFIG),
+        ]);
         assert_eq!(f.code(), EXIT_CONFIG);
         assert_eq!(one_line("a\n\n  b\n"), "a; b");
     }

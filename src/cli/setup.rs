@@ -10,7 +10,7 @@ use modelcache::registry::{Config, Registry, RegistryError};
 use modelcache_core::{BUDGET_ENV, CacheError, ModelCache, format_bytes};
 
 use super::Failure;
-use super::args::{Args, Scale};
+use super::args::{Args, DEFAULT_CONFIG, Scale};
 use super::output;
 use super::report::Problem;
 
@@ -140,7 +140,7 @@ pub fn open(args: &Args, lenient: bool) -> Result<Opened, Failure> {
         .flat_map(Problem::config)
         .collect();
     if global && !lenient {
-        return Err(Failure::many(problems));
+        return Err(stopped(problems));
     }
     ensure_fixtures(&config)?;
     let backends = match modelcache::backends_for(&config) {
@@ -151,7 +151,7 @@ pub fn open(args: &Args, lenient: bool) -> Result<Opened, Failure> {
         }
         Err(e) => {
             problems.extend(Problem::registry(e));
-            return Err(Failure::many(problems));
+            return Err(stopped(problems));
         }
     };
     let mut budget = None;
@@ -197,7 +197,7 @@ pub fn open(args: &Args, lenient: bool) -> Result<Opened, Failure> {
             }
             Err(e) => {
                 problems.extend(Problem::registry(e));
-                return Err(Failure::many(problems));
+                return Err(stopped(problems));
             }
         }
     }
@@ -208,8 +208,19 @@ fn with_hint(args: &Args, e: modelcache::registry::ConfigError) -> Failure {
     if args.config.exists() {
         return failure;
     }
+    if args.config != Path::new(DEFAULT_CONFIG) {
+        return failure.hint("check the file given by --config (or MODELCACHE_CONFIG)");
+    }
     failure.hint(
         "run from the repository root (where the bundled models.toml is), or pass --config FILE",
+    )
+}
+
+/// The problems that stop a command before it serves any model, and a hint saying so.
+fn stopped(problems: Vec<Problem>) -> Failure {
+    Failure::many(problems).note(
+        "a problem outside the model tables stops every command but `check`, which lists \
+         every problem, the models' own included",
     )
 }
 
