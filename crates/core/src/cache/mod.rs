@@ -96,6 +96,8 @@ impl Shared {
 /// The cache lock, held. Debug builds check the invariants when it is released or waited on.
 pub(crate) struct Locked<'a> {
     guard: MutexGuard<'a, State>,
+    /// Read by the debug builds' checks only.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     check: bool,
 }
 
