@@ -337,8 +337,9 @@ fn load_loads_what_it_can_and_reports_each_failure() {
 fn an_oversized_model_names_the_keys_to_change() {
     let config = BUNDLED.replacen("pin = true", "pin = true\nsize = \"200MiB\"", 1);
     let (dir, _) = workspace(&config);
-    let (code, _, err) = run(dir.path(), &["load", "kokoro"]);
+    let (code, out, err) = run(dir.path(), &["load", "kokoro"]);
     assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "nothing loaded, no empty table: {out}");
     assert_eq!(
         err,
         "error: model \"kokoro\" needs 200.00 MiB (209,715,200 bytes), more than the whole of \

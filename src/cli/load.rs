@@ -102,6 +102,10 @@ pub fn load(args: &Args, ids: &[String]) -> Result<(), Failure> {
         // Not kept: a later model may evict this one, as requests of a server would.
         drop(handle);
     }
+    if table.is_empty() {
+        // Nothing loaded: the problems below say why.
+        return opened.finish(problems);
+    }
     output::out("");
     table.print();
     let s = cache.stats();

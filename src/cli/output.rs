@@ -77,6 +77,11 @@ impl Table {
             .push(cells.iter().map(|c| escape(c).into_owned()).collect());
     }
 
+    /// Whether no row was added.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     pub fn print(&self) {
         for line in self.lines() {
             out(line);
