@@ -330,6 +330,17 @@ fn load_loads_what_it_can_and_reports_each_failure() {
             && err.contains("kokoro-v1_0.safetensors"),
         "{err}"
     );
+    // plan says the same: that step is not planned, so the sequence does not fit.
+    let (code, out, _) = run(dir.path(), &["plan", "flux-schnell", "ltx-video"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        row(&out, "flux-schnell", "not planned").contains("its configuration has a problem"),
+        "{out}"
+    );
+    assert!(
+        out.contains(", 1 not planned (a configuration problem)"),
+        "{out}"
+    );
 }
 
 /// Sizes in human units with the exact bytes, and the key to change named.

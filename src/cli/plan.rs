@@ -34,10 +34,11 @@ pub fn plan(args: &Args, ids: &[String], hold: bool) -> Result<(), Failure> {
     let mut table = Table::new(&["step", "model", "needs", "outcome", "charged after"]);
     let mut problems = Vec::new();
     let mut steps = plan.steps.iter();
-    let (mut waits, mut fails, mut evictions) = (0, 0, 0);
+    let (mut waits, mut fails, mut unplanned, mut evictions) = (0, 0, 0, 0);
     for (n, id) in ids.iter().enumerate() {
         let step_no = (n + 1).to_string();
         let Some(step) = registry.model(id).and_then(|_| steps.next()) else {
+            unplanned += 1;
             table.row(vec![
                 step_no,
                 id.clone(),
@@ -103,15 +104,19 @@ pub fn plan(args: &Args, ids: &[String], hold: bool) -> Result<(), Failure> {
     } else {
         "with each model idle after its step, as `load` leaves it"
     };
-    if waits + fails == 0 {
+    if waits + fails + unplanned == 0 {
         output::out(format_args!(
             "fits {kept}: every step is served without waiting; {evictions} eviction(s) \
              within a budget of {}",
             format_bytes(cache.budget())
         ));
     } else {
+        let unplanned = match unplanned {
+            0 => String::new(),
+            n => format!(", {n} not planned (a configuration problem)"),
+        };
         output::out(format_args!(
-            "does not fit {kept}: {waits} step(s) would wait, {fails} would fail"
+            "does not fit {kept}: {waits} step(s) would wait, {fails} would fail{unplanned}"
         ));
     }
     opened.finish(problems)
