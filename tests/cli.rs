@@ -423,6 +423,17 @@ fn bad_sizes_and_durations_give_the_right_reason() {
                 && first.ends_with(message),
             "{value}: {err}"
         );
+        // check goes on, without a budget, and says it once (not also "no budget").
+        let (code, out, err) = run(dir.path(), &["check"]);
+        assert_eq!(code, 3, "{err}");
+        assert!(
+            out.contains("budget unknown (see the problems below)"),
+            "{out}"
+        );
+        assert!(
+            err.starts_with("error: /") && !err.contains("no budget"),
+            "{err}"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = run(dir.path(), &["fixtures", "--scale", "5 parsecs"]);

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use modelcache::registry::{Config, Registry, RegistryError};
+use modelcache::registry::{Config, ConfigError, Registry, RegistryError};
 use modelcache_core::{BUDGET_ENV, CacheError, ModelCache, format_bytes};
 
 use super::Failure;
@@ -135,6 +135,11 @@ pub fn open(args: &Args, lenient: bool) -> Result<Opened, Failure> {
         .filter_map(|p| p.model().map(str::to_owned))
         .collect();
     let global = config_problems.iter().any(|p| p.model().is_none());
+    // A `[cache] budget` that did not parse is unset: "no budget" would say it again, wrongly.
+    let budget_reported = config_problems.iter().any(|p| {
+        matches!(p, ConfigError::Syntax { table: Some(t), key: Some(k), .. }
+            if t == "cache" && k == "budget")
+    });
     let mut problems: Vec<Problem> = config_problems
         .into_iter()
         .flat_map(Problem::config)
@@ -192,7 +197,11 @@ pub fn open(args: &Args, lenient: bool) -> Result<Opened, Failure> {
             // A budget that is missing or cannot be resolved: `check` inspects the models
             // without one (nothing is too large).
             Err(e) if lenient && budget.is_none() => {
-                problems.extend(Problem::registry(e));
+                let said = budget_reported
+                    && matches!(e, RegistryError::Config(ConfigError::NoBudget { .. }));
+                if !said {
+                    problems.extend(Problem::registry(e));
+                }
                 budget = Some(u64::MAX.to_string());
             }
             Err(e) => {
