@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use modelcache_core::{Backend, ModelSource};
+use modelcache_backend::{BackendExt, ModelSource};
 use modelcache_flux::{BACKEND, Component, FluxOptions};
 use modelcache_testkit::flux::{
     ae_keys, bfl_transformer_keys, diffusers_transformer_keys, diffusers_vae_keys, model_index,
@@ -133,10 +133,10 @@ fn memory_hint(c: &mut Criterion) {
             path,
             options,
         };
-        let bytes = BACKEND.memory_hint(&source).unwrap();
+        let bytes = BACKEND.inspect(&source).unwrap().bytes;
         eprintln!("{name}: hint {bytes} bytes ({:.2} GB)", bytes as f64 / 1e9);
         group.bench_function(name, |b| {
-            b.iter(|| BACKEND.memory_hint(black_box(&source)).unwrap());
+            b.iter(|| BACKEND.inspect(black_box(&source)).unwrap().bytes);
         });
     }
     let read_header = || {

@@ -12,6 +12,7 @@
 pub mod bench;
 mod plugins;
 
+pub use modelcache_backend as backend;
 pub use modelcache_core as core;
 pub use modelcache_flux as flux;
 pub use modelcache_kokoro as kokoro;

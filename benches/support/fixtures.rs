@@ -11,7 +11,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use modelcache_core::{Backend, BackendError, Inspection, ModelSource, NoProgress};
+use modelcache_backend::{Backend, BackendError, BackendExt, Inspection, ModelSource, NoProgress};
 use modelcache_flux::FluxOptions;
 use modelcache_kokoro::KokoroOptions;
 use modelcache_ltx::LtxOptions;
@@ -124,8 +124,10 @@ pub fn load(name: &str, dir: &Path) -> Result<(Box<dyn Any + Send>, u64), Backen
         dir: &Path,
         options: &B::Options,
     ) -> Result<(Box<dyn Any + Send>, u64), BackendError> {
-        let model = b.load(&source(dir, options), &NoProgress)?;
-        let bytes = b.resident_bytes(&model);
+        let opened = b.open(&source(dir, options))?;
+        let planned = opened.inspection.bytes;
+        let model = b.load(opened.plan, planned, &NoProgress)?;
+        let bytes = b.resident_bytes(&model).unwrap_or(planned);
         Ok((Box::new(model), bytes))
     }
     match name {

@@ -1,5 +1,5 @@
 //! The ltx backend on a tiny generated checkpoint with one file overwritten by the fuzzer:
-//! `memory_hint`, `inspect` and `load` return Ok or a typed error naming a file of the
+//! `open` and the load of its plan return Ok or a typed error naming a file of the
 //! fixture, never panic, and agree on the size (see `modelcache_reliability::probe`).
 //! Input: `[file, options, replacement...]` (`modelcache_reliability::Case`).
 #![no_main]

@@ -106,7 +106,7 @@ fn scale(text: &str) -> Result<Scale, String> {
     if text.trim().eq_ignore_ascii_case("tiny") {
         return Ok(Scale(None));
     }
-    match modelcache_core::parse_size(text) {
+    match modelcache_registry::parse_size(text) {
         Ok(0) => Ok(Scale(None)),
         Ok(bytes) => Ok(Scale(Some(bytes))),
         Err(e) => Err(format!("{e}; or `tiny`")),

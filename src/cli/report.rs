@@ -295,9 +295,9 @@ pub fn room_advice(registry: &Registry, id: &str, needed: u64, pool: Option<&str
 fn budget_key(pool: Option<&str>) -> String {
     match pool {
         Some(p) => format!("`budget` in [pools.{p}]"),
-        None if std::env::var_os(modelcache_core::BUDGET_ENV).is_some() => format!(
+        None if std::env::var_os(modelcache_registry::BUDGET_ENV).is_some() => format!(
             "{} (it overrides `budget` in [cache])",
-            modelcache_core::BUDGET_ENV
+            modelcache_registry::BUDGET_ENV
         ),
         None => "`budget` in [cache]".to_owned(),
     }

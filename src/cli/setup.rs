@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use modelcache::registry::{Config, ConfigError, Registry, RegistryError};
-use modelcache_core::{BUDGET_ENV, CacheError, ModelCache, format_bytes};
+use modelcache_core::{CacheError, ModelCache, format_bytes};
+use modelcache_registry::BUDGET_ENV;
 
 use super::Failure;
 use super::args::{Args, DEFAULT_CONFIG, Scale};

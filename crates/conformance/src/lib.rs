@@ -8,15 +8,19 @@
 //! modelcache_conformance::conformance_tests!(my_plugin_suite());
 //! ```
 //!
-//! The suite checks, for every fixture case:
-//! * it loads, and `memory_hint` is within 1% of the measured resident size;
-//! * `inspect` agrees with `memory_hint` and lists files that exist;
-//! * progress is reported and adds up to something;
-//! * the hint reads checkpoint headers only (bytes read by the hinting thread, from
+//! That line is [`contract_tests!`] (what every backend passes) and [`safetensors_tests!`]
+//! (what a backend of safetensors files passes too); a backend of another format writes
+//! `contract_tests!` alone, as `plugins/example` does. The suite checks, for every fixture case:
+//! * it opens and loads that plan, and the loaded model measures exactly the bytes the open
+//!   said (what the cache reserves);
+//! * the inspection lists files that exist and counts tensors;
+//! * progress is reported and stays within the bytes the open said the load reads;
+//! * opening reads checkpoint headers only (bytes read by the opening thread, from
 //!   `/proc/thread-self/io`, stay within the headers and small files);
 //! * every corruption of every checkpoint file it uses (truncated data, a header length past
 //!   the end of the file, a header that is not JSON, the file deleted) is a typed error that
-//!   names the file, from both `memory_hint` and `load`, and never a panic;
+//!   names the file, and never a panic: applied before the open, and applied between the open
+//!   and the load (a file that changed underneath);
 //! * a missing checkpoint path is an error that names it;
 //! * through a [`ModelCache`](modelcache_core::ModelCache), the model is charged its measured
 //!   size and a second request is a hit.
@@ -40,24 +44,26 @@ pub mod run;
 #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
 pub mod mlx;
 
-/// Expands to the suite's tests, for a [`Suite`] built by `$suite` (an expression, evaluated
-/// once per test).
+/// Expands to the whole suite for a [`Suite`] built by `$suite` (an expression, evaluated
+/// once per test): [`contract_tests!`] and [`safetensors_tests!`]. The one line a safetensors
+/// plugin writes.
 #[macro_export]
 macro_rules! conformance_tests {
     ($suite:expr) => {
+        $crate::contract_tests!($suite);
+        $crate::safetensors_tests!($suite);
+    };
+}
+
+/// Expands to the checks every backend passes, whatever its file format: it opens and loads
+/// every case and measures what it opened, a missing path is an error naming it, and it is
+/// served through a cache. The one line a backend of another format writes.
+#[macro_export]
+macro_rules! contract_tests {
+    ($suite:expr) => {
         #[test]
-        fn conformance_loads_every_case_and_hint_is_within_one_percent() {
+        fn conformance_loads_every_case_and_measures_what_it_opened() {
             $crate::run::loads_every_case(&$suite);
-        }
-
-        #[test]
-        fn conformance_hint_reads_headers_only() {
-            $crate::run::hint_reads_headers_only(&$suite);
-        }
-
-        #[test]
-        fn conformance_corrupt_files_are_typed_errors_naming_the_file() {
-            $crate::run::corrupt_files_are_typed_errors(&$suite);
         }
 
         #[test]
@@ -68,6 +74,29 @@ macro_rules! conformance_tests {
         #[test]
         fn conformance_serves_through_the_cache() {
             $crate::run::serves_through_the_cache(&$suite);
+        }
+    };
+}
+
+/// Expands to the checks of a backend whose checkpoints are safetensors files: opening reads
+/// headers only, and every corruption of every file a case uses, before the open or between
+/// the open and the load, is a typed error naming the file.
+#[macro_export]
+macro_rules! safetensors_tests {
+    ($suite:expr) => {
+        #[test]
+        fn conformance_open_reads_headers_only() {
+            $crate::run::hint_reads_headers_only(&$suite);
+        }
+
+        #[test]
+        fn conformance_corrupt_files_are_typed_errors_naming_the_file() {
+            $crate::run::corrupt_files_are_typed_errors(&$suite);
+        }
+
+        #[test]
+        fn conformance_files_changed_after_open_fail_the_load_naming_the_file() {
+            $crate::run::files_changed_after_open_fail_the_load(&$suite);
         }
     };
 }

@@ -2,31 +2,27 @@
 //! or the Linux build of `scripts/mlx-linux`): on the same cases, a backend's MLX load must
 //! equal its candle load array by array and value by value (bit patterns, so `-0.0` and NaN
 //! payloads count), measure exactly its memory hint, and fail on every corruption, and on a
-//! limit one byte under the hint, with the same error.
+//! limit one byte under the opened bytes, with the same error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 
-use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource, NoProgress};
+use modelcache_backend::{Backend, BackendError, LoadProgress, ModelSource, NoProgress};
 use modelcache_weights::candle_core::{DType, Tensor};
 use modelcache_weights::mlx_rs::{Array, Dtype as MlxDtype};
 use modelcache_weights::{Dtype, MlxTensors};
 
-use crate::run::{Recorder, for_each_case, for_each_corruption, with_missing_path};
+use crate::run::{Recorder, for_each_case, for_each_corruption, open_and_load, with_missing_path};
 use crate::suite::Suite;
 
 /// One model as named parts (a component, a voice pack), each a list of `(tensor, value)`.
 pub type Parts<T> = Vec<(String, T)>;
 
-/// A plugin's MLX load allocating at most the given bytes (as `Backend::load_within`), as
-/// named parts.
-pub type MlxLoad<B> = fn(
-    &B,
-    &ModelSource<'_, <B as Backend>::Options>,
-    u64,
-    &dyn LoadProgress,
-) -> Result<Parts<MlxTensors>, BackendError>;
+/// A plugin's MLX load of an opened plan allocating at most the given bytes (as
+/// `Backend::load`), as named parts.
+pub type MlxLoad<B> =
+    fn(&B, <B as Backend>::Plan, u64, &dyn LoadProgress) -> Result<Parts<MlxTensors>, BackendError>;
 
 /// A candle model's tensors, as named parts of `(name, tensor)`.
 pub type CandleParts<B> = fn(&<B as Backend>::Model) -> Parts<Vec<(String, Tensor)>>;
@@ -70,10 +66,12 @@ pub fn named<N: ToString>(
 
 pub fn loads_equal_candle_loads<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B>) {
     for_each_case(suite, |case, _, source| {
-        let hint = suite.backend.memory_hint(source).unwrap();
-        let model = suite.backend.load(source, &NoProgress).unwrap();
+        let model = open_and_load(&*suite.backend, source, &NoProgress).unwrap();
+        let opened = suite.backend.open(source).unwrap();
+        let hint = opened.inspection.bytes;
         let progress = Recorder::default();
-        let mlx = (hooks.load)(&suite.backend, source, u64::MAX, &progress)
+        progress.start(opened.read_bytes);
+        let mlx = (hooks.load)(&suite.backend, opened.plan, hint, &progress)
             .unwrap_or_else(|e| panic!("case {}: MLX load: {e}", case.name));
         let candle = (hooks.candle)(&model);
         assert_eq!(names(&mlx), names(&candle), "case {}: parts", case.name);
@@ -84,7 +82,7 @@ pub fn loads_equal_candle_loads<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B
         assert_eq!(measured, hint, "case {}: MLX measured vs hint", case.name);
         assert_eq!(
             measured,
-            suite.backend.resident_bytes(&model),
+            suite.backend.resident_bytes(&model).unwrap_or(hint),
             "case {}: MLX vs candle measured",
             case.name
         );
@@ -101,13 +99,21 @@ pub fn loads_equal_candle_loads<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B
 }
 
 pub fn corrupt_files_give_the_same_errors<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B>) {
-    let same = |what: &str, source: &ModelSource<'_, B::Options>, limit: u64| {
-        let candle = suite
-            .backend
-            .load_within(source, limit, &NoProgress)
-            .map(|_| ());
+    // Opens `source` and loads the plan with `load`, within the opened bytes less `short`.
+    let open_load = |source: &ModelSource<'_, B::Options>,
+                     short: u64,
+                     load: &dyn Fn(B::Plan, u64) -> Result<(), BackendError>| {
+        let opened = suite.backend.open(source)?;
+        load(opened.plan, opened.inspection.bytes.saturating_sub(short))
+    };
+    let same = |what: &str, source: &ModelSource<'_, B::Options>, short: u64| {
+        let candle = open_load(source, short, &|plan, limit| {
+            suite.backend.load(plan, limit, &NoProgress).map(|_| ())
+        });
         let mlx = catch_unwind(AssertUnwindSafe(|| {
-            (hooks.load)(&suite.backend, source, limit, &NoProgress).map(|_| ())
+            open_load(source, short, &|plan, limit| {
+                (hooks.load)(&suite.backend, plan, limit, &NoProgress).map(|_| ())
+            })
         }))
         .unwrap_or_else(|_| panic!("{what}: the MLX load panicked"));
         let (candle, mlx) = (
@@ -132,17 +138,16 @@ pub fn corrupt_files_give_the_same_errors<B: Backend>(suite: &Suite<B>, hooks: &
         same(
             &format!("case {}, {corruption:?} {}", case.name, file.display()),
             &source,
-            u64::MAX,
+            0,
         );
     });
-    with_missing_path::<B>(|source| same("a missing path", source, u64::MAX));
-    // A model that needs one byte more than it may allocate (a file grown since the hint).
+    with_missing_path::<B>(|source| same("a missing path", source, 0));
+    // A model that needs one byte more than it may allocate (a file grown since it was opened).
     for_each_case(suite, |case, _, source| {
-        let hint = suite.backend.memory_hint(source).unwrap();
         same(
-            &format!("case {}, limit hint - 1", case.name),
+            &format!("case {}, limit one byte short", case.name),
             source,
-            hint - 1,
+            1,
         );
     });
 }

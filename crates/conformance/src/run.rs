@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use modelcache_core::{Backend, BackendModel, LoadProgress, ModelCache, ModelPolicy, ModelSource};
+use modelcache_backend::{
+    Backend, BackendError, BackendModel, LoadProgress, ModelSource, NoProgress,
+};
+use modelcache_core::{ModelCache, ModelPolicy};
 
 use crate::corrupt::Corruption;
 use crate::io_counter::thread_rchar;
@@ -90,21 +93,28 @@ pub(crate) fn for_each_case<B: Backend>(
     }
 }
 
+/// Opens `source` and loads that plan as the cache does: progress started with the bytes the
+/// load reads, the load limited to the opened bytes.
+pub(crate) fn open_and_load<B: Backend>(
+    backend: &B,
+    source: &ModelSource<'_, B::Options>,
+    progress: &dyn LoadProgress,
+) -> Result<B::Model, BackendError> {
+    let opened = backend.open(source)?;
+    progress.start(opened.read_bytes);
+    let model = backend.load(opened.plan, opened.inspection.bytes, progress);
+    progress.finish();
+    model
+}
+
 pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
     for_each_case(suite, |case, _, source| {
-        let hint = suite
+        let opened = suite
             .backend
-            .memory_hint(source)
-            .unwrap_or_else(|e| panic!("case {}: hint: {e}", case.name));
-        let inspection = suite
-            .backend
-            .inspect(source)
-            .unwrap_or_else(|e| panic!("case {}: inspect: {e}", case.name));
-        assert_eq!(
-            inspection.bytes, hint,
-            "case {}: inspect and memory_hint disagree",
-            case.name
-        );
+            .open(source)
+            .unwrap_or_else(|e| panic!("case {}: open: {e}", case.name));
+        let inspection = &opened.inspection;
+        let hint = inspection.bytes;
         for f in &inspection.files {
             assert!(
                 f.is_file(),
@@ -120,18 +130,17 @@ pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
             case.name
         );
         let progress = Recorder::default();
+        progress.start(opened.read_bytes);
         let model = suite
             .backend
-            .load(source, &progress)
+            .load(opened.plan, hint, &progress)
             .unwrap_or_else(|e| panic!("case {}: load: {e}", case.name));
-        let measured = suite.backend.resident_bytes(&model);
+        let measured = suite.backend.resident_bytes(&model).unwrap_or(hint);
         assert!(measured > 0, "case {}: measured size is zero", case.name);
-        let off = hint.abs_diff(measured) as f64 / measured as f64;
-        assert!(
-            off <= 0.01,
-            "case {}: hint {hint} is {:.2}% off the measured {measured}",
-            case.name,
-            off * 100.0
+        assert_eq!(
+            measured, hint,
+            "case {}: the loaded model measures {measured} bytes; opening it said {hint}",
+            case.name
         );
         let advanced = progress.advanced.load(Ordering::Relaxed);
         assert!(advanced > 0, "case {}: no progress reported", case.name);
@@ -176,14 +185,14 @@ pub fn hint_reads_headers_only<B: Backend>(suite: &Suite<B>) {
             eprintln!("/proc/thread-self/io is unavailable: skipping the read-count check");
             return;
         };
-        let hint = suite.backend.memory_hint(source).unwrap();
+        let hint = suite.backend.open(source).unwrap().inspection.bytes;
         let read = thread_rchar().unwrap() - before;
-        assert!(hint > 0, "case {}: zero hint", case.name);
+        assert!(hint > 0, "case {}: zero bytes", case.name);
         // Slack for reads of folder listings and /proc itself.
         let slack = 64 * 1024;
         assert!(
             read <= allowed + slack,
-            "case {}: memory_hint read {read} bytes; headers and small files are {allowed} (tensor data {tensor_bytes})",
+            "case {}: open read {read} bytes; headers and small files are {allowed} (tensor data {tensor_bytes})",
             case.name
         );
     });
@@ -250,16 +259,13 @@ fn check_corruption<B: Backend>(
         options: &options,
     };
     let what = format!("case {}, {corruption:?} {}", case.name, file.display());
-    let hint = catch_unwind(AssertUnwindSafe(|| suite.backend.memory_hint(&source)))
-        .unwrap_or_else(|_| panic!("{what}: memory_hint panicked"));
+    let open = catch_unwind(AssertUnwindSafe(|| suite.backend.open(&source).map(|_| ())))
+        .unwrap_or_else(|_| panic!("{what}: open panicked"));
     let load = catch_unwind(AssertUnwindSafe(|| {
-        suite
-            .backend
-            .load(&source, &modelcache_core::NoProgress)
-            .map(|_| ())
+        open_and_load(&*suite.backend, &source, &NoProgress).map(|_| ())
     }))
     .unwrap_or_else(|_| panic!("{what}: load panicked"));
-    for (step, result) in [("memory_hint", hint.map(|_| ())), ("load", load)] {
+    for (step, result) in [("open", open), ("load", load)] {
         let err = result
             .err()
             .unwrap_or_else(|| panic!("{what}: {step} succeeded"));
@@ -283,21 +289,52 @@ pub(crate) fn with_missing_path<B: Backend>(check: impl FnOnce(&ModelSource<'_, 
     });
 }
 
+/// A file damaged after the plan was opened (swapped, truncated, removed underneath): loading
+/// that plan is a typed error naming the file, never a panic or a silent success.
+pub fn files_changed_after_open_fail_the_load<B: Backend>(suite: &Suite<B>) {
+    for_each_corruption(suite, |case, fx, file, corruption| {
+        let options = (case.options)();
+        let source = ModelSource {
+            id: case.name,
+            path: &fx.model,
+            options: &options,
+        };
+        let what = format!(
+            "case {}, {corruption:?} {} after open",
+            case.name,
+            file.display()
+        );
+        let opened = suite
+            .backend
+            .open(&source)
+            .unwrap_or_else(|e| panic!("{what}: open: {e}"));
+        corruption.apply(file).unwrap();
+        let bytes = opened.inspection.bytes;
+        let load = catch_unwind(AssertUnwindSafe(|| {
+            suite
+                .backend
+                .load(opened.plan, bytes, &NoProgress)
+                .map(|_| ())
+        }))
+        .unwrap_or_else(|_| panic!("{what}: load panicked"));
+        let err = load
+            .err()
+            .unwrap_or_else(|| panic!("{what}: load succeeded"));
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            err.to_string().contains(&name),
+            "{what}: the load's error does not name the file: {err}"
+        );
+    });
+}
+
 pub fn missing_path_is_an_error<B: Backend>(suite: &Suite<B>) {
     with_missing_path::<B>(|source| {
         let err = suite
             .backend
-            .memory_hint(source)
-            .expect_err("a missing path must be an error");
-        assert!(
-            err.to_string().contains("no-such-model"),
-            "the error does not name the path: {err}"
-        );
-        let err = suite
-            .backend
-            .load(source, &modelcache_core::NoProgress)
+            .open(source)
             .map(|_| ())
-            .expect_err("load of a missing path");
+            .expect_err("a missing path must be an error");
         assert!(
             err.to_string().contains("no-such-model"),
             "the error does not name the path: {err}"
@@ -316,7 +353,7 @@ pub fn serves_through_the_cache<B: Backend>(suite: &Suite<B>) {
     let plan = cache.plan(&["m"]).unwrap();
     let a = cache.get::<B::Model>("m").unwrap();
     assert_eq!(cache.stats().charged, a.bytes());
-    assert!(plan.steps[0].bytes.abs_diff(a.bytes()) as f64 <= a.bytes() as f64 * 0.01);
+    assert_eq!(plan.steps[0].bytes, a.bytes());
     let b = cache.get::<B::Model>("m").unwrap();
     assert!(modelcache_core::Handle::ptr_eq(&a, &b));
     assert_eq!(cache.stats().loads, 1);

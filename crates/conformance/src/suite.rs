@@ -4,7 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use modelcache_core::Backend;
+use modelcache_backend::Backend;
 
 type WriteFn = dyn Fn(&Path) -> io::Result<PathBuf> + Send + Sync;
 type OptionsFn<O> = dyn Fn() -> O + Send + Sync;

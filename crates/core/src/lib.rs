@@ -1,7 +1,9 @@
 //! # modelcache-core
 //!
 //! One cache of loaded inference models, of every model family and type, under one byte
-//! budget; and the [`Backend`] trait that model families implement.
+//! budget. Model families implement the `Backend` trait of the contract crate,
+//! [`modelcache_backend`] (re-exported here as [`backend`]); a plugin depends on that crate
+//! alone.
 //!
 //! The design choices, each a fix of a flaw of the design this replaces:
 //!
@@ -18,8 +20,8 @@
 //!   error that says who holds the memory. A model larger than the whole budget fails at once.
 //! * **No poisoning.** A panicking loader is an error for every waiter; the cache stays usable.
 //!
-//! A model family is a crate that implements [`Backend`]; to ship it as a dynamic library as
-//! well, it adds one [`declare_plugin!`] line. Both come from this crate alone (see [`plugin`]).
+//! Models are registered as [`ModelLoader`]s: a backend bound to a path and options
+//! (`modelcache_registry` does that from models.toml), or an [`FnLoader`] made of closures.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -42,25 +44,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod backend;
-mod budget;
 mod cache;
 mod clock;
 mod error;
-mod estimate;
-pub mod plugin;
-mod progress;
 mod sync;
+mod units;
 
-/// This crate's version: dynamic plugins must be built against the same one.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-pub use backend::{
-    Backend, BackendModel, DynBackend, FnLoader, Inspection, Loaded, ModelLoader, ModelSource,
-};
-pub use budget::{
-    BUDGET_ENV, Budget, BudgetError, format_bytes, format_bytes_exact, parse_size, physical_memory,
-};
 #[cfg(feature = "tokio")]
 pub use cache::OwnedModelGuard;
 pub use cache::{
@@ -68,7 +57,10 @@ pub use cache::{
     ModelGuard, ModelPolicy, Plan, PlanStep, PoolStats, Reaper, Served, StepOutcome, Victim,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use erased_serde;
-pub use error::{BackendError, CacheError, Holder, HolderState};
-pub use estimate::estimate_model_size;
-pub use progress::{LoadProgress, NoProgress};
+pub use error::{CacheError, Holder, HolderState};
+pub use modelcache_backend as backend;
+/// The contract types the cache's own API takes and gives.
+pub use modelcache_backend::{
+    BackendError, FnLoader, LoadProgress, Loaded, ModelLoader, NoProgress,
+};
+pub use units::{format_bytes, format_bytes_exact};

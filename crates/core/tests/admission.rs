@@ -166,12 +166,41 @@ fn a_load_that_measures_over_its_hint_evicts_idle_models_to_get_back_within_budg
     assert_eq!(check_invariants(&cache).charged, 150);
 }
 
+/// The cache opens a model once per load and loads the plan it opened: what it reserved is
+/// what the load was given, never a second reading of the headers.
+#[test]
+fn a_load_opens_the_model_once_and_loads_that_plan() {
+    let cache = ModelCache::new(1000);
+    let opens = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&opens);
+    let loader =
+        modelcache_core::FnLoader::new("m", 0, |_| Ok(modelcache_core::Loaded::new(0u8, 300)))
+            .with_hint(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Ok(300)
+            });
+    cache
+        .register("m", Arc::new(loader), ModelPolicy::default())
+        .unwrap();
+    let h = cache.get::<u8>("m").unwrap();
+    assert_eq!((opens.load(Ordering::SeqCst), h.bytes()), (1, 300));
+    drop(h);
+    // A hit opens nothing.
+    drop(cache.get::<u8>("m").unwrap());
+    assert_eq!(opens.load(Ordering::SeqCst), 1);
+}
+
 #[test]
 fn size_override_replaces_the_backend_hint() {
     let cache = ModelCache::new(1000);
+    let opens = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&opens);
     let loader =
         modelcache_core::FnLoader::new("m", 999, |_| Ok(modelcache_core::Loaded::new(0u8, 10)))
-            .with_hint(|| panic!("the hint must not be asked for when a size is configured"));
+            .with_hint(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Ok(999)
+            });
     cache
         .register(
             "m",
@@ -179,9 +208,15 @@ fn size_override_replaces_the_backend_hint() {
             ModelPolicy::default().size(500),
         )
         .unwrap();
+    // Planning reserves the configured size without opening the checkpoint...
     let plan = cache.plan(&["m"]).unwrap();
     assert_eq!(plan.steps[0].bytes, 500);
-    cache.get::<u8>("m").unwrap();
+    assert_eq!(opens.load(Ordering::SeqCst), 0);
+    // ...and the load opens it once, having reserved the configured 500 rather than the 999
+    // it reports; then the measured size is charged.
+    let h = cache.get::<u8>("m").unwrap();
+    assert_eq!(opens.load(Ordering::SeqCst), 1);
+    assert_eq!(h.bytes(), 10);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use modelcache_core::DynBackend;
+use modelcache_backend::DynBackend;
 
 use crate::error::PluginError;
 
@@ -38,17 +38,18 @@ struct Entry {
 /// Backends by name: what `backend = "..."` in models.toml can refer to.
 ///
 /// ```
-/// # use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource};
+/// # use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
 /// # use modelcache_registry::Backends;
 /// # #[derive(Default)] struct MyBackend;
 /// # impl Backend for MyBackend {
 /// #     type Options = ();
 /// #     type Model = ();
+/// #     type Plan = ();
 /// #     fn name(&self) -> &str { "mine" }
-/// #     fn memory_hint(&self, _: &ModelSource<'_, ()>) -> Result<u64, BackendError> { Ok(0) }
-/// #     fn load(&self, _: &ModelSource<'_, ()>, _: &dyn LoadProgress)
-/// #         -> Result<(), BackendError> { Ok(()) }
-/// #     fn resident_bytes(&self, _: &()) -> u64 { 0 }
+/// #     fn open(&self, _: &ModelSource<'_, ()>) -> Result<Opened<()>, BackendError> {
+/// #         Ok(Opened::new((), Inspection::of_bytes(0)))
+/// #     }
+/// #     fn load(&self, _: (), _: u64, _: &dyn LoadProgress) -> Result<(), BackendError> { Ok(()) }
 /// # }
 /// let mut backends = Backends::new();
 /// backends.register(MyBackend::default()); // one line per backend
@@ -65,14 +66,14 @@ impl Backends {
         Self::default()
     }
 
-    /// Adds `backend` (any [`Backend`](modelcache_core::Backend)), builder style.
+    /// Adds `backend` (any [`Backend`](modelcache_backend::Backend)), builder style.
     #[must_use]
     pub fn with(mut self, backend: impl DynBackend + 'static) -> Self {
         self.register(backend);
         self
     }
 
-    /// Adds `backend` (any [`Backend`](modelcache_core::Backend)) under its name. A backend
+    /// Adds `backend` (any [`Backend`](modelcache_backend::Backend)) under its name. A backend
     /// registered earlier under the same name is replaced.
     pub fn register(&mut self, backend: impl DynBackend + 'static) -> &mut Self {
         self.register_arc(Arc::new(backend))

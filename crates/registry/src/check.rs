@@ -4,7 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use modelcache_core::{BackendError, Inspection, format_bytes, format_bytes_exact};
+use modelcache_backend::{BackendError, Inspection};
+use modelcache_core::{format_bytes, format_bytes_exact};
 
 use crate::config::Location;
 use crate::registry::Registry;

@@ -1,8 +1,8 @@
 //! Loading dynamic plugins: the only module with `unsafe` code.
 //!
 //! The order of the checks is the point: the C-ABI version first, then the plain-C declaration
-//! (core and compiler versions), and only then the Rust-ABI entry point that hands over
-//! backends. The plugin side of each step is `modelcache_core::plugin`; the host checks against
+//! (contract and compiler versions), and only then the Rust-ABI entry point that hands over
+//! backends. The plugin side of each step is `modelcache_backend::plugin`; the host checks against
 //! the constants of the same module, as compiled into this program. Libraries are leaked, never
 //! unloaded.
 #![allow(unsafe_code)]
@@ -11,15 +11,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use libloading::{Library, Symbol};
-use modelcache_core::DynBackend;
-use modelcache_core::plugin::{ABI_VERSION, PluginDeclaration, RUSTC_VERSION, RawStr, RegisterFn};
+use modelcache_backend::DynBackend;
+use modelcache_backend::plugin::{
+    ABI_VERSION, PluginDeclaration, RUSTC_VERSION, RawStr, RegisterFn,
+};
 
 use crate::backends::Backends;
 use crate::config::Config;
 use crate::error::{PluginError, RegistryError};
 use crate::plugin::PluginInfo;
 
-// The symbols `modelcache_core::declare_plugin!` exports.
+// The symbols `modelcache_backend::declare_plugin!` exports.
 const ABI_SYMBOL: &str = "modelcache_plugin_abi";
 const DECLARE_SYMBOL: &str = "modelcache_plugin_declare";
 const REGISTER_SYMBOL: &str = "modelcache_plugin_register";
@@ -31,7 +33,7 @@ impl Backends {
     /// Loads the dynamic plugin at `path` and adds its backends.
     ///
     /// Refused, with nothing added: a library that is not a plugin, another plugin ABI version,
-    /// another modelcache-core or compiler version (the error names both), or a backend name
+    /// another contract (modelcache-backend) or compiler version (the error names both), or a backend name
     /// that is already taken. The library stays loaded for the life of the process, even when
     /// refused.
     ///
@@ -39,8 +41,8 @@ impl Backends {
     ///
     /// Loading a library runs its initialization code, and the checks cannot see everything a
     /// plugin must get right. The caller vouches that `path` is a plugin made with
-    /// [`declare_plugin!`](modelcache_core::declare_plugin) that follows
-    /// [the rules](modelcache_core::plugin#the-rules): in particular the same global allocator (neither side
+    /// [`declare_plugin!`](modelcache_backend::declare_plugin) that follows
+    /// [the rules](modelcache_backend::plugin#the-rules): in particular the same global allocator (neither side
     /// sets one) and no other library exporting the plugin symbols with other types.
     ///
     /// # Errors
@@ -126,7 +128,7 @@ unsafe fn open(path: &Path) -> Result<(PluginInfo, Vec<Arc<dyn DynBackend>>), Pl
             host: ABI_VERSION,
         });
     }
-    // SAFETY: ABI version 1 exports `modelcache_plugin_declare` with this C signature.
+    // SAFETY: ABI version 2 exports `modelcache_plugin_declare` with this C signature.
     let declare: Symbol<'static, extern "C" fn() -> PluginDeclaration> =
         unsafe { symbol(library, path, DECLARE_SYMBOL)? };
     let decl = declare();
@@ -137,15 +139,19 @@ unsafe fn open(path: &Path) -> Result<(PluginInfo, Vec<Arc<dyn DynBackend>>), Pl
             host: ABI_VERSION,
         });
     }
-    // SAFETY: ABI version 1 declares strings that point at the plugin's static data, which
+    // SAFETY: ABI version 2 declares strings that point at the plugin's static data, which
     // stays mapped because the library is never unloaded.
-    let core_version =
-        unsafe { read_str(decl.core_version) }.map_err(|e| err(format!("core version: {e}")))?;
+    let contract_version = unsafe { read_str(decl.contract_version) }
+        .map_err(|e| err(format!("contract version: {e}")))?;
     // SAFETY: as above.
     let rustc_version =
         unsafe { read_str(decl.rustc_version) }.map_err(|e| err(format!("rustc version: {e}")))?;
     for (component, plugin, host) in [
-        ("modelcache-core", &core_version, modelcache_core::VERSION),
+        (
+            "modelcache-backend",
+            &contract_version,
+            modelcache_backend::CONTRACT_VERSION,
+        ),
         ("rustc", &rustc_version, RUSTC_VERSION),
     ] {
         if plugin != host {
@@ -165,13 +171,13 @@ unsafe fn open(path: &Path) -> Result<(PluginInfo, Vec<Arc<dyn DynBackend>>), Pl
     }
     let mut declared = Vec::with_capacity(decl.backend_count);
     for i in 0..decl.backend_count {
-        // SAFETY: as above; `backend_name` is a C function of ABI version 1.
+        // SAFETY: as above; `backend_name` is a C function of ABI version 2.
         let name = unsafe { read_str((decl.backend_name)(i)) }
             .map_err(|e| err(format!("backend {i}: {e}")))?;
         declared.push(name);
     }
 
-    // SAFETY: the plugin was built by this compiler against this modelcache-core (checked
+    // SAFETY: the plugin was built by this compiler against this contract (checked
     // above), so the Rust-ABI signature and the layout of `Arc<dyn DynBackend>` agree.
     let register: Symbol<'static, RegisterFn> = unsafe { symbol(library, path, REGISTER_SYMBOL)? };
     let mut backends: Vec<Arc<dyn DynBackend>> = Vec::new();
@@ -190,7 +196,7 @@ unsafe fn open(path: &Path) -> Result<(PluginInfo, Vec<Arc<dyn DynBackend>>), Pl
     }
     let info = PluginInfo {
         path: path.to_owned(),
-        core_version,
+        contract_version,
         rustc_version,
         backends: declared,
     };

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use modelcache_core::{BackendError, BudgetError, CacheError};
+use crate::config::budget::BudgetError;
+use modelcache_core::{BackendError, CacheError};
 
 use crate::config::Location;
 
@@ -261,7 +262,7 @@ pub enum PluginError {
     /// The library does not export the plugin entry points.
     #[error(
         "{} is not a modelcache plugin: it exports no `{symbol}` \
-         (a plugin crate writes `modelcache_core::declare_plugin!`)",
+         (a plugin crate writes `modelcache_backend::declare_plugin!`)",
         path.display()
     )]
     NotAPlugin {
@@ -273,8 +274,8 @@ pub enum PluginError {
     /// The plugin speaks another version of the plugin ABI.
     #[error(
         "plugin {} speaks plugin ABI version {plugin}, but this program speaks version {host}; \
-         rebuild the plugin against modelcache-core {core}",
-        path.display(), core = modelcache_core::VERSION
+         rebuild the plugin against modelcache-backend {contract}",
+        path.display(), contract = modelcache_backend::CONTRACT_VERSION
     )]
     Abi {
         /// The library.
@@ -284,17 +285,17 @@ pub enum PluginError {
         /// This program's ABI version.
         host: u32,
     },
-    /// The plugin was built with another version of modelcache-core or of the compiler.
+    /// The plugin was built with another contract (modelcache-backend) or compiler version.
     #[error(
         "plugin {} was built with {component} {plugin:?}, but this program was built with \
-         {component} {host:?}; rebuild the plugin with the same compiler and modelcache-core \
+         {component} {host:?}; rebuild the plugin with the same compiler and modelcache-backend \
          version (Rust has no stable ABI)",
         path.display()
     )]
     Version {
         /// The library.
         path: PathBuf,
-        /// `modelcache-core` or `rustc`.
+        /// `modelcache-backend` or `rustc`.
         component: &'static str,
         /// The plugin's version.
         plugin: String,

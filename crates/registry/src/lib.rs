@@ -10,7 +10,7 @@
 //!   facade crate, a user crate registers its own in one line
 //!   (`backends.register(MyBackend::default())`), and dynamic plugins are loaded from
 //!   `[plugins] paths`. A plugin crate needs modelcache-core alone
-//!   ([`modelcache_core::declare_plugin!`]); see the [`plugin`] module for the rules it follows.
+//!   ([`modelcache_backend::declare_plugin!`]); see the [`plugin`] module for the rules it follows.
 //! * [`Registry`]: the cache built from both. Every model's options are deserialized by its
 //!   backend's own options type when the registry is built, so bad options fail at startup.
 //!   Missing checkpoints are reported by [`Registry::check`], not at parse time, so a config
@@ -40,7 +40,7 @@
 //! ```
 //!
 //! ```
-//! use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource};
+//! use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
 //! use modelcache_registry::{Backends, Config, Registry};
 //!
 //! /// A toy model family: its "checkpoint" is its options.
@@ -55,21 +55,17 @@
 //! impl Backend for Greeter {
 //!     type Options = GreeterOptions;
 //!     type Model = String;
+//!     type Plan = String; // the greeting, ready to hand over
 //!     fn name(&self) -> &str {
 //!         "greeter"
 //!     }
-//!     fn memory_hint(&self, src: &ModelSource<'_, GreeterOptions>) -> Result<u64, BackendError> {
-//!         Ok(src.options.greeting.len() as u64 + src.id.len() as u64 + 2)
+//!     fn open(&self, src: &ModelSource<'_, GreeterOptions>) -> Result<Opened<String>, BackendError> {
+//!         let text = format!("{}, {}", src.options.greeting, src.id);
+//!         let bytes = text.len() as u64;
+//!         Ok(Opened::new(text, Inspection::of_bytes(bytes)))
 //!     }
-//!     fn load(
-//!         &self,
-//!         src: &ModelSource<'_, GreeterOptions>,
-//!         _progress: &dyn LoadProgress,
-//!     ) -> Result<String, BackendError> {
-//!         Ok(format!("{}, {}", src.options.greeting, src.id))
-//!     }
-//!     fn resident_bytes(&self, model: &String) -> u64 {
-//!         model.len() as u64
+//!     fn load(&self, text: String, _limit: u64, _: &dyn LoadProgress) -> Result<String, BackendError> {
+//!         Ok(text)
 //!     }
 //! }
 //!
@@ -110,12 +106,13 @@ mod sized;
 
 pub use backends::{Backends, Origin};
 pub use check::{CheckProblem, CheckReport, ModelCheck};
+pub use config::budget::{BUDGET_ENV, Budget, BudgetError, parse_size, physical_memory};
 pub use config::{
     CacheConfig, Config, KeepAlive, Location, MAX_CONFIG_LEN, ModelConfig, PluginPath,
     PluginsConfig, PoolConfig, parse_duration,
 };
 pub use error::{ConfigError, PluginError, RegistryError};
-/// Re-exported from modelcache-core, where plugins find it.
-pub use modelcache_core::declare_plugin;
+/// Re-exported from the contract crate, modelcache-backend, where plugins find it.
+pub use modelcache_backend::declare_plugin;
 pub use plugin::PluginInfo;
 pub use registry::{ModelEntry, Registry};

@@ -2,20 +2,20 @@
 //!
 //! The plugin side of the ABI (the [`declare_plugin!`](crate::declare_plugin) macro, the plain
 //! data it exports, [`ABI_VERSION`] and [`RUSTC_VERSION`]) lives in
-//! [`modelcache_core::plugin`], so that a plugin depends on modelcache-core alone; it is
+//! [`modelcache_backend::plugin`], so that a plugin depends on the contract crate alone; it is
 //! re-exported here. Loading is [`Backends::load_plugin`](crate::Backends::load_plugin), which
-//! compares a plugin's declaration with core's constants.
+//! compares a plugin's declaration with the contract's constants.
 //!
 //! # The rules
 //!
-//! Both sides follow [the rules of `modelcache_core::plugin`](modelcache_core::plugin#the-rules):
-//! the same compiler and the same modelcache-core (both checked), the system's global allocator
+//! Both sides follow [the rules of `modelcache_backend::plugin`](modelcache_backend::plugin#the-rules):
+//! the same compiler and the same contract, modelcache-backend (both checked), the system's global allocator
 //! on both sides, model types the program can name, libraries never unloaded, and one
 //! `declare_plugin!` per library.
 
 use std::path::PathBuf;
 
-pub use modelcache_core::plugin::{
+pub use modelcache_backend::plugin::{
     ABI_VERSION, PluginDeclaration, RUSTC_VERSION, RawStr, RegisterFn,
 };
 
@@ -25,8 +25,8 @@ pub use modelcache_core::plugin::{
 pub struct PluginInfo {
     /// The library.
     pub path: PathBuf,
-    /// The modelcache-core version it was built with.
-    pub core_version: String,
+    /// The contract (modelcache-backend) version it was built with.
+    pub contract_version: String,
     /// The compiler it was built with.
     pub rustc_version: String,
     /// The backends it provides.

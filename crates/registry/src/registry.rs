@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use modelcache_core::{
-    BUDGET_ENV, CacheBuilder, CacheError, Handle, ModelCache, ModelLoader, ModelPolicy, Reaper,
-    erased_serde,
-};
+use modelcache_backend::{ModelLoader, erased_serde};
+use modelcache_core::{CacheBuilder, CacheError, Handle, ModelCache, ModelPolicy, Reaper};
+
+use crate::config::budget::BUDGET_ENV;
 
 use crate::backends::Backends;
 use crate::config::{Config, Location, ModelConfig};

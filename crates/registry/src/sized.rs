@@ -1,12 +1,13 @@
 //! Models with a configured `size`: the cache reserves that size instead of the hint, so that
 //! is what each of their loads may allocate.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use modelcache_core::{
-    BackendError, Inspection, LoadProgress, Loaded, ModelLoader, format_bytes_exact,
+use modelcache_backend::{
+    BackendError, Inspection, LoadProgress, Loaded, ModelLoader, OpenedModel,
 };
+use modelcache_core::format_bytes_exact;
 
 /// A loader whose loads are limited to `size` bytes, the bytes the cache reserves for a model
 /// with `size = "..."` in models.toml. A checkpoint that needs more fails to load, with an
@@ -35,40 +36,56 @@ impl ModelLoader for SizedLoader {
         self.inner.path()
     }
 
-    fn memory_hint(&self) -> Result<u64, BackendError> {
-        self.inner.memory_hint()
-    }
-
-    fn inspect(&self) -> Result<Inspection, BackendError> {
-        self.inner.inspect()
-    }
-
-    fn load(&self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
-        self.load_within(u64::MAX, progress)
-    }
-
-    fn load_within(&self, limit: u64, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
-        self.inner
-            .load_within(limit.min(self.size), progress)
-            .map_err(|e| self.too_small(limit, &e).unwrap_or(e))
+    fn open(&self) -> Result<Box<dyn OpenedModel>, BackendError> {
+        Ok(Box::new(SizedOpened {
+            inner: self.inner.open()?,
+            size: self.size,
+            path: self.inner.path().to_path_buf(),
+        }))
     }
 }
 
-impl SizedLoader {
-    /// When a load failed: the configured size as the reason, if the checkpoint's headers say
-    /// it needs more (else the load's own error stands: the file changed, or is corrupt).
-    /// The error names the file where the load stopped, as the load's own error did.
-    fn too_small(&self, limit: u64, error: &BackendError) -> Option<BackendError> {
-        let needs = self.inner.memory_hint().ok()?;
-        let file = match error {
-            BackendError::Io { path, .. }
-            | BackendError::Missing { path, .. }
-            | BackendError::Invalid { path, .. }
-            | BackendError::Checkpoint { path, .. } => path.as_path(),
-            _ => self.inner.path(),
-        };
-        (needs > self.size && self.size <= limit)
-            .then(|| BackendError::invalid(file, too_small_message(self.size, needs)))
+/// An opened model whose load is limited to the configured size.
+struct SizedOpened {
+    inner: Box<dyn OpenedModel>,
+    size: u64,
+    path: PathBuf,
+}
+
+impl OpenedModel for SizedOpened {
+    fn inspection(&self) -> &Inspection {
+        self.inner.inspection()
+    }
+
+    fn read_bytes(&self) -> u64 {
+        self.inner.read_bytes()
+    }
+
+    fn load(
+        self: Box<Self>,
+        limit: u64,
+        progress: &dyn LoadProgress,
+    ) -> Result<Loaded, BackendError> {
+        let Self { inner, size, path } = *self;
+        let needs = inner.inspection().bytes;
+        inner.load(limit.min(size), progress).map_err(|e| {
+            if needs > size && size <= limit {
+                BackendError::invalid(file_of(&e, &path), too_small_message(size, needs))
+            } else {
+                e
+            }
+        })
+    }
+}
+
+/// The file a load's error names (the model's path when it names none): where the load stopped.
+fn file_of<'a>(error: &'a BackendError, path: &'a Path) -> &'a Path {
+    match error {
+        BackendError::Io { path, .. }
+        | BackendError::Missing { path, .. }
+        | BackendError::Invalid { path, .. }
+        | BackendError::Checkpoint { path, .. } => path.as_path(),
+        _ => path,
     }
 }
 

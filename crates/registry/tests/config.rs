@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use modelcache_core::Budget;
+use modelcache_registry::Budget;
 use modelcache_registry::{Config, ConfigError, KeepAlive, ModelConfig};
 
 const FULL: &str = r#"

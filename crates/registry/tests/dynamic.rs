@@ -1,6 +1,6 @@
 //! Dynamic plugins end to end: cargo builds the example plugin as a cdylib, the config lists
 //! it under `[plugins]`, and a model it provides is loaded and served. A build that declares
-//! another modelcache-core version is refused.
+//! another contract version is refused.
 //!
 //! The plugin is built by a nested `cargo build` with the same cargo, workspace, target
 //! directory (cargo resolves it from the same environment and config) and profile as this test.
@@ -24,7 +24,7 @@ const LIBRARY: &str = "modelcache_example_plugin";
 
 static BUILD: Mutex<()> = Mutex::new(());
 
-/// The core version the `pretend-mismatch` build declares.
+/// The contract version the `pretend-mismatch` build declares.
 const PRETEND: &str = "0.0.0-pretend";
 
 /// Builds the example plugin with `features` and copies the library into `dest`.
@@ -118,7 +118,10 @@ fn a_plugin_loads_through_the_config_and_serves_a_model() {
     let loaded = unsafe { backends.load_plugins(&config) }.unwrap();
     assert_eq!(loaded.len(), 1);
     assert_eq!(loaded[0].backends, ["example"]);
-    assert_eq!(loaded[0].core_version, modelcache_core::VERSION);
+    assert_eq!(
+        loaded[0].contract_version,
+        modelcache_backend::CONTRACT_VERSION
+    );
     assert_eq!(loaded[0].rustc_version, RUSTC_VERSION);
     assert_eq!(
         backends.origin("example"),
@@ -160,7 +163,7 @@ fn a_plugin_loads_through_the_config_and_serves_a_model() {
 }
 
 #[test]
-fn a_plugin_built_against_another_core_version_is_refused() {
+fn a_plugin_built_against_another_contract_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let library = build_plugin(&["pretend-mismatch"], &dir.path().join("mismatched"));
     let mut backends = Backends::new();
@@ -177,12 +180,15 @@ fn a_plugin_built_against_another_core_version_is_refused() {
     else {
         panic!("expected a version mismatch, got {e:?}");
     };
-    assert_eq!((*component, plugin.as_str()), ("modelcache-core", PRETEND));
-    assert_eq!(host, modelcache_core::VERSION);
+    assert_eq!(
+        (*component, plugin.as_str()),
+        ("modelcache-backend", PRETEND)
+    );
+    assert_eq!(host, modelcache_backend::CONTRACT_VERSION);
     let msg = e.to_string();
     assert!(
         msg.contains(&format!("{PRETEND:?}"))
-            && msg.contains(&format!("\"{}\"", modelcache_core::VERSION)),
+            && msg.contains(&format!("\"{}\"", modelcache_backend::CONTRACT_VERSION)),
         "{msg}"
     );
     assert!(backends.names().is_empty());

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use modelcache_core::{Backend, BackendError, LoadProgress, ModelCache, ModelSource};
+use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
+use modelcache_core::ModelCache;
 use modelcache_registry::{Backends, Config, ConfigError, MAX_CONFIG_LEN, Registry};
 
 /// A backend whose checkpoint "is" `HINT` bytes; it counts header reads (hints and
@@ -26,33 +27,25 @@ const HINT: u64 = 4096;
 impl Backend for Recorder {
     type Options = ();
     type Model = u64;
+    type Plan = std::path::PathBuf;
     fn name(&self) -> &str {
         "recorder"
     }
-    fn memory_hint(&self, _: &ModelSource<'_, ()>) -> Result<u64, BackendError> {
+    fn open(&self, s: &ModelSource<'_, ()>) -> Result<Opened<Self::Plan>, BackendError> {
         self.0.reads.fetch_add(1, Ordering::SeqCst);
-        Ok(HINT)
+        Ok(Opened::new(s.path.to_owned(), Inspection::of_bytes(HINT)))
     }
-    fn load(&self, s: &ModelSource<'_, ()>, p: &dyn LoadProgress) -> Result<u64, BackendError> {
-        self.load_within(s, u64::MAX, p)
-    }
-    fn load_within(
+    fn load(
         &self,
-        s: &ModelSource<'_, ()>,
+        path: Self::Plan,
         limit: u64,
         _: &dyn LoadProgress,
     ) -> Result<u64, BackendError> {
         self.0.limits.lock().unwrap().push(limit);
         if HINT > limit {
-            return Err(BackendError::invalid(
-                s.path,
-                "needs more than was reserved",
-            ));
+            return Err(BackendError::invalid(path, "needs more than was reserved"));
         }
         Ok(HINT)
-    }
-    fn resident_bytes(&self, bytes: &u64) -> u64 {
-        *bytes
     }
 }
 
@@ -97,9 +90,9 @@ fn a_config_over_the_size_limit_is_refused_unread() {
     );
 }
 
-/// With `size = "..."` the cache reserves that size, not the hint, so that is what the load
-/// may allocate: a checkpoint whose headers claim more fails to load instead of allocating
-/// past its reservation. Without it, the load gets the hint the cache reserved.
+/// With `size = "..."` the cache reserves that size, not the opened bytes, so a load may
+/// allocate no more than that: a checkpoint whose headers claim more fails to load instead of
+/// allocating past its reservation. Every load is also held to what its plan said.
 #[test]
 fn a_configured_size_limits_what_the_load_may_allocate() {
     let dir = tempfile::tempdir().unwrap();
@@ -114,7 +107,7 @@ fn a_configured_size_limits_what_the_load_may_allocate() {
     assert!(err.to_string().contains("reserved"), "{err}");
     assert_eq!(*registry.get::<u64>("big").unwrap().lock(), HINT);
     assert_eq!(*registry.get::<u64>("hinted").unwrap().lock(), HINT);
-    assert_eq!(*recorder.limits.lock().unwrap(), [1024, 1 << 20, HINT]);
+    assert_eq!(*recorder.limits.lock().unwrap(), [1024, HINT, HINT]);
 }
 
 /// `check` reads each checkpoint once: one inspection gives both the hint and what the table

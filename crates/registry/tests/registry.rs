@@ -344,8 +344,8 @@ fn the_budget_environment_variable_overrides_the_file() {
             ])
             .env(EXPECT, expected);
         match env {
-            Some(v) => child.env(modelcache_core::BUDGET_ENV, v),
-            None => child.env_remove(modelcache_core::BUDGET_ENV),
+            Some(v) => child.env(modelcache_registry::BUDGET_ENV, v),
+            None => child.env_remove(modelcache_registry::BUDGET_ENV),
         };
         let out = child.output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -409,30 +409,19 @@ fn check_reports_missing_paths_and_the_others_are_still_served() {
 #[test]
 fn check_reports_unreadable_checkpoints() {
     struct Broken;
-    impl modelcache_core::Backend for Broken {
+    use modelcache_backend::{Backend, BackendError, LoadProgress, ModelSource, Opened};
+    impl Backend for Broken {
         type Options = ();
         type Model = ();
+        type Plan = ();
         fn name(&self) -> &str {
             "broken"
         }
-        fn memory_hint(
-            &self,
-            src: &modelcache_core::ModelSource<'_, ()>,
-        ) -> Result<u64, modelcache_core::BackendError> {
-            Err(modelcache_core::BackendError::invalid(
-                src.path,
-                "bad header",
-            ))
+        fn open(&self, src: &ModelSource<'_, ()>) -> Result<Opened<()>, BackendError> {
+            Err(BackendError::invalid(src.path, "bad header"))
         }
-        fn load(
-            &self,
-            _: &modelcache_core::ModelSource<'_, ()>,
-            _: &dyn modelcache_core::LoadProgress,
-        ) -> Result<(), modelcache_core::BackendError> {
+        fn load(&self, _: (), _: u64, _: &dyn LoadProgress) -> Result<(), BackendError> {
             Ok(())
-        }
-        fn resident_bytes(&self, _: &()) -> u64 {
-            0
         }
     }
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 
-use modelcache_core::{Backend, BackendError, ModelSource, NoProgress};
+use modelcache_backend::{Backend, BackendError, ModelSource, NoProgress};
 use modelcache_flux::{Component as FluxComponent, FluxOptions, LayoutChoice as FluxLayout};
 use modelcache_kokoro::KokoroOptions;
 use modelcache_ltx::{Component as LtxComponent, LayoutChoice as LtxLayout, LtxOptions};
@@ -127,12 +127,10 @@ impl Drop for Restore<'_> {
 }
 
 /// Runs `plugin`'s backend on `tree` with the options `options` selects: `check_options`,
-/// `memory_hint`, `inspect`, then `load`, and checks the promises every backend makes:
+/// `open`, then `load` of the opened plan, and checks the promises every backend makes:
 ///
 /// * every error names a file or folder under `root` (the fixture's folder);
-/// * when both succeed, the hint (and `inspect`'s bytes) equal the loaded model's measured
-///   size;
-/// * a load does not succeed where the hint refused (both run the same checks).
+/// * a loaded model measures exactly the bytes the open said.
 ///
 /// # Errors
 /// [`Failure::Violation`] naming the broken promise.
@@ -145,13 +143,12 @@ pub fn hint_and_load(
     probe(plugin, tree, options, root, None)
 }
 
-/// What runs between the hint and the load (a file replaced, as happens between the cache's
+/// What runs between the open and the load (a file replaced, as happens between the cache's
 /// reservation and its load).
 type Between<'a> = Option<&'a mut dyn FnMut() -> Result<(), Failure>>;
 
-/// [`hint_and_load`], with `between` run after the hint and `inspect`. The load is then
-/// limited to the hint ([`Backend::load_within`], as the cache limits it): it must fail or
-/// hold at most the hint.
+/// [`hint_and_load`], with `between` run after the open. The load is limited to the opened
+/// bytes (as the cache limits it): it must fail or hold at most those.
 fn probe(
     plugin: Plugin,
     tree: &Path,
@@ -266,79 +263,52 @@ fn run<B: Backend>(
         path: tree,
         options: &options,
     };
-    let hint = backend.memory_hint(&source);
-    let inspected = backend.inspect(&source);
-    for error in [hint.as_ref().err(), inspected.as_ref().err()]
-        .into_iter()
-        .flatten()
-    {
-        names_a_file_under(error, root).map_err(Failure::Violation)?;
+    let opened = match backend.open(&source) {
+        Ok(opened) => opened,
+        Err(e) => {
+            names_a_file_under(&e, root).map_err(Failure::Violation)?;
+            return Ok(Outcome::Refused {
+                error: e.to_string(),
+            });
+        }
+    };
+    let limit = opened.inspection.bytes;
+    let changed = between.is_some();
+    if let Some(between) = between {
+        // The files change between the open and the load of its plan.
+        between()?;
     }
-    let Some(between) = between else {
-        let loaded = backend.load(&source, &NoProgress);
-        return judge(backend, tree, root, hint, inspected, loaded);
-    };
-    between()?;
-    let Ok(limit) = hint else {
-        return Ok(Outcome::Refused {
-            error: hint.err().map(|e| e.to_string()).unwrap_or_default(),
-        });
-    };
-    match backend.load_within(&source, limit, &NoProgress) {
-        Ok(model) if backend.resident_bytes(&model) <= limit => Ok(Outcome::Loaded {
-            bytes: backend.resident_bytes(&model),
-        }),
-        Ok(model) => Err(Failure::Violation(format!(
-            "{}: a load limited to the hint of {limit} bytes holds {} bytes",
-            tree.display(),
-            backend.resident_bytes(&model)
-        ))),
+    let loaded = backend.load(opened.plan, limit, &NoProgress);
+    judge(backend, tree, root, limit, changed, loaded)
+}
+
+/// Checks the promises of a load of an opened plan that said `opened` bytes: it holds exactly
+/// those bytes (at most, when the files changed after the open), or fails naming a file.
+fn judge<B: Backend>(
+    backend: &B,
+    tree: &Path,
+    root: &Path,
+    opened: u64,
+    changed: bool,
+    loaded: Result<B::Model, BackendError>,
+) -> Result<Outcome, Failure> {
+    match loaded {
+        Ok(model) => {
+            let bytes = backend.resident_bytes(&model).unwrap_or(opened);
+            if bytes > opened || (!changed && bytes != opened) {
+                return Err(Failure::Violation(format!(
+                    "{}: opening said {opened} bytes, the loaded model holds {bytes} bytes",
+                    tree.display(),
+                )));
+            }
+            Ok(Outcome::Loaded { bytes })
+        }
         Err(e) => {
             names_a_file_under(&e, root).map_err(Failure::Violation)?;
             Ok(Outcome::Refused {
                 error: e.to_string(),
             })
         }
-    }
-}
-
-/// Checks the promises of a hint, an inspection and a load of the same files.
-fn judge<B: Backend>(
-    backend: &B,
-    tree: &Path,
-    root: &Path,
-    hint: Result<u64, BackendError>,
-    inspected: Result<modelcache_core::Inspection, BackendError>,
-    loaded: Result<B::Model, BackendError>,
-) -> Result<Outcome, Failure> {
-    for error in [
-        hint.as_ref().err(),
-        inspected.as_ref().err(),
-        loaded.as_ref().err(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        names_a_file_under(error, root).map_err(Failure::Violation)?;
-    }
-    match (hint, inspected, loaded) {
-        (Ok(hint), Ok(inspection), Ok(model)) => {
-            let bytes = backend.resident_bytes(&model);
-            if hint != bytes || inspection.bytes != hint {
-                return Err(Failure::Violation(format!(
-                    "{}: hint {hint} bytes, inspect {} bytes, loaded {bytes} bytes",
-                    tree.display(),
-                    inspection.bytes
-                )));
-            }
-            Ok(Outcome::Loaded { bytes })
-        }
-        (Err(hint), _, Ok(_)) => Err(Failure::Violation(format!(
-            "the load succeeded where the hint refused: {hint}"
-        ))),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Ok(Outcome::Refused {
-            error: e.to_string(),
-        }),
     }
 }
 

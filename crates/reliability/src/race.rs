@@ -16,9 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use modelcache_core::{
-    BackendError, BackendModel, CacheError, ModelCache, ModelLoader, ModelPolicy, NoProgress,
-};
+use modelcache_core::{BackendError, CacheError, ModelCache, ModelLoader, ModelPolicy, NoProgress};
 use modelcache_testkit::{KokoroSpec, write_kokoro_mlx};
 use modelcache_weights::WeightsError;
 
@@ -77,7 +75,7 @@ impl SwapFixture {
 
     /// The model's loader, with the Kokoro backend's default options (every voice pack).
     pub fn loader(&self) -> Arc<dyn ModelLoader> {
-        Arc::new(BackendModel::new(
+        Arc::new(modelcache_backend::BackendModel::new(
             Arc::new(modelcache_kokoro::BACKEND),
             "kokoro",
             &self.model,

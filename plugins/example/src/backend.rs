@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource};
+use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
 
 use crate::options::ExampleOptions;
 
@@ -13,7 +13,7 @@ pub const MODEL_FILE: &str = "model.txt";
 ///
 /// Its model type is `String` on purpose: a program reaches a dynamically loaded plugin's
 /// models with `get::<T>` only when `T` is the same type in both builds, which `std` types
-/// always are (see `modelcache_core::plugin`).
+/// always are (see `modelcache_backend::plugin`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ExampleBackend;
 
@@ -42,58 +42,73 @@ impl ExampleBackend {
     }
 }
 
+/// What opening a checkpoint found: the file, its length and the options to apply.
+#[derive(Debug)]
+pub struct ExamplePlan {
+    file: PathBuf,
+    uppercase: bool,
+    repeat: u32,
+}
+
 impl Backend for ExampleBackend {
     type Options = ExampleOptions;
     type Model = String;
+    type Plan = ExamplePlan;
 
     fn name(&self) -> &str {
         Self::NAME
     }
 
-    fn memory_hint(&self, source: &ModelSource<'_, ExampleOptions>) -> Result<u64, BackendError> {
-        let file = Self::file(source);
-        let opened = modelcache_files::open(&file).map_err(|e| Self::error(source, e))?;
-        Ok(opened
-            .len()
-            .saturating_mul(u64::from(source.options.repeat)))
-    }
-
-    fn load(
+    /// The model holds the file's text `repeat` times.
+    fn open(
         &self,
         source: &ModelSource<'_, ExampleOptions>,
-        progress: &dyn LoadProgress,
-    ) -> Result<String, BackendError> {
-        self.load_within(source, u64::MAX, progress)
+    ) -> Result<Opened<ExamplePlan>, BackendError> {
+        let file = Self::file(source);
+        let opened = modelcache_files::open(&file).map_err(|e| Self::error(source, e))?;
+        let len = opened.len();
+        let mut inspection =
+            Inspection::of_bytes(len.saturating_mul(u64::from(source.options.repeat)));
+        inspection.layout = Some("text".into());
+        inspection.files = vec![file.clone()];
+        let plan = ExamplePlan {
+            file,
+            uppercase: source.options.uppercase,
+            repeat: source.options.repeat,
+        };
+        Ok(Opened::new(plan, inspection).reading(len))
     }
 
     /// Reads `model.txt` only if the text it makes fits `limit`: the file is read through
     /// `modelcache_files` (a regular file, never a FIFO that would block, at most the bytes
-    /// the limit leaves), so a file that grew since the hint fails instead of allocating
+    /// the limit leaves), so a file that grew since it was opened fails instead of allocating
     /// past what the cache reserved.
-    fn load_within(
+    fn load(
         &self,
-        source: &ModelSource<'_, ExampleOptions>,
+        plan: ExamplePlan,
         limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<String, BackendError> {
-        let file = Self::file(source);
-        let per_copy = limit / u64::from(source.options.repeat.max(1));
-        let bytes = modelcache_files::read(&file, per_copy).map_err(|e| Self::error(source, e))?;
-        progress.start(bytes.len() as u64);
+        let per_copy = limit / u64::from(plan.repeat.max(1));
+        let bytes =
+            modelcache_files::read(&plan.file, per_copy).map_err(|e| BackendError::Checkpoint {
+                path: e.path().to_path_buf(),
+                source: Box::new(e),
+            })?;
         let text = String::from_utf8(bytes)
-            .map_err(|e| BackendError::invalid(&file, format!("not UTF-8: {e}")))?;
+            .map_err(|e| BackendError::invalid(&plan.file, format!("not UTF-8: {e}")))?;
         progress.advance(text.len() as u64);
-        let text = if source.options.uppercase {
+        let text = if plan.uppercase {
             text.to_uppercase()
         } else {
             text
         };
-        let repeat = usize::try_from(source.options.repeat).unwrap_or(1);
+        let repeat = usize::try_from(plan.repeat).unwrap_or(1);
         Ok(text.repeat(repeat))
     }
 
-    fn resident_bytes(&self, model: &String) -> u64 {
-        model.capacity() as u64
+    fn resident_bytes(&self, model: &String) -> Option<u64> {
+        Some(model.capacity() as u64)
     }
 
     fn shareable(&self) -> bool {
@@ -108,7 +123,7 @@ impl Backend for ExampleBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use modelcache_core::NoProgress;
+    use modelcache_backend::{BackendExt, NoProgress};
 
     fn source<'a>(
         path: &'a std::path::Path,
@@ -130,17 +145,17 @@ mod tests {
             repeat: 3,
         };
         let src = source(dir.path(), &options);
-        assert_eq!(ExampleBackend.memory_hint(&src)?, 6);
-        let model = ExampleBackend.load(&src, &NoProgress)?;
+        assert_eq!(ExampleBackend.inspect(&src)?.bytes, 6);
+        let model = ExampleBackend.open_and_load(&src, &NoProgress)?;
         assert_eq!(model, "HIHIHI");
-        assert!(ExampleBackend.resident_bytes(&model) >= 6);
+        assert!(ExampleBackend.resident_bytes(&model) >= Some(6));
         Ok(())
     }
 
     #[test]
     fn a_missing_checkpoint_is_missing() {
         let options = ExampleOptions::default();
-        let e = ExampleBackend.memory_hint(&source(std::path::Path::new("/nonexistent"), &options));
+        let e = ExampleBackend.inspect(&source(std::path::Path::new("/nonexistent"), &options));
         assert!(matches!(e, Err(BackendError::Missing { .. })), "{e:?}");
     }
 

@@ -6,9 +6,10 @@
 //!   `backends.register(ExampleBackend)`.
 //! * **Dynamic:** build it as a `cdylib` (`cargo build -p modelcache-example-plugin`) and list
 //!   the library in models.toml's `[plugins] paths`. [`declare_plugin!`] below exports the entry
-//!   points; the program refuses the library if its compiler or modelcache-core version differs.
-//!   Like any plugin, it depends on modelcache-core (and serde for its options), and on
-//!   modelcache-files to open `model.txt`: a file a stranger wrote may be a FIFO or huge.
+//!   points; the program refuses the library if its compiler or its contract version
+//!   (modelcache-backend's) differs. Like any plugin it depends on the contract crate,
+//!   modelcache-backend, not on the cache; and on serde for its options and modelcache-files
+//!   to open `model.txt` (a file a stranger wrote may be a FIFO or huge).
 //!
 //! Its "checkpoint" is a folder holding `model.txt`, and the model is that text (options can
 //! upper-case and repeat it), so it loads in microseconds in tests.
@@ -20,10 +21,10 @@
 //! options = { uppercase = true, repeat = 2 }
 //! ```
 //!
-//! The `pretend-mismatch` feature (tests only) declares a modelcache-core version no program
+//! The `pretend-mismatch` feature (tests only) declares a contract version no program
 //! has, to prove that a mismatched plugin is refused.
 //!
-//! [`declare_plugin!`]: modelcache_core::declare_plugin
+//! [`declare_plugin!`]: modelcache_backend::declare_plugin
 #![warn(missing_docs)]
 // Not `forbid`: `declare_plugin!` exports `#[unsafe(no_mangle)]` symbols.
 #![deny(unsafe_code)]
@@ -31,11 +32,11 @@
 mod backend;
 mod options;
 
-pub use backend::{ExampleBackend, MODEL_FILE};
+pub use backend::{ExampleBackend, ExamplePlan, MODEL_FILE};
 pub use options::ExampleOptions;
 
 #[cfg(not(feature = "pretend-mismatch"))]
-modelcache_core::declare_plugin!(ExampleBackend);
+modelcache_backend::declare_plugin!(ExampleBackend);
 
 #[cfg(feature = "pretend-mismatch")]
-modelcache_core::declare_plugin!(@core_version "0.0.0-pretend"; ExampleBackend);
+modelcache_backend::declare_plugin!(@contract_version "0.0.0-pretend"; ExampleBackend);

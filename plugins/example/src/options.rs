@@ -1,6 +1,6 @@
 //! The example backend's options: the `options` table of a `[models.ID]` using it.
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use serde::Deserialize;
 
 /// `options = { uppercase = true, repeat = 2 }`. Unknown keys are refused.

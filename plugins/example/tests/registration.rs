@@ -36,7 +36,7 @@ fn registers_in_one_line_and_serves_a_configured_model() {
 #[cfg(not(feature = "pretend-mismatch"))]
 #[test]
 fn the_entry_points_declare_and_register_the_backend() {
-    use modelcache_core::plugin::{ABI_VERSION, RUSTC_VERSION, RawStr};
+    use modelcache_backend::plugin::{ABI_VERSION, RUSTC_VERSION, RawStr};
 
     // SAFETY: the declaration's strings point at this crate's static data.
     #[allow(unsafe_code)]
@@ -51,7 +51,10 @@ fn the_entry_points_declare_and_register_the_backend() {
     );
     let decl = modelcache_example_plugin::modelcache_plugin_declare();
     assert_eq!(decl.abi_version, ABI_VERSION);
-    assert_eq!(text(decl.core_version), modelcache_core::VERSION);
+    assert_eq!(
+        text(decl.contract_version),
+        modelcache_backend::CONTRACT_VERSION
+    );
     assert_eq!(text(decl.rustc_version), RUSTC_VERSION);
     assert_eq!(decl.backend_count, 1);
     assert_eq!(text((decl.backend_name)(0)), "example");

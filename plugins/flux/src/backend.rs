@@ -1,7 +1,7 @@
 //! [`FluxBackend`]: the [`Backend`] implementation.
 
-use modelcache_core::{Backend, BackendError, Inspection, LoadProgress, ModelSource};
-use modelcache_weights::{Allowance, LoadOptions};
+use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
+use modelcache_weights::{Allowance, Dtype, LoadOptions};
 
 use crate::error;
 use crate::model::{FluxModel, LoadedComponent};
@@ -18,56 +18,55 @@ pub struct FluxBackend;
 /// A ready [`FluxBackend`], to register in one line.
 pub const BACKEND: FluxBackend = FluxBackend;
 
+/// A FLUX.1 checkpoint opened by [`FluxBackend`]'s `open`: the chosen layout's validated
+/// component checkpoints (headers only) and the dtype to load them in.
+pub struct FluxPlan {
+    pub(crate) plan: Plan,
+    pub(crate) dtype: Option<Dtype>,
+}
+
 impl Backend for FluxBackend {
     type Options = FluxOptions;
     type Model = FluxModel;
+    type Plan = FluxPlan;
 
     fn name(&self) -> &str {
         NAME
     }
 
-    /// Exact: the loaded size of the chosen layout's requested components, from their headers
-    /// (and small `config.json` / index files), after validating them.
-    fn memory_hint(&self, source: &ModelSource<'_, FluxOptions>) -> Result<u64, BackendError> {
+    /// Resolves the layout and validates the requested components from their headers (and
+    /// small `config.json` / index files). The bytes are exact: the loaded size of those
+    /// components, dtype conversion included.
+    fn open(
+        &self,
+        source: &ModelSource<'_, FluxOptions>,
+    ) -> Result<Opened<FluxPlan>, BackendError> {
         let plan = Plan::open(source.path, source.options)?;
-        Ok(plan.loaded_bytes(source.options.dtype.map(|d| d.dtype())))
-    }
-
-    /// The layout chosen, the files of the requested components, their tensor count and the
-    /// hint: the same headers-only plan as [`memory_hint`](Backend::memory_hint).
-    fn inspect(&self, source: &ModelSource<'_, FluxOptions>) -> Result<Inspection, BackendError> {
-        let plan = Plan::open(source.path, source.options)?;
+        let dtype = source.options.dtype.map(|d| d.dtype());
         let files = plan
             .parts
             .iter()
             .flat_map(|p| p.checkpoint.files().iter().map(|f| f.path().to_path_buf()))
             .collect();
         let tensors = plan.parts.iter().map(|p| p.checkpoint.len()).sum();
-        let bytes = plan.loaded_bytes(source.options.dtype.map(|d| d.dtype()));
-        Ok(Inspection::new(plan.layout.as_str(), files, tensors, bytes))
-    }
-
-    fn load(
-        &self,
-        source: &ModelSource<'_, FluxOptions>,
-        progress: &dyn LoadProgress,
-    ) -> Result<FluxModel, BackendError> {
-        self.load_within(source, u64::MAX, progress)
+        let bytes = plan.loaded_bytes(dtype);
+        let inspection = Inspection::new(plan.layout.as_str(), files, tensors, bytes);
+        let read = plan.tensor_bytes();
+        Ok(Opened::new(FluxPlan { plan, dtype }, inspection).reading(read))
     }
 
     /// Loads the plan, every component drawing from one [`Allowance`] of `limit` bytes: a
-    /// checkpoint that grew since the hint fails as changed before anything is allocated.
-    fn load_within(
+    /// checkpoint that grew since it was opened fails as changed before anything is allocated.
+    fn load(
         &self,
-        source: &ModelSource<'_, FluxOptions>,
+        plan: FluxPlan,
         limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<FluxModel, BackendError> {
-        let plan = Plan::open(source.path, source.options)?;
-        progress.start(plan.tensor_bytes());
+        let FluxPlan { plan, dtype } = plan;
         let mut options = LoadOptions::default().within(Allowance::new(limit));
-        if let Some(d) = source.options.dtype {
-            options = options.with_dtype(d.dtype());
+        if let Some(d) = dtype {
+            options = options.with_dtype(d);
         }
         let advance = |bytes: u64| progress.advance(bytes);
         let mut config = None;
@@ -76,7 +75,7 @@ impl Backend for FluxBackend {
             let tensors = part
                 .checkpoint
                 .load_with_progress(&options, &advance)
-                .map_err(|e| error::weights(e, source.path))?;
+                .map_err(|e| error::weights(e, &plan.home))?;
             config = config.or(part.checked.config);
             components.push(LoadedComponent {
                 component: part.component,
@@ -92,8 +91,8 @@ impl Backend for FluxBackend {
         })
     }
 
-    fn resident_bytes(&self, model: &FluxModel) -> u64 {
-        model.resident_bytes()
+    fn resident_bytes(&self, model: &FluxModel) -> Option<u64> {
+        Some(model.resident_bytes())
     }
 
     /// `true`: a loaded model is read-only candle tensors, which are `Send + Sync`, so callers

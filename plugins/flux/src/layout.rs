@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::{Checkpoint, MODEL_INDEX};
 
 use crate::error;

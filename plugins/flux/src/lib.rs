@@ -47,23 +47,23 @@
 //! shapes (BFL and mflux: hidden width from `img_in`, head dim from the q-norm scale, block
 //! counts from the largest block index, ...). The config implies every required tensor and its
 //! shape; the checkpoint must hold them all (extra tensors are fine), and the first missing
-//! tensor or wrong shape is a [`BackendError::Invalid`](modelcache_core::BackendError::Invalid) naming the file and the tensor. A
+//! tensor or wrong shape is a [`BackendError::Invalid`](modelcache_backend::BackendError::Invalid) naming the file and the tensor. A
 //! `config.json` whose block counts or widths disagree with the weights is reported the same
 //! way. Quantized weights are checked with the packing taken into account: `weight` `U32`
 //! `[out, in × bits / 32]`, `scales` and `biases` `[out, in / group_size]`, bits from
 //! `quantization_level`, one group size (32, 64 or 128) per component. Errors from reading
-//! headers are [`BackendError::Checkpoint`](modelcache_core::BackendError::Checkpoint) wrapping a [`modelcache_weights::WeightsError`],
+//! headers are [`BackendError::Checkpoint`](modelcache_backend::BackendError::Checkpoint) wrapping a [`modelcache_weights::WeightsError`],
 //! which names the file. Nothing here panics on bad input.
 //!
 //! ## Size
 //!
-//! [`memory_hint`](modelcache_core::Backend::memory_hint) reads headers and small JSON files
-//! only and is exact: the loaded bytes of the requested components of the chosen layout, with
+//! [`open`](modelcache_backend::Backend::open) reads headers and small JSON files only, and
+//! the bytes of the plan it returns are exact: the loaded bytes of the requested components of the chosen layout, with
 //! the dtype conversion applied (packed `U32` codes count as stored). The loaded model measures
 //! its tensors' storage ([`FluxModel::resident_bytes`]), and the two agree to the byte.
 //!
 //! ```
-//! use modelcache_core::{Backend, ModelSource, NoProgress};
+//! use modelcache_backend::{Backend, ModelSource, NoProgress};
 //! use modelcache_flux::{BACKEND, Component, FluxOptions, Layout, LoadDtype};
 //! use modelcache_testkit::{FluxSpec, write_flux_repo};
 //!
@@ -73,10 +73,11 @@
 //!
 //! let options = FluxOptions::default().with_dtype(LoadDtype::F32);
 //! let source = ModelSource { id: "flux-schnell", path: dir.path(), options: &options };
-//! let hint = BACKEND.memory_hint(&source)?; // headers only
-//! let model = BACKEND.load(&source, &NoProgress)?;
+//! let opened = BACKEND.open(&source)?; // headers only
+//! let bytes = opened.inspection.bytes;
+//! let model = BACKEND.load(opened.plan, bytes, &NoProgress)?; // that same plan
 //! assert_eq!(model.layout(), Layout::Diffusers); // one layout, counted once
-//! assert_eq!(BACKEND.resident_bytes(&model), hint);
+//! assert_eq!(BACKEND.resident_bytes(&model), Some(bytes));
 //! assert_eq!(model.config().map(|c| c.depth), Some(2));
 //! let vae = model.component(Component::Vae).ok_or("no vae")?;
 //! assert!(vae.tensors().get("decoder.conv_out.weight").is_some());
@@ -100,7 +101,7 @@ mod quant;
 mod shapes;
 mod validate;
 
-pub use backend::{BACKEND, FluxBackend, NAME};
+pub use backend::{BACKEND, FluxBackend, FluxPlan, NAME};
 pub use config::FluxConfig;
 pub use layout::Layout;
 pub use model::{FluxModel, LoadedComponent};

@@ -54,7 +54,7 @@ impl LoadedComponent {
 ///
 /// Every tensor is a read-only candle tensor (`Send + Sync`, shared through `Arc`s), so one
 /// loaded model serves any number of concurrent callers: the backend reports it
-/// [`shareable`](modelcache_core::Backend::shareable).
+/// [`shareable`](modelcache_backend::Backend::shareable).
 #[derive(Debug, Clone)]
 pub struct FluxModel {
     pub(crate) layout: Layout,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::Dtype;
 use serde::Deserialize;
 

@@ -1,9 +1,9 @@
 //! What a load will read: the chosen layout's component checkpoints, opened (headers only) and
-//! validated. Both `memory_hint` and `load` start here, so they agree byte for byte.
+//! validated: what `open` returns and `load` loads, so they agree byte for byte.
 
 use std::path::{Path, PathBuf};
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::{Checkpoint, DiffusersTree, Dtype};
 
 use crate::backend::NAME;
@@ -26,6 +26,8 @@ pub(crate) struct Part {
 pub(crate) struct Plan {
     pub layout: Layout,
     pub parts: Vec<Part>,
+    /// The model path, for errors that name no file.
+    pub home: PathBuf,
 }
 
 impl Plan {
@@ -54,7 +56,11 @@ impl Plan {
                 })
             })
             .collect::<Result<_, BackendError>>()?;
-        Ok(Self { layout, parts })
+        Ok(Self {
+            layout,
+            parts,
+            home: path.to_path_buf(),
+        })
     }
 
     /// Bytes the components take once loaded with `dtype` conversion.

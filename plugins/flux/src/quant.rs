@@ -1,6 +1,6 @@
 //! mflux's markers and MLX quantization settings (docs/checkpoint-layouts.md §5.9, §5.10).
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::Checkpoint;
 
 use crate::shapes::location;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::{Checkpoint, CheckpointSource, Dtype, FileInventory, TensorInfo};
 
 use crate::error;

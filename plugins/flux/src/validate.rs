@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::Dtype;
 
 use crate::error;

@@ -135,9 +135,7 @@ mod mlx {
 
     fn hooks() -> MlxHooks<FluxBackend> {
         MlxHooks {
-            load: |backend, source, limit, progress| {
-                named(backend.load_mlx(source, limit, progress))
-            },
+            load: |backend, plan, limit, progress| named(backend.load_mlx(plan, limit, progress)),
             candle: |model| {
                 model
                     .components()

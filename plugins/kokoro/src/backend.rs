@@ -1,7 +1,7 @@
-//! The Kokoro backend: hint and load, both after the same header-only checks.
+//! The Kokoro backend: open (header-only checks), then load what was opened.
 
-use modelcache_core::{Backend, BackendError, Inspection, LoadProgress, ModelSource};
-use modelcache_weights::{Allowance, Checkpoint, LoadOptions};
+use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
+use modelcache_weights::{Allowance, Checkpoint, Dtype, LoadOptions};
 
 use crate::inspect::Inspected;
 use crate::model::KokoroModel;
@@ -17,65 +17,57 @@ pub const BACKEND: KokoroBackend = KokoroBackend;
 impl KokoroBackend {
     /// The name used as `backend = "kokoro"` in models.toml.
     pub const NAME: &'static str = "kokoro";
+}
 
-    pub(crate) fn inspected(
-        &self,
-        source: &ModelSource<'_, KokoroOptions>,
-    ) -> Result<Inspected, BackendError> {
-        source.options.check(Self::NAME)?;
-        Inspected::new(source)
-    }
+/// A Kokoro folder opened by [`KokoroBackend`]'s `open`: its config, weights and selected
+/// voices, checked from headers only, and the dtype to load them in.
+pub struct KokoroPlan {
+    pub(crate) inspected: Inspected,
+    pub(crate) dtype: Option<Dtype>,
 }
 
 impl Backend for KokoroBackend {
     type Options = KokoroOptions;
     type Model = KokoroModel;
+    type Plan = KokoroPlan;
 
     fn name(&self) -> &str {
         Self::NAME
     }
 
-    /// The exact bytes [`load`](Backend::load) will hold, from `config.json` and the
-    /// safetensors headers, after the same checks as the load.
-    fn memory_hint(&self, source: &ModelSource<'_, KokoroOptions>) -> Result<u64, BackendError> {
-        let dtype = source.options.dtype.map(LoadDtype::dtype);
-        Ok(self.inspected(source)?.loaded_bytes(dtype))
-    }
-
     /// The mlx-community layout, the weights file and the selected voices, their tensor count
-    /// and the hint, from the same checks as the load.
-    fn inspect(&self, source: &ModelSource<'_, KokoroOptions>) -> Result<Inspection, BackendError> {
-        let inspected = self.inspected(source)?;
+    /// and the exact bytes a load holds, from `config.json` and the safetensors headers.
+    fn open(
+        &self,
+        source: &ModelSource<'_, KokoroOptions>,
+    ) -> Result<Opened<KokoroPlan>, BackendError> {
+        source.options.check(Self::NAME)?;
+        let inspected = Inspected::new(source)?;
+        let dtype = source.options.dtype.map(LoadDtype::dtype);
         let files = inspected
             .checkpoints()
             .flat_map(|c| c.files().iter().map(|f| f.path().to_path_buf()))
             .collect();
         let tensors = inspected.checkpoints().map(Checkpoint::len).sum();
-        let bytes = inspected.loaded_bytes(source.options.dtype.map(LoadDtype::dtype));
-        Ok(Inspection::new("mlx-community", files, tensors, bytes))
-    }
-
-    fn load(
-        &self,
-        source: &ModelSource<'_, KokoroOptions>,
-        progress: &dyn LoadProgress,
-    ) -> Result<KokoroModel, BackendError> {
-        self.load_within(source, u64::MAX, progress)
+        let bytes = inspected.loaded_bytes(dtype);
+        let inspection = Inspection::new("mlx-community", files, tensors, bytes);
+        let read = inspected.stored_bytes();
+        Ok(Opened::new(KokoroPlan { inspected, dtype }, inspection).reading(read))
     }
 
     /// Loads the weights and voices allocating at most `limit` bytes (one [`Allowance`] they
-    /// all draw from): a voice pack swapped for a larger one since the hint fails as changed
-    /// before anything is allocated.
-    fn load_within(
+    /// all draw from): a voice pack swapped for a larger one since it was opened fails as
+    /// changed before anything is allocated.
+    fn load(
         &self,
-        source: &ModelSource<'_, KokoroOptions>,
+        plan: KokoroPlan,
         limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<KokoroModel, BackendError> {
-        let inspected = self.inspected(source)?;
+        let KokoroPlan { inspected, dtype } = plan;
         let options = LoadOptions::default().within(Allowance::new(limit));
-        let options = match source.options.dtype {
-            Some(dtype) => options.with_dtype(dtype.dtype()),
+        let options = match dtype {
+            Some(dtype) => options.with_dtype(dtype),
             None => options,
         };
         let (weights, voices) = inspected.read_all(progress, |c, advance| {
@@ -90,8 +82,8 @@ impl Backend for KokoroBackend {
         })
     }
 
-    fn resident_bytes(&self, model: &KokoroModel) -> u64 {
-        model.resident_bytes()
+    fn resident_bytes(&self, model: &KokoroModel) -> Option<u64> {
+        Some(model.resident_bytes())
     }
 
     /// `true`: a loaded model is read-only candle tensors (immutable, reference-counted

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::{Checkpoint, Dtype};
 
 use crate::layout::Layout;

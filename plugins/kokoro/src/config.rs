@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use serde_json::Value;
 
 use crate::json::{FieldError, Object};

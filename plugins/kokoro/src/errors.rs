@@ -3,7 +3,7 @@
 use std::io;
 use std::path::Path;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::WeightsError;
 
 /// Wraps a weights error, keeping it for downcasting; `file` is named when the error names none.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use modelcache_core::{BackendError, LoadProgress, ModelSource};
+use modelcache_backend::{BackendError, LoadProgress, ModelSource};
 use modelcache_weights::{Checkpoint, Dtype, WeightsError};
 
 use crate::check::{check_weights, is_ignored};
@@ -68,28 +68,25 @@ impl Inspected {
     }
 
     /// Reads the weights and then each voice with `read` (given each checkpoint and the
-    /// progress callback), between `progress.start` and `progress.finish`: the one load
-    /// sequence, into candle or MLX.
+    /// progress callback, which advances `progress`): the one load sequence, into candle or
+    /// MLX.
     pub(crate) fn read_all<T>(
         &self,
         progress: &dyn LoadProgress,
         read: impl Fn(&Checkpoint, &(dyn Fn(u64) + Sync)) -> Result<T, WeightsError>,
     ) -> Result<(T, BTreeMap<String, T>), BackendError> {
-        progress.start(self.stored_bytes());
         let read = |checkpoint: &Checkpoint| {
             read(checkpoint, &|n| progress.advance(n))
                 .map_err(|e| weights_error(file_of(checkpoint), e))
         };
-        let loaded = read(&self.weights).and_then(|weights| {
+        read(&self.weights).and_then(|weights| {
             let voices = self
                 .voices
                 .iter()
                 .map(|(name, v)| Ok((name.clone(), read(v)?)))
                 .collect::<Result<_, BackendError>>()?;
             Ok((weights, voices))
-        });
-        progress.finish();
-        loaded
+        })
     }
 }
 

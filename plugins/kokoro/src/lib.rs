@@ -39,7 +39,7 @@
 //! ## Example
 //!
 //! ```
-//! use modelcache_core::{Backend, ModelSource, NoProgress};
+//! use modelcache_backend::{Backend, BackendExt, ModelSource, NoProgress};
 //! use modelcache_kokoro::{BACKEND, KokoroOptions};
 //! use modelcache_testkit::{KokoroSpec, write_kokoro_mlx};
 //!
@@ -48,9 +48,10 @@
 //! let options = KokoroOptions::default().with_voices(["af_heart"]);
 //! let source = ModelSource { id: "tts", path: dir.path(), options: &options };
 //!
-//! let hint = BACKEND.memory_hint(&source)?; // headers only
-//! let model = BACKEND.load(&source, &NoProgress)?;
-//! assert_eq!(hint, model.resident_bytes());
+//! let opened = BACKEND.open(&source)?; // headers only
+//! let bytes = opened.inspection.bytes;
+//! let model = BACKEND.load(opened.plan, bytes, &NoProgress)?; // that same plan
+//! assert_eq!(bytes, model.resident_bytes());
 //! assert_eq!(model.voice_names().collect::<Vec<_>>(), ["af_heart"]);
 //! let voice = model.voice("af_heart").ok_or("no voice")?;
 //! assert_eq!(voice.dims()[2], 2 * model.config().style_dim);
@@ -58,7 +59,7 @@
 //! // A voice that does not exist is an error that lists the ones that do.
 //! let options = KokoroOptions::default().with_voices(["zz_nobody"]);
 //! let source = ModelSource { id: "tts", path: dir.path(), options: &options };
-//! let err = BACKEND.memory_hint(&source).unwrap_err().to_string();
+//! let err = BACKEND.inspect(&source).unwrap_err().to_string();
 //! assert!(err.contains("zz_nobody.safetensors") && err.contains("af_heart, am_adam, bf_emma"));
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -82,7 +83,7 @@ mod options;
 mod voices;
 mod widths;
 
-pub use backend::{BACKEND, KokoroBackend};
+pub use backend::{BACKEND, KokoroBackend, KokoroPlan};
 pub use config::{CONFIG_FILE, IstftnetConfig, KokoroConfig, PlbertConfig};
 pub use inspect::WEIGHTS_FILE;
 #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]

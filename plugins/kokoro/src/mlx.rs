@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use modelcache_core::{BackendError, LoadProgress, ModelSource};
+use modelcache_backend::{BackendError, LoadProgress};
 use modelcache_weights::{Allowance, MlxTensors};
 
-use crate::backend::KokoroBackend;
-use crate::options::{KokoroOptions, LoadDtype};
+use crate::backend::{KokoroBackend, KokoroPlan};
 
 /// Kokoro loaded into MLX arrays, by [`KokoroBackend::load_mlx`].
 #[derive(Debug)]
@@ -31,24 +30,24 @@ impl KokoroMlx {
 }
 
 impl KokoroBackend {
-    /// Loads what [`load`](modelcache_core::Backend::load) would, after the same header-only
-    /// checks and with the same dtype conversion, into MLX arrays. Its
-    /// [`resident_bytes`](KokoroMlx::resident_bytes) equal
-    /// [`memory_hint`](modelcache_core::Backend::memory_hint). Like
-    /// [`load_within`](modelcache_core::Backend::load_within), the weights and every voice draw
-    /// from one allowance of `limit` bytes (`u64::MAX`: no limit).
+    /// Loads an opened plan (from [`open`](modelcache_backend::Backend::open)) into MLX arrays
+    /// instead of candle tensors, with the same dtype conversion. Its
+    /// [`resident_bytes`](KokoroMlx::resident_bytes) equal the opened bytes. Like
+    /// [`load`](modelcache_backend::Backend::load), the weights and every voice draw from one
+    /// allowance of `limit` bytes, and only [`advance`](LoadProgress::advance) is called on
+    /// `progress`.
     ///
     /// # Errors
-    /// As [`load_within`](modelcache_core::Backend::load_within), and a tensor MLX cannot hold.
+    /// As [`load`](modelcache_backend::Backend::load), and a tensor MLX cannot hold.
     pub fn load_mlx(
         &self,
-        source: &ModelSource<'_, KokoroOptions>,
+        plan: KokoroPlan,
         limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<KokoroMlx, BackendError> {
-        let dtype = source.options.dtype.map(LoadDtype::dtype);
+        let KokoroPlan { inspected, dtype } = plan;
         let allowance = Allowance::new(limit);
-        let (weights, voices) = self.inspected(source)?.read_all(progress, |c, advance| {
+        let (weights, voices) = inspected.read_all(progress, |c, advance| {
             c.load_mlx(dtype, Some(&allowance), advance)
         })?;
         Ok(KokoroMlx { weights, voices })

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::Dtype;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};

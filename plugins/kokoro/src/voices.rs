@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::Checkpoint;
 
 use crate::check::check_float;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::Checkpoint;
 
 /// Widths fixed in Kokoro's Python code rather than in `config.json`. They are read from tensor

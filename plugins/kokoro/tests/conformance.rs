@@ -66,8 +66,8 @@ mod mlx {
 
     fn hooks() -> MlxHooks<KokoroBackend> {
         MlxHooks {
-            load: |backend, source, limit, progress| {
-                let loaded = backend.load_mlx(source, limit, progress)?;
+            load: |backend, plan, limit, progress| {
+                let loaded = backend.load_mlx(plan, limit, progress)?;
                 let voices = loaded
                     .voices
                     .into_iter()

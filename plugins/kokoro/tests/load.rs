@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{fixture, hint, load};
-use modelcache_core::{DynBackend, LoadProgress, erased_serde};
+use modelcache_backend::{DynBackend, LoadProgress, erased_serde};
 use modelcache_kokoro::{BACKEND, KokoroOptions, LoadDtype, Widths};
 use modelcache_weights::candle_core::DType;
 
@@ -81,7 +81,7 @@ fn the_hint_is_exact_and_grows_by_each_selected_voice() {
     let model = load(dir.path(), &KokoroOptions::default()).unwrap();
     assert_eq!(model.resident_bytes(), all);
     assert_eq!(
-        modelcache_core::Backend::resident_bytes(&BACKEND, &model),
+        modelcache_backend::Backend::resident_bytes(&BACKEND, &model).unwrap_or(0),
         all
     );
 }
@@ -131,12 +131,12 @@ fn progress_counts_every_byte_read() {
     let (dir, report) = fixture();
     let options = KokoroOptions::default().with_dtype(LoadDtype::Bf16);
     let progress = Counter::default();
-    let source = modelcache_core::ModelSource {
+    let source = modelcache_backend::ModelSource {
         id: "tts",
         path: dir.path(),
         options: &options,
     };
-    modelcache_core::Backend::load(&BACKEND, &source, &progress).unwrap();
+    modelcache_backend::BackendExt::open_and_load(&BACKEND, &source, &progress).unwrap();
     assert_eq!(progress.total.load(Relaxed), report.tensor_bytes());
     assert_eq!(progress.read.load(Relaxed), report.tensor_bytes());
     assert!(progress.finished.load(Relaxed));
@@ -156,7 +156,9 @@ fn options_parse_and_are_checked_when_registered() {
     let voice = report.component("voice:am_adam").unwrap().tensor_bytes();
     assert_eq!(loader.memory_hint().unwrap(), (base + voice) / 2);
     assert_eq!(
-        loader.load(&modelcache_core::NoProgress).unwrap().bytes(),
+        modelcache_backend::open_and_load(&*loader, &modelcache_core::NoProgress)
+            .unwrap()
+            .bytes(),
         (base + voice) / 2
     );
     assert!(prepare(r#"{"voices": "all"}"#).is_ok());
@@ -183,7 +185,7 @@ fn options_parse_and_are_checked_when_registered() {
 fn one_model_serves_many_threads() {
     let (dir, _report) = fixture();
     let model = load(dir.path(), &KokoroOptions::default()).unwrap();
-    assert!(modelcache_core::Backend::shareable(&BACKEND));
+    assert!(modelcache_backend::Backend::shareable(&BACKEND));
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {

@@ -1,6 +1,6 @@
 //! The [`Backend`] implementation.
 
-use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource};
+use modelcache_backend::{Backend, BackendError, LoadProgress, ModelSource, Opened};
 
 use crate::model::LtxModel;
 use crate::options::LtxOptions;
@@ -8,58 +8,49 @@ use crate::plan::Plan;
 
 /// The LTX-Video backend: `backend = "ltx"` in models.toml.
 ///
-/// Both [`memory_hint`](Backend::memory_hint) and [`load`](Backend::load) first validate the
-/// checkpoint against its configs from headers alone (the hint reads nothing else), so a broken
-/// checkpoint fails before the cache reserves room for it, with an error naming the file, the
-/// tensor and what is wrong. The hint is exact: it counts the bytes the loaded tensors hold,
-/// dtype conversion included.
+/// [`open`](Backend::open) validates the checkpoint against its configs from headers alone
+/// (it reads nothing else), so a broken checkpoint fails before the cache reserves room for
+/// it, with an error naming the file, the tensor and what is wrong. Its bytes are exact: the
+/// bytes the loaded tensors hold, dtype conversion included.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct LtxBackend;
 
 /// The backend's name in models.toml.
 pub(crate) const NAME: &str = "ltx";
 
+/// An LTX-Video checkpoint opened by [`LtxBackend`]'s `open`: its validated components
+/// (headers only).
+pub struct LtxPlan(pub(crate) Plan);
+
 impl Backend for LtxBackend {
     type Options = LtxOptions;
     type Model = LtxModel;
+    type Plan = LtxPlan;
 
     fn name(&self) -> &str {
         NAME
     }
 
-    fn memory_hint(&self, source: &ModelSource<'_, LtxOptions>) -> Result<u64, BackendError> {
-        Ok(Plan::open(source.path, source.options)?.resident_bytes())
+    fn open(&self, source: &ModelSource<'_, LtxOptions>) -> Result<Opened<LtxPlan>, BackendError> {
+        let plan = Plan::open(source.path, source.options)?;
+        let inspection = plan.inspection();
+        let read = plan.read_bytes();
+        Ok(Opened::new(LtxPlan(plan), inspection).reading(read))
     }
 
-    /// The layout, files, tensor count and hint, from the same headers-only plan.
-    fn inspect(
-        &self,
-        source: &ModelSource<'_, LtxOptions>,
-    ) -> Result<modelcache_core::Inspection, BackendError> {
-        Ok(Plan::open(source.path, source.options)?.inspection())
-    }
-
+    /// Loads the plan allocating at most `limit` bytes: a checkpoint that grew since it was
+    /// opened fails as changed before anything is allocated.
     fn load(
         &self,
-        source: &ModelSource<'_, LtxOptions>,
-        progress: &dyn LoadProgress,
-    ) -> Result<LtxModel, BackendError> {
-        self.load_within(source, u64::MAX, progress)
-    }
-
-    /// Loads the plan allocating at most `limit` bytes: a checkpoint that grew since the hint
-    /// fails as changed before anything is allocated.
-    fn load_within(
-        &self,
-        source: &ModelSource<'_, LtxOptions>,
+        plan: LtxPlan,
         limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<LtxModel, BackendError> {
-        Plan::open(source.path, source.options)?.load(limit, progress)
+        plan.0.load(limit, progress)
     }
 
-    fn resident_bytes(&self, model: &LtxModel) -> u64 {
-        model.resident_bytes()
+    fn resident_bytes(&self, model: &LtxModel) -> Option<u64> {
+        Some(model.resident_bytes())
     }
 
     /// `true`: a loaded model is immutable candle tensors, safe to read from many threads.

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::WeightsError;
 
 /// Wraps a weights error, keeping it for downcasting; `path` is the file it names (the model

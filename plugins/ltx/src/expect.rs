@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::{Checkpoint, CheckpointSource};
 
 /// One component's checkpoint, checked against its config.

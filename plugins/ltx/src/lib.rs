@@ -14,7 +14,7 @@
 //! ## Validate from headers, before anything is loaded
 //!
 //! A checkpoint that does not match its config would otherwise load and fail much later, in the
-//! middle of inference, or never be noticed. So both [`memory_hint`] and [`load`] first parse
+//! middle of inference, or never be noticed. So [`open`] first parses
 //! the configs into typed values ([`TransformerConfig`], [`VaeConfig`], [`TextEncoderConfig`])
 //! and check every tensor the configs imply against the safetensors headers: present, and of
 //! the right shape (the block count against `num_layers`, widths against
@@ -25,7 +25,7 @@
 //! errors of the weights layer stay typed inside [`BackendError::Checkpoint`]. Nothing panics on
 //! bad input, and no untrusted count drives a loop further than the file's real tensors.
 //!
-//! The hint reads headers and small JSON files only, and is exact: the loaded tensors hold
+//! Opening reads headers and small JSON files only, and its bytes are exact: the loaded tensors hold
 //! precisely the bytes it counts, load-time dtype conversion ([`LtxOptions::dtype`]) included.
 //!
 //! ## Options
@@ -42,7 +42,7 @@
 //! ## Example
 //!
 //! ```
-//! use modelcache_core::{Backend, ModelSource, NoProgress};
+//! use modelcache_backend::{Backend, ModelSource, NoProgress};
 //! use modelcache_ltx::{BACKEND, LtxOptions};
 //! use modelcache_testkit::{LtxSpec, write_ltx_single_file};
 //!
@@ -51,9 +51,10 @@
 //!
 //! let options = LtxOptions::default(); // transformer and VAE, as stored
 //! let source = ModelSource { id: "ltx-2b", path: dir.path(), options: &options };
-//! let hint = BACKEND.memory_hint(&source)?; // headers only
-//! let model = BACKEND.load(&source, &NoProgress)?;
-//! assert_eq!(hint, model.resident_bytes());
+//! let opened = BACKEND.open(&source)?; // headers only
+//! let bytes = opened.inspection.bytes;
+//! let model = BACKEND.load(opened.plan, bytes, &NoProgress)?; // that same plan
+//! assert_eq!(bytes, model.resident_bytes());
 //!
 //! let transformer = model.transformer().ok_or("no transformer")?;
 //! let proj = transformer.get("patchify_proj.weight").ok_or("no patchify_proj")?;
@@ -62,10 +63,9 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! [`memory_hint`]: modelcache_core::Backend::memory_hint
-//! [`load`]: modelcache_core::Backend::load
-//! [`BackendError::Invalid`]: modelcache_core::BackendError::Invalid
-//! [`BackendError::Checkpoint`]: modelcache_core::BackendError::Checkpoint
+//! [`open`]: modelcache_backend::Backend::open
+//! [`BackendError::Invalid`]: modelcache_backend::BackendError::Invalid
+//! [`BackendError::Checkpoint`]: modelcache_backend::BackendError::Checkpoint
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -84,8 +84,8 @@ mod options;
 mod plan;
 mod single_file;
 
-pub use backend::LtxBackend;
 pub(crate) use backend::NAME;
+pub use backend::{LtxBackend, LtxPlan};
 pub use config::{
     LtxConfig, TextEncoderConfig, TransformerConfig, VaeBlock, VaeBlockLayout, VaeConfig,
 };

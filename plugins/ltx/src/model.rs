@@ -11,7 +11,7 @@ use crate::options::Component;
 /// A loaded LTX-Video model.
 ///
 /// Its tensors are immutable candle tensors and it has no interior mutability, so one model
-/// serves many callers at once ([`Backend::shareable`](modelcache_core::Backend::shareable) is
+/// serves many callers at once ([`Backend::shareable`](modelcache_backend::Backend::shareable) is
 /// `true`). Callers must not write into the weights with candle's in-place setters
 /// (`Tensor::slice_set`, `zero_set`, `one_set`): that would change the model for every caller.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 
 use std::path::{Component as PathPart, Path};
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::Dtype;
 use serde::Deserialize;
 
@@ -125,7 +125,7 @@ impl LtxOptions {
 
     /// Rejects inconsistent combinations (see [`Backend::check_options`]).
     ///
-    /// [`Backend::check_options`]: modelcache_core::Backend::check_options
+    /// [`Backend::check_options`]: modelcache_backend::Backend::check_options
     pub(crate) fn check(&self) -> Result<(), BackendError> {
         let fail = |reason: String| {
             Err(BackendError::Options {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use modelcache_core::{BackendError, LoadProgress};
+use modelcache_backend::{BackendError, LoadProgress};
 use modelcache_weights::{Allowance, Checkpoint, Dtype, LoadOptions};
 
 use crate::config::LtxConfig;
@@ -54,7 +54,7 @@ impl Plan {
 
     /// Bytes the loaded tensors will hold: exact, dtype conversion included.
     /// What `check` shows: the layout's name, the files read, the tensor count and the bytes.
-    pub(crate) fn inspection(&self) -> modelcache_core::Inspection {
+    pub(crate) fn inspection(&self) -> modelcache_backend::Inspection {
         let layout = match self.layout {
             Layout::SingleFile { .. } => "single-file",
             Layout::Diffusers { .. } => "diffusers",
@@ -66,7 +66,7 @@ impl Plan {
             .collect();
         files.dedup();
         let tensors = self.parts.iter().map(|p| p.checkpoint.len()).sum();
-        modelcache_core::Inspection::new(layout, files, tensors, self.resident_bytes())
+        modelcache_backend::Inspection::new(layout, files, tensors, self.resident_bytes())
     }
 
     pub(crate) fn resident_bytes(&self) -> u64 {
@@ -89,20 +89,13 @@ impl Plan {
         self.parts.iter().map(|p| p.checkpoint.tensor_bytes()).sum()
     }
 
-    /// Loads every part, reporting progress in bytes read, allocating at most `limit` bytes
+    /// Loads every part, advancing progress in bytes read, allocating at most `limit` bytes
     /// (one [`Allowance`] drawn by every part).
     pub(crate) fn load(
         self,
         limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<LtxModel, BackendError> {
-        progress.start(self.read_bytes());
-        let result = self.load_parts(limit, progress);
-        progress.finish();
-        result
-    }
-
-    fn load_parts(self, limit: u64, progress: &dyn LoadProgress) -> Result<LtxModel, BackendError> {
         let mut options = LoadOptions::default().within(Allowance::new(limit));
         if let Some(dtype) = self.dtype {
             options = options.with_dtype(dtype);

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use modelcache_weights::Checkpoint;
 use serde_json::{Map, Value};
 

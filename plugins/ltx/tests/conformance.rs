@@ -100,9 +100,7 @@ mod mlx {
 
     fn hooks() -> MlxHooks<LtxBackend> {
         MlxHooks {
-            load: |backend, source, limit, progress| {
-                named(backend.load_mlx(source, limit, progress))
-            },
+            load: |backend, plan, limit, progress| named(backend.load_mlx(plan, limit, progress)),
             // Stored names, prefix included, as `load_mlx` keys them.
             candle: |model| {
                 model

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{FILE, diffusers, hint, load, options, single_file};
-use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource};
+use modelcache_backend::{Backend, BackendError, BackendExt, LoadProgress, ModelSource};
 use modelcache_ltx::{
     BACKEND, Component, Layout, LayoutChoice, LoadDtype, LtxModel, LtxOptions, Naming,
     VaeBlockLayout,
@@ -99,7 +99,7 @@ fn mixed_bf16_transformer_and_f32_vae_are_counted_exactly() {
     let model = load(&file, &LtxOptions::default()).unwrap();
     assert_eq!(h, stored);
     assert_eq!(model.resident_bytes(), stored);
-    assert_eq!(BACKEND.resident_bytes(&model), stored);
+    assert_eq!(BACKEND.resident_bytes(&model), Some(stored));
     assert_eq!(
         model.transformer().unwrap().resident_bytes(),
         t.tensor_bytes()
@@ -258,7 +258,7 @@ fn progress_adds_up_to_the_bytes_read() {
         path: dir.path(),
         options: &o,
     };
-    BACKEND.load(&source, &count).unwrap();
+    BACKEND.open_and_load(&source, &count).unwrap();
     let read = report.component("transformer").unwrap().tensor_bytes()
         + report.component("vae").unwrap().tensor_bytes();
     assert_eq!(count.total.load(Ordering::Relaxed), read);

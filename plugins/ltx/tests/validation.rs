@@ -10,7 +10,8 @@ use common::{
     FILE, both_fail, diffusers, edit_config, edit_header, edit_json_file, invalid, options,
     single_file,
 };
-use modelcache_core::{BackendError, BackendModel, CacheError, ModelCache, ModelPolicy};
+use modelcache_backend::{BackendError, BackendModel};
+use modelcache_core::{CacheError, ModelCache, ModelPolicy};
 use modelcache_ltx::{BACKEND, Component, LtxModel, LtxOptions};
 use modelcache_testkit::LtxSpec;
 use modelcache_testkit::ltx::{single_file_keys, single_file_metadata};
@@ -455,13 +456,13 @@ fn through_the_cache_the_error_names_the_model_the_file_and_the_problem() {
 
 #[test]
 fn options_as_written_in_models_toml() {
-    use modelcache_core::DynBackend;
+    use modelcache_backend::DynBackend;
     let table: toml::Table = toml::from_str(
         r#"options = { components = ["transformer", "vae", "text_encoder"], layout = "diffusers", dtype = "bf16" }"#,
     )
     .unwrap();
     let options = toml::Value::Table(table["options"].as_table().unwrap().clone());
-    let mut de = <dyn modelcache_core::erased_serde::Deserializer>::erase(options);
+    let mut de = <dyn modelcache_backend::erased_serde::Deserializer>::erase(options);
     let dir = tempfile::tempdir().unwrap();
     diffusers(dir.path(), &LtxSpec::tiny());
     let loader = Arc::new(BACKEND)
@@ -478,7 +479,7 @@ fn options_as_written_in_models_toml() {
     ] {
         let table: toml::Table = toml::from_str(bad).unwrap();
         let options = toml::Value::Table(table["options"].as_table().unwrap().clone());
-        let mut de = <dyn modelcache_core::erased_serde::Deserializer>::erase(options);
+        let mut de = <dyn modelcache_backend::erased_serde::Deserializer>::erase(options);
         let err = Arc::new(BACKEND)
             .prepare("m", dir.path(), Some(&mut de))
             .map(|_| ())

@@ -12,10 +12,11 @@ use super::policy::ModelPolicy;
 use super::resident::{Lease, Resident};
 use super::state::{Registered, Slot, State};
 use super::{Locked, ModelCache};
-use crate::backend::{Loaded, ModelLoader};
-use crate::error::{BackendError, CacheError};
-use crate::progress::{LoadProgress, NoProgress};
+use crate::error::CacheError;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
+use modelcache_backend::BackendError;
+use modelcache_backend::{LoadProgress, NoProgress};
+use modelcache_backend::{Loaded, ModelLoader};
 
 /// How to load one model, read from its registration when its flight starts.
 pub(crate) struct Job<'a> {
@@ -265,6 +266,7 @@ impl ModelCache {
         } else {
             0
         };
+        let loaded = loaded.into_parts();
         Arc::new(Resident {
             id: id.into(),
             backend: Arc::clone(backend),
@@ -285,29 +287,28 @@ impl ModelCache {
     }
 }
 
-/// Leads a flight on the calling thread: hint, admission (waiting for room), load.
+/// Leads a flight on the calling thread: open (headers), admission (waiting for room) for the
+/// opened bytes, then the load of that same plan.
 fn lead_blocking(leader: Leader, job: Job<'_>, progress: &dyn LoadProgress) {
-    let need = match (job.size, &job.work) {
-        (Some(size), _) => size,
-        (None, Work::Once(_)) => 0,
-        (None, Work::Loader(loader)) => {
-            match catch_unwind(AssertUnwindSafe(|| loader.memory_hint())) {
-                Ok(Ok(bytes)) => bytes,
-                Ok(Err(e)) => {
-                    let error = leader.load_error(e);
-                    return leader.fail(error, true);
-                }
-                Err(panic) => {
-                    let error = panicked(&leader.flight.id, &*panic);
-                    return leader.fail(error, true);
-                }
+    let (need, work) = match (job.size, job.work) {
+        (Some(size), work) => (size, work),
+        (None, Work::Loader(loader)) => match catch_unwind(AssertUnwindSafe(|| loader.open())) {
+            Ok(Ok(opened)) => (opened.inspection().bytes, Work::Opened(opened)),
+            Ok(Err(e)) => {
+                let error = leader.load_error(e);
+                return leader.fail(error, true);
             }
-        }
+            Err(panic) => {
+                let error = panicked(&leader.flight.id, &*panic);
+                return leader.fail(error, true);
+            }
+        },
+        (None, work) => (0, work),
     };
     if let Err(e) = leader.cache.shared.admit_blocking(&leader.flight, need) {
         return leader.fail(e, false);
     }
-    leader.load(job.work, progress);
+    leader.load(work, progress);
 }
 
 /// The hit path: O(1), no allocation. Marks `id` most recently used.

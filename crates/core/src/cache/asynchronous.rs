@@ -27,9 +27,9 @@ use super::effects::Effects;
 use super::flight::{Flight, Leader, Work, panicked};
 use super::handle::Handle;
 use super::resident::Lease;
-use crate::backend::ModelLoader;
 use crate::error::CacheError;
-use crate::progress::NoProgress;
+use modelcache_backend::ModelLoader;
+use modelcache_backend::NoProgress;
 
 impl ModelCache {
     /// [`get`](ModelCache::get) for async code: never blocks a runtime worker, and never holds a
@@ -83,13 +83,13 @@ impl ModelCache {
                     Work::Loader(loader) => {
                         runtime.spawn(drive(leader, loader, job.size));
                     }
-                    Work::Once(_) => leader.fail(not_registered(id), false),
+                    Work::Opened(_) | Work::Once(_) => leader.fail(not_registered(id), false),
                 }
                 Ok(Begin::Join(join))
             }
             Ok(Start::Uncached(job)) => match job.work {
                 Work::Loader(loader) => Ok(Begin::Uncached(job.backend, job.keep_alive, loader)),
-                Work::Once(_) => Err(not_registered(id)),
+                Work::Opened(_) | Work::Once(_) => Err(not_registered(id)),
             },
             Err(e) => Err(e),
         };
@@ -117,21 +117,20 @@ fn not_registered(id: &str) -> CacheError {
     CacheError::UnknownModel { id: id.into() }
 }
 
-/// Leads a flight started by an async request: hint and load on the blocking pool, the wait
-/// for room here.
+/// Leads a flight started by an async request: open (headers) and load on the blocking pool,
+/// the wait for room here.
 async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u64>) {
     if leader.withdrawn() {
         return;
     }
-    let need = match size {
-        Some(size) => size,
+    let (need, opened) = match size {
+        Some(size) => (size, None),
         None => {
             let l = Arc::clone(&loader);
-            let hint = tokio::task::spawn_blocking(move || {
-                catch_unwind(AssertUnwindSafe(|| l.memory_hint()))
-            });
-            match hint.await {
-                Ok(Ok(Ok(bytes))) => bytes,
+            let open =
+                tokio::task::spawn_blocking(move || catch_unwind(AssertUnwindSafe(|| l.open())));
+            match open.await {
+                Ok(Ok(Ok(opened))) => (opened.inspection().bytes, Some(opened)),
                 Ok(Ok(Err(e))) => {
                     let error = leader.load_error(e);
                     return leader.fail(error, true);
@@ -158,7 +157,11 @@ async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u6
     // From here the load completes the flight itself, even if this task is dropped; if the
     // runtime cannot run it, dropping the leader fails the flight.
     drop(tokio::task::spawn_blocking(move || {
-        leader.load(Work::Loader(loader), &NoProgress);
+        let work = match opened {
+            Some(opened) => Work::Opened(opened),
+            None => Work::Loader(loader),
+        };
+        leader.load(work, &NoProgress);
     }));
 }
 

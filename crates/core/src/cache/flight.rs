@@ -19,10 +19,11 @@ use super::events::{CacheEvent, EvictReason};
 use super::resident::{Lease, Resident};
 use super::state::{Held, Slot, State, address};
 use super::{Locked, ModelCache};
-use crate::backend::{Loaded, ModelLoader};
-use crate::error::{BackendError, CacheError};
-use crate::progress::LoadProgress;
+use crate::error::CacheError;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Signal};
+use modelcache_backend::BackendError;
+use modelcache_backend::LoadProgress;
+use modelcache_backend::{Loaded, ModelLoader, OpenedModel};
 
 /// Every field is written under the cache lock; the atomics only make the type `Sync`.
 pub(crate) struct Flight {
@@ -103,16 +104,26 @@ impl Flight {
 
 /// What a leader runs to load a model.
 pub(crate) enum Work<'a> {
+    /// A registered model not opened yet: its configured size was reserved instead.
     Loader(Arc<dyn ModelLoader>),
+    /// A registered model opened before admission: its plan's bytes were reserved.
+    Opened(Box<dyn OpenedModel>),
+    /// A caller's closure (`get_or_load_with`).
     Once(Box<dyn FnOnce() -> Result<Loaded, BackendError> + 'a>),
 }
 
 impl Work<'_> {
+    /// Loads: opens the model if it is not open yet, starts `progress` with the bytes the load
+    /// reads, and loads the plan within its own bytes. The caller finishes `progress`.
     pub fn run(self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
-        match self {
-            Work::Loader(loader) => loader.load(progress),
-            Work::Once(load) => load(),
-        }
+        let opened = match self {
+            Work::Loader(loader) => loader.open()?,
+            Work::Opened(opened) => opened,
+            Work::Once(load) => return load(),
+        };
+        progress.start(opened.read_bytes());
+        let limit = opened.inspection().bytes;
+        opened.load(limit, progress)
     }
 }
 
@@ -216,7 +227,7 @@ impl Leader {
         let mut st = shared.lock();
         let reserved = flight.reserved.swap(0, Ordering::Relaxed);
         st.uncharge(reserved, flight.pool);
-        let measured = loaded.bytes;
+        let measured = loaded.bytes();
         if let Some(error) = outgrown(&st, flight, reserved, measured) {
             fail_locked(shared, &mut st, flight, error, true, &mut fx);
             drop(st);

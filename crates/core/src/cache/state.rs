@@ -15,8 +15,8 @@ use super::flight::Flight;
 use super::policy::ModelPolicy;
 use super::resident::Resident;
 use super::stats::Counters;
-use crate::backend::ModelLoader;
 use crate::error::HolderState;
+use modelcache_backend::ModelLoader;
 
 /// A key's entry: loading, or loaded.
 pub(crate) enum Slot {

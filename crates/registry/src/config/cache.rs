@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use modelcache_core::Budget;
+use super::budget::Budget;
 
 use super::doc::{Table, Walk};
 use super::duration::{DurationValue, KeepAlive};

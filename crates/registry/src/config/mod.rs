@@ -7,6 +7,7 @@
 //! backends are known), and whether model paths exist ([`Registry::check`](crate::Registry::check),
 //! so that a config with one missing model still serves the others).
 
+pub mod budget;
 mod cache;
 pub(crate) mod doc;
 mod duration;
@@ -20,7 +21,8 @@ mod source;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use modelcache_core::{BUDGET_ENV, Budget, ModelPolicy};
+use budget::{BUDGET_ENV, Budget};
+use modelcache_core::ModelPolicy;
 
 pub use cache::{CacheConfig, DEFAULT_LOAD_TIMEOUT};
 pub use duration::{KeepAlive, parse_duration};

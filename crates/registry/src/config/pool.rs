@@ -1,6 +1,6 @@
 //! The `[pools.NAME]` tables: extra budgets (a GPU's memory) that models also count against.
 
-use modelcache_core::Budget;
+use super::budget::Budget;
 
 use super::doc::{Table, Walk};
 use super::size::BudgetValue;

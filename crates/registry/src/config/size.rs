@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use modelcache_core::Budget;
+use super::budget::Budget;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 /// A budget field: bytes, or a share of physical memory (resolved when the cache is built).
@@ -53,7 +53,7 @@ impl Visitor<'_> for BudgetVisitor {
         if self.percent_allowed {
             v.parse().map_err(E::custom)
         } else {
-            modelcache_core::parse_size(v)
+            super::budget::parse_size(v)
                 .map(Budget::Bytes)
                 .map_err(E::custom)
         }

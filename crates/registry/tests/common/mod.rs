@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource};
+use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
 use modelcache_registry::Backends;
 use serde::Deserialize;
 
@@ -48,40 +48,38 @@ pub struct FakeModel {
 impl Backend for Fake {
     type Options = FakeOptions;
     type Model = FakeModel;
+    type Plan = FakeModel;
 
     fn name(&self) -> &str {
         self.name
     }
 
-    fn memory_hint(&self, src: &ModelSource<'_, FakeOptions>) -> Result<u64, BackendError> {
+    fn open(&self, src: &ModelSource<'_, FakeOptions>) -> Result<Opened<FakeModel>, BackendError> {
         if !src.path.exists() {
             return Err(BackendError::Missing {
                 path: src.path.to_owned(),
                 what: "checkpoint".into(),
             });
         }
-        Ok(src.options.bytes)
-    }
-
-    fn load(
-        &self,
-        src: &ModelSource<'_, FakeOptions>,
-        _progress: &dyn LoadProgress,
-    ) -> Result<FakeModel, BackendError> {
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        self.memory_hint(src)?;
-        Ok(FakeModel {
+        let model = FakeModel {
             id: src.id.to_owned(),
             backend: self.name.to_owned(),
             path: src.path.to_owned(),
             dtype: src.options.dtype.clone(),
             components: src.options.components.clone(),
             bytes: src.options.bytes,
-        })
+        };
+        Ok(Opened::new(model, Inspection::of_bytes(src.options.bytes)))
     }
 
-    fn resident_bytes(&self, model: &FakeModel) -> u64 {
-        model.bytes
+    fn load(
+        &self,
+        model: FakeModel,
+        _limit: u64,
+        _progress: &dyn LoadProgress,
+    ) -> Result<FakeModel, BackendError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        Ok(model)
     }
 
     fn check_options(&self, options: &FakeOptions) -> Result<(), BackendError> {

@@ -1,17 +1,20 @@
 //! A [`ModelLoader`] that wraps a real backend's and runs one-shot hooks at the points where
-//! faults happen in production: after the size hint, before the load, and at the load's first
-//! progress report (that is, after the first bytes of tensor data were read).
+//! faults happen in production: after the open (the size is known and about to be reserved),
+//! before the load, and at the load's first progress report (that is, after the first bytes of
+//! tensor data were read).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use modelcache_core::{BackendError, Inspection, LoadProgress, Loaded, ModelLoader};
+use modelcache_backend::{
+    BackendError, Inspection, LoadProgress, Loaded, ModelLoader, OpenedModel,
+};
 
 /// A hook: runs once; an error becomes the loader's error, a panic the loader's panic, a block
 /// a slow load.
 pub type Hook = Box<dyn FnOnce() -> Result<(), BackendError> + Send>;
 
-type Slot = Mutex<Option<Hook>>;
+type Slot = Arc<Mutex<Option<Hook>>>;
 
 /// A real loader with fault hooks. Each hook runs at most once (the first time its point is
 /// reached), so a retry after the fault runs the real loader untouched.
@@ -26,13 +29,13 @@ impl Faulty {
     pub fn new(inner: Arc<dyn ModelLoader>) -> Self {
         Self {
             inner,
-            after_hint: Mutex::new(None),
-            before_load: Mutex::new(None),
-            first_progress: Mutex::new(None),
+            after_hint: Slot::default(),
+            before_load: Slot::default(),
+            first_progress: Slot::default(),
         }
     }
 
-    /// Runs `hook` after the next successful `memory_hint` (the hint is still returned).
+    /// Runs `hook` after the next successful open (what was opened is still returned).
     pub fn after_hint(
         self,
         hook: impl FnOnce() -> Result<(), BackendError> + Send + 'static,
@@ -80,23 +83,44 @@ impl ModelLoader for Faulty {
         self.inner.path()
     }
 
-    fn memory_hint(&self) -> Result<u64, BackendError> {
-        let hint = self.inner.memory_hint()?;
+    fn open(&self) -> Result<Box<dyn OpenedModel>, BackendError> {
+        let inner = self.inner.open()?;
         fire(&self.after_hint)?;
-        Ok(hint)
+        Ok(Box::new(FaultyOpened {
+            inner,
+            before_load: Arc::clone(&self.before_load),
+            first_progress: Arc::clone(&self.first_progress),
+        }))
+    }
+}
+
+/// An opened model whose load runs the hooks.
+struct FaultyOpened {
+    inner: Box<dyn OpenedModel>,
+    before_load: Slot,
+    first_progress: Slot,
+}
+
+impl OpenedModel for FaultyOpened {
+    fn inspection(&self) -> &Inspection {
+        self.inner.inspection()
     }
 
-    fn inspect(&self) -> Result<Inspection, BackendError> {
-        self.inner.inspect()
+    fn read_bytes(&self) -> u64 {
+        self.inner.read_bytes()
     }
 
-    fn load(&self, progress: &dyn LoadProgress) -> Result<Loaded, BackendError> {
+    fn load(
+        self: Box<Self>,
+        limit: u64,
+        progress: &dyn LoadProgress,
+    ) -> Result<Loaded, BackendError> {
         fire(&self.before_load)?;
         let progress = FirstProgress {
             inner: progress,
             hook: &self.first_progress,
         };
-        self.inner.load(&progress)
+        self.inner.load(limit, &progress)
     }
 }
 

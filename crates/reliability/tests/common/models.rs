@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use modelcache_core::{BackendModel, CacheError, CacheStats, ModelCache, ModelLoader};
+use modelcache_backend::{BackendModel, ModelLoader};
+use modelcache_core::{CacheError, CacheStats, ModelCache};
 use modelcache_reliability::Plugin;
 use modelcache_testkit::{
     FluxSpec, KokoroSpec, LtxSpec, write_flux_diffusers, write_kokoro_mlx, write_ltx_single_file,

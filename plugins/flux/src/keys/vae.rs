@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use serde::Deserialize;
 
 use crate::error;

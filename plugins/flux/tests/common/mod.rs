@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource, NoProgress};
+use modelcache_backend::{BackendError, BackendExt, LoadProgress, ModelSource, NoProgress};
 use modelcache_flux::{BACKEND, FluxModel, FluxOptions, LoadedComponent};
 use modelcache_testkit::ComponentReport;
 use modelcache_weights::Dtype;
@@ -17,7 +17,7 @@ pub fn hint(path: &Path, options: &FluxOptions) -> Result<u64, BackendError> {
 
 /// `load` of `path` with `options`.
 pub fn load(path: &Path, options: &FluxOptions) -> Result<FluxModel, BackendError> {
-    BACKEND.load(&source(path, options), &NoProgress)
+    BACKEND.open_and_load(&source(path, options), &NoProgress)
 }
 
 pub fn source<'a>(path: &'a Path, options: &'a FluxOptions) -> ModelSource<'a, FluxOptions> {

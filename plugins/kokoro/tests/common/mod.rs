@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use modelcache_core::{Backend, BackendError, ModelSource, NoProgress};
+use modelcache_backend::{BackendError, BackendExt, ModelSource, NoProgress};
 use modelcache_kokoro::{BACKEND, KokoroModel, KokoroOptions};
 use modelcache_testkit::kokoro::{KokoroConfig, kokoro_keys};
 use modelcache_testkit::{
@@ -27,7 +27,7 @@ pub fn hint(dir: &Path, options: &KokoroOptions) -> Result<u64, BackendError> {
 }
 
 pub fn load(dir: &Path, options: &KokoroOptions) -> Result<KokoroModel, BackendError> {
-    BACKEND.load(
+    BACKEND.open_and_load(
         &ModelSource {
             id: "tts",
             path: dir,

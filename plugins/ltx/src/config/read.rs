@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 use serde_json::{Map, Value};
 
 /// Reads `path` as a JSON object: through [`modelcache_weights::read_config_file`] (a regular

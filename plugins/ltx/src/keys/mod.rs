@@ -6,7 +6,7 @@ pub(crate) mod transformer;
 pub(crate) mod vae_diffusers;
 pub(crate) mod vae_original;
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 
 use crate::expect::Expect;
 

@@ -1,7 +1,7 @@
 //! The T5 encoder's tensors in transformers naming (`encoder.embed_tokens` is tied to `shared`
 //! and not stored; `relative_attention_bias` lives in block 0 only).
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 
 use crate::TextEncoderConfig;
 use crate::expect::Expect;

@@ -1,6 +1,6 @@
 //! The video transformer's tensors (docs/checkpoint-layouts.md §7.4), in either naming.
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 
 use super::linear;
 use crate::expect::Expect;

@@ -1,7 +1,7 @@
 //! The diffusers `AutoencoderKLLTXVideo` tensors (0.9.0 layout), including the
 //! `latents_mean` / `latents_std` buffers.
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 
 use super::{conv, vae_edges};
 use crate::expect::Expect;

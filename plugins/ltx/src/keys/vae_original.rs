@@ -1,7 +1,7 @@
 //! The VAE's tensors in the single files' naming (without the `vae.` prefix): flat
 //! `down_blocks.{n}` / `up_blocks.{n}` lists, `res_blocks`, and `per_channel_statistics`.
 
-use modelcache_core::BackendError;
+use modelcache_backend::BackendError;
 
 use super::{conv, vae_edges};
 use crate::expect::Expect;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use modelcache_core::{Backend, BackendError, ModelSource, NoProgress};
+use modelcache_backend::{BackendError, BackendExt, ModelSource, NoProgress};
 use modelcache_ltx::{BACKEND, Component, LtxModel, LtxOptions};
 use modelcache_testkit::{FixtureReport, LtxSpec, write_ltx_diffusers, write_ltx_single_file};
 use serde_json::Value;
@@ -36,7 +36,7 @@ pub fn hint(path: &Path, options: &LtxOptions) -> Result<u64, BackendError> {
 }
 
 pub fn load(path: &Path, options: &LtxOptions) -> Result<LtxModel, BackendError> {
-    BACKEND.load(
+    BACKEND.open_and_load(
         &ModelSource {
             id: "ltx-test",
             path,

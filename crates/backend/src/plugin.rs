@@ -1,6 +1,6 @@
 //! The dynamic plugin ABI, plugin side: [`declare_plugin!`](crate::declare_plugin) and the
-//! plain data it exports. It lives here so that a plugin depends on modelcache-core alone; the
-//! program loads plugins with `modelcache_registry::Backends::load_plugin`, which checks them
+//! plain data it exports. It lives in the contract crate so that a plugin depends on it alone;
+//! the program loads plugins with `modelcache_registry::Backends::load_plugin`, which checks them
 //! against the constants of this module.
 //!
 //! Nothing here is `unsafe`: the macro expands `#[unsafe(no_mangle)]` items in the plugin crate,
@@ -13,8 +13,9 @@
 //!
 //! 1. **The same compiler.** Build the plugin with exactly the `rustc` that built the
 //!    program (same version and commit). Checked: a mismatch is refused naming both versions.
-//! 2. **The same modelcache-core.** Checked the same way. Keep every other crate whose types
-//!    cross the boundary (the model type's crate, `serde`, ...) at the same version and features
+//! 2. **The same contract** ([`CONTRACT_VERSION`](crate::CONTRACT_VERSION), this crate's
+//!    version). Checked the same way; the cache's own version does not matter, since only
+//!    this crate's types cross. Keep every other crate whose types cross the boundary (the model type's crate, `serde`, ...) at the same version and features
 //!    too; that is not checked.
 //! 3. **The same global allocator: the system's.** Memory allocated in the plugin is freed in
 //!    the program and the other way round. Neither side may set a `#[global_allocator]`
@@ -31,7 +32,7 @@
 //!
 //! Loading calls `modelcache_plugin_abi` (C ABI) first and refuses another [`ABI_VERSION`];
 //! then `modelcache_plugin_declare` (C ABI, a [`PluginDeclaration`] of plain C data) and
-//! refuses another core or compiler version; only then `modelcache_plugin_register`, the one
+//! refuses another contract or compiler version; only then `modelcache_plugin_register`, the one
 //! Rust-ABI entry point (a [`RegisterFn`]), which hands over the backends.
 
 use std::sync::{Arc, OnceLock};
@@ -39,7 +40,7 @@ use std::sync::{Arc, OnceLock};
 use crate::DynBackend;
 
 /// The version of this ABI: the exported symbols and the layout of [`PluginDeclaration`].
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// The version of the compiler that built this crate (`rustc --version`).
 pub const RUSTC_VERSION: &str = env!("MODELCACHE_RUSTC_VERSION");
@@ -72,8 +73,8 @@ impl RawStr {
 pub struct PluginDeclaration {
     /// [`ABI_VERSION`] as the plugin knows it.
     pub abi_version: u32,
-    /// The modelcache-core version the plugin was built with.
-    pub core_version: RawStr,
+    /// The contract ([`CONTRACT_VERSION`](crate::CONTRACT_VERSION)) the plugin was built with.
+    pub contract_version: RawStr,
     /// The compiler the plugin was built with ([`RUSTC_VERSION`] in the plugin).
     pub rustc_version: RawStr,
     /// How many backends the plugin provides.
@@ -91,20 +92,21 @@ pub type RegisterFn = fn(&mut dyn FnMut(Arc<dyn DynBackend>));
 /// backend (any [`Backend`](crate::Backend)) it provides:
 ///
 /// ```
-/// # use modelcache_core::{Backend, BackendError, LoadProgress, ModelSource};
+/// # use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
 /// # #[derive(Default)] struct MyBackend;
 /// # impl Backend for MyBackend {
 /// #     type Options = ();
 /// #     type Model = ();
+/// #     type Plan = ();
 /// #     fn name(&self) -> &str { "mine" }
-/// #     fn memory_hint(&self, _: &ModelSource<'_, ()>) -> Result<u64, BackendError> { Ok(0) }
-/// #     fn load(&self, _: &ModelSource<'_, ()>, _: &dyn LoadProgress)
-/// #         -> Result<(), BackendError> { Ok(()) }
-/// #     fn resident_bytes(&self, _: &()) -> u64 { 0 }
+/// #     fn open(&self, _: &ModelSource<'_, ()>) -> Result<Opened<()>, BackendError> {
+/// #         Ok(Opened::new((), Inspection::of_bytes(0)))
+/// #     }
+/// #     fn load(&self, _: (), _: u64, _: &dyn LoadProgress) -> Result<(), BackendError> { Ok(()) }
 /// # }
-/// modelcache_core::declare_plugin!(MyBackend::default());
+/// modelcache_backend::declare_plugin!(MyBackend::default());
 /// # fn main() {
-/// assert_eq!(modelcache_plugin_abi(), modelcache_core::plugin::ABI_VERSION);
+/// assert_eq!(modelcache_plugin_abi(), modelcache_backend::plugin::ABI_VERSION);
 /// assert_eq!(modelcache_plugin_declare().backend_count, 1);
 /// # }
 /// ```
@@ -117,10 +119,10 @@ pub type RegisterFn = fn(&mut dyn FnMut(Arc<dyn DynBackend>));
 #[macro_export]
 macro_rules! declare_plugin {
     ($($backend:expr),+ $(,)?) => {
-        $crate::declare_plugin!(@core_version $crate::VERSION; $($backend),+);
+        $crate::declare_plugin!(@contract_version $crate::CONTRACT_VERSION; $($backend),+);
     };
-    // Hidden: declares another core version, for tests of the loader's refusal.
-    (@core_version $core:expr; $($backend:expr),+ $(,)?) => {
+    // Hidden: declares another contract version, for tests of the loader's refusal.
+    (@contract_version $contract:expr; $($backend:expr),+ $(,)?) => {
         #[doc(hidden)]
         #[allow(unsafe_code)]
         #[unsafe(no_mangle)]
@@ -132,7 +134,7 @@ macro_rules! declare_plugin {
         #[allow(unsafe_code)]
         #[unsafe(no_mangle)]
         pub extern "C" fn modelcache_plugin_declare() -> $crate::plugin::PluginDeclaration {
-            $crate::plugin::declaration(__modelcache_plugin_backends, $core)
+            $crate::plugin::declaration(__modelcache_plugin_backends, $contract)
         }
 
         #[doc(hidden)]
@@ -161,11 +163,11 @@ static BACKENDS: OnceLock<Vec<Arc<dyn DynBackend>>> = OnceLock::new();
 #[doc(hidden)]
 pub fn declaration(
     make: fn() -> Vec<Arc<dyn DynBackend>>,
-    core_version: &'static str,
+    contract_version: &'static str,
 ) -> PluginDeclaration {
     PluginDeclaration {
         abi_version: ABI_VERSION,
-        core_version: RawStr::new(core_version),
+        contract_version: RawStr::new(contract_version),
         rustc_version: RawStr::new(RUSTC_VERSION),
         // A panic must not cross this C-ABI call (it would abort the program): a plugin whose
         // backends cannot be built declares none, and the loader refuses it.
