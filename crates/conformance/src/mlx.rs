@@ -8,12 +8,14 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 
-use modelcache_backend::{Backend, BackendError, LoadProgress, ModelSource, NoProgress};
+use modelcache_backend::{
+    Backend, BackendError, BackendExt, LoadProgress, ModelSource, NoProgress,
+};
 use modelcache_weights::candle_core::{DType, Tensor};
 use modelcache_weights::mlx_rs::{Array, Dtype as MlxDtype};
 use modelcache_weights::{Dtype, MlxTensors};
 
-use crate::run::{Recorder, for_each_case, for_each_corruption, open_and_load, with_missing_path};
+use crate::run::{Recorder, for_each_case, for_each_corruption, with_missing_path};
 use crate::suite::Suite;
 
 /// One model as named parts (a component, a voice pack), each a list of `(tensor, value)`.
@@ -66,7 +68,7 @@ pub fn named<N: ToString>(
 
 pub fn loads_equal_candle_loads<B: Backend>(suite: &Suite<B>, hooks: &MlxHooks<B>) {
     for_each_case(suite, |case, _, source| {
-        let model = open_and_load(&*suite.backend, source, &NoProgress).unwrap();
+        let model = suite.backend.open_and_load(source, &NoProgress).unwrap();
         let opened = suite.backend.open(source).unwrap();
         let hint = opened.inspection.bytes;
         let progress = Recorder::default();

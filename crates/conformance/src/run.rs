@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use modelcache_backend::{
-    Backend, BackendError, BackendModel, LoadProgress, ModelSource, NoProgress,
+    Backend, BackendExt, BackendModel, LoadProgress, ModelSource, NoProgress,
 };
 use modelcache_core::{ModelCache, ModelPolicy};
 
@@ -91,20 +91,6 @@ pub(crate) fn for_each_case<B: Backend>(
         };
         check(case, &fx, &source);
     }
-}
-
-/// Opens `source` and loads that plan as the cache does: progress started with the bytes the
-/// load reads, the load limited to the opened bytes.
-pub(crate) fn open_and_load<B: Backend>(
-    backend: &B,
-    source: &ModelSource<'_, B::Options>,
-    progress: &dyn LoadProgress,
-) -> Result<B::Model, BackendError> {
-    let opened = backend.open(source)?;
-    progress.start(opened.read_bytes);
-    let model = backend.load(opened.plan, opened.inspection.bytes, progress);
-    progress.finish();
-    model
 }
 
 pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
@@ -262,7 +248,10 @@ fn check_corruption<B: Backend>(
     let open = catch_unwind(AssertUnwindSafe(|| suite.backend.open(&source).map(|_| ())))
         .unwrap_or_else(|_| panic!("{what}: open panicked"));
     let load = catch_unwind(AssertUnwindSafe(|| {
-        open_and_load(&*suite.backend, &source, &NoProgress).map(|_| ())
+        suite
+            .backend
+            .open_and_load(&source, &NoProgress)
+            .map(|_| ())
     }))
     .unwrap_or_else(|_| panic!("{what}: load panicked"));
     for (step, result) in [("open", open), ("load", load)] {

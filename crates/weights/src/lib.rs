@@ -70,6 +70,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)] // allowed in `hugepage` only
 
+mod backend_error;
 mod checkpoint;
 mod diffusers;
 mod discover;
@@ -80,12 +81,14 @@ mod hugepage;
 mod index;
 mod inventory;
 mod load;
+mod load_dtype;
 #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
 mod mlx;
 mod read;
 mod small;
 mod write;
 
+pub use backend_error::regular_file_or_error;
 pub use candle_core;
 pub use checkpoint::{Checkpoint, CheckpointSource};
 pub use diffusers::{Component, DiffusersTree};
@@ -96,6 +99,7 @@ pub use header::{MAX_HEADER_LEN, MAX_TENSORS};
 pub use index::{MAX_INDEX_LEN, ShardIndex};
 pub use inventory::{FileInventory, TensorInfo};
 pub use load::{Allowance, LoadOptions, LoadedTensors};
+pub use load_dtype::LoadDtype;
 #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
 pub use mlx::MlxTensors;
 #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]

@@ -6,14 +6,9 @@ use modelcache_backend::BackendError;
 use modelcache_weights::WeightsError;
 use serde::de::DeserializeOwned;
 
-/// Wraps a weights error as [`BackendError::Checkpoint`], keeping it for downcasting. The path
-/// is the file the error is about, or `fallback` (the model path) when it names none.
+/// [`WeightsError::into_backend_error`]: the file the error names, or `fallback`.
 pub(crate) fn weights(e: WeightsError, fallback: &Path) -> BackendError {
-    let path = e.path().unwrap_or(fallback).to_path_buf();
-    BackendError::Checkpoint {
-        path,
-        source: Box::new(e),
-    }
+    e.into_backend_error(fallback)
 }
 
 /// A [`BackendError::Invalid`] about one tensor.
@@ -50,8 +45,4 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<
         .map_err(|e| BackendError::invalid(path, format!("{what} is not valid: {e}")))
 }
 
-/// Whether `path` is a regular file: `false` if nothing is there, an error naming what it is
-/// otherwise (a FIFO is not "missing").
-pub(crate) fn regular_file(path: &Path) -> Result<bool, BackendError> {
-    modelcache_weights::regular_file(path).map_err(|e| weights(e, path))
-}
+pub(crate) use modelcache_weights::regular_file_or_error as regular_file;

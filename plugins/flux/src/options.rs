@@ -3,7 +3,8 @@
 use std::fmt;
 
 use modelcache_backend::BackendError;
-use modelcache_weights::Dtype;
+/// The `dtype` option: one type, spelled the same way, for every plugin.
+pub use modelcache_weights::LoadDtype;
 use serde::Deserialize;
 
 /// `options = { components = ["transformer", "vae"], layout = "auto", dtype = "bf16" }`. Every
@@ -149,32 +150,6 @@ pub enum LayoutChoice {
     Diffusers,
     /// An mflux tree (`mflux-save`, optionally quantized).
     Mflux,
-}
-
-/// A load-time dtype conversion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[non_exhaustive]
-pub enum LoadDtype {
-    /// bfloat16.
-    #[serde(rename = "bf16", alias = "bfloat16")]
-    Bf16,
-    /// IEEE half precision.
-    #[serde(rename = "f16", alias = "float16")]
-    F16,
-    /// IEEE single precision.
-    #[serde(rename = "f32", alias = "float32")]
-    F32,
-}
-
-impl LoadDtype {
-    /// The safetensors dtype.
-    pub const fn dtype(self) -> Dtype {
-        match self {
-            LoadDtype::Bf16 => Dtype::BF16,
-            LoadDtype::F16 => Dtype::F16,
-            LoadDtype::F32 => Dtype::F32,
-        }
-    }
 }
 
 #[cfg(test)]

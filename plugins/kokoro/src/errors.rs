@@ -8,10 +8,7 @@ use modelcache_weights::WeightsError;
 
 /// Wraps a weights error, keeping it for downcasting; `file` is named when the error names none.
 pub(crate) fn weights_error(file: &Path, e: WeightsError) -> BackendError {
-    BackendError::Checkpoint {
-        path: e.path().unwrap_or(file).to_path_buf(),
-        source: Box::new(e),
-    }
+    e.into_backend_error(file)
 }
 
 /// [`BackendError::Missing`] for a file or folder that does not exist, [`BackendError::Io`]
@@ -27,8 +24,4 @@ pub(crate) fn missing_or_io(path: &Path, e: io::Error, what: String) -> BackendE
     }
 }
 
-/// Whether `path` is a regular file: `false` if nothing is there, an error naming what it is
-/// otherwise (a FIFO is not "missing").
-pub(crate) fn regular_file(path: &Path) -> Result<bool, BackendError> {
-    modelcache_weights::regular_file(path).map_err(|e| weights_error(path, e))
-}
+pub(crate) use modelcache_weights::regular_file_or_error as regular_file;

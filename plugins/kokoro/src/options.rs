@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use modelcache_backend::BackendError;
-use modelcache_weights::Dtype;
+/// The `dtype` option: one type, spelled the same way, for every plugin.
+pub use modelcache_weights::LoadDtype;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
@@ -116,29 +117,6 @@ impl<'de> Deserialize<'de> for Voices {
             }
         }
         deserializer.deserialize_any(V)
-    }
-}
-
-/// A load-time dtype conversion: `"f32"`, `"bf16"` or `"f16"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LoadDtype {
-    /// IEEE single precision (the published checkpoint's dtype).
-    F32,
-    /// Brain float 16: half the memory.
-    Bf16,
-    /// IEEE half precision: half the memory.
-    F16,
-}
-
-impl LoadDtype {
-    /// The safetensors dtype.
-    pub fn dtype(self) -> Dtype {
-        match self {
-            LoadDtype::F32 => Dtype::F32,
-            LoadDtype::Bf16 => Dtype::BF16,
-            LoadDtype::F16 => Dtype::F16,
-        }
     }
 }
 

@@ -5,20 +5,9 @@ use std::path::Path;
 use modelcache_backend::BackendError;
 use modelcache_weights::WeightsError;
 
-/// Wraps a weights error, keeping it for downcasting; `path` is the file it names (the model
-/// path when it names none).
+/// [`WeightsError::into_backend_error`]: the file the error names, or `fallback`.
 pub(crate) fn weights(e: WeightsError, fallback: &Path) -> BackendError {
-    let path = e
-        .path()
-        .map_or_else(|| fallback.to_path_buf(), Path::to_path_buf);
-    BackendError::Checkpoint {
-        path,
-        source: Box::new(e),
-    }
+    e.into_backend_error(fallback)
 }
 
-/// Whether `path` is a regular file: `false` if nothing is there, an error naming what it is
-/// otherwise (a FIFO is not "missing").
-pub(crate) fn regular_file(path: &Path) -> Result<bool, BackendError> {
-    modelcache_weights::regular_file(path).map_err(|e| weights(e, path))
-}
+pub(crate) use modelcache_weights::regular_file_or_error as regular_file;

@@ -3,10 +3,11 @@
 use std::path::{Component as PathPart, Path};
 
 use modelcache_backend::BackendError;
-use modelcache_weights::Dtype;
 use serde::Deserialize;
 
 use crate::NAME;
+/// The `dtype` option: one type, spelled the same way, for every plugin.
+pub use modelcache_weights::LoadDtype;
 
 /// Options of one LTX-Video model.
 ///
@@ -84,29 +85,6 @@ pub enum LayoutChoice {
     SingleFile,
     /// The diffusers tree (`layout = "diffusers"`).
     Diffusers,
-}
-
-/// A load-time dtype conversion for floating-point weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LoadDtype {
-    /// bfloat16 (`dtype = "bf16"`).
-    Bf16,
-    /// IEEE half precision (`dtype = "f16"`).
-    F16,
-    /// IEEE single precision (`dtype = "f32"`).
-    F32,
-}
-
-impl LoadDtype {
-    /// The safetensors dtype converted to.
-    pub const fn dtype(self) -> Dtype {
-        match self {
-            LoadDtype::Bf16 => Dtype::BF16,
-            LoadDtype::F16 => Dtype::F16,
-            LoadDtype::F32 => Dtype::F32,
-        }
-    }
 }
 
 impl LtxOptions {
@@ -189,7 +167,10 @@ mod tests {
                 .unwrap();
         assert_eq!(o.components, [Component::TextEncoder]);
         assert_eq!(o.layout, LayoutChoice::Diffusers);
-        assert_eq!(o.dtype.map(LoadDtype::dtype), Some(Dtype::BF16));
+        assert_eq!(
+            o.dtype.map(LoadDtype::dtype),
+            Some(modelcache_weights::Dtype::BF16)
+        );
         assert_eq!(
             parse(r#"{"layout": "single-file"}"#).unwrap().layout,
             LayoutChoice::SingleFile
