@@ -1,4 +1,5 @@
-//! Getting a model: registration, the hit path, joining a load in flight, and leading one.
+//! Getting a model: the hit path, joining a load in flight, starting one (led by
+//! [`Leader`](super::flight::Leader)), and the budget-0 path that retains nothing.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -8,15 +9,15 @@ use std::time::Duration;
 use super::effects::Effects;
 use super::flight::{Flight, Leader, Work, panicked};
 use super::handle::{AnyHandle, Handle, Served};
-use super::policy::ModelPolicy;
+
 use super::resident::{Lease, Resident};
-use super::state::{Registered, Slot, State};
+use super::state::{Slot, State};
 use super::{Locked, ModelCache};
 use crate::error::CacheError;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
 use modelcache_backend::BackendError;
+use modelcache_backend::Loaded;
 use modelcache_backend::{LoadProgress, NoProgress};
-use modelcache_backend::{Loaded, ModelLoader};
 
 /// How to load one model, read from its registration when its flight starts.
 pub(crate) struct Job<'a> {
@@ -40,56 +41,6 @@ pub(crate) enum Start<'a> {
 }
 
 impl ModelCache {
-    /// Registers a model under `id`: how to load it and how to treat it.
-    /// Registering an ID again replaces its definition and invalidates what was loaded.
-    ///
-    /// # Errors
-    /// [`CacheError::UnknownPool`] when the policy names a pool the cache does not have.
-    pub fn register(
-        &self,
-        id: impl Into<String>,
-        loader: Arc<dyn ModelLoader>,
-        policy: ModelPolicy,
-    ) -> Result<(), CacheError> {
-        let id: Arc<str> = id.into().into();
-        let backend: Arc<str> = loader.backend().into();
-        let mut st = self.shared.lock();
-        let pool = match &policy.pool {
-            Some(name) => Some(st.pool_index(name).ok_or_else(|| CacheError::UnknownPool {
-                id: id.to_string(),
-                pool: name.clone(),
-                known: st.pools.iter().map(|p| p.name.to_string()).collect(),
-            })?),
-            None => None,
-        };
-        let registered = Registered {
-            loader,
-            backend,
-            policy,
-            pool,
-        };
-        let replaced = st.models.insert(Arc::clone(&id), registered);
-        let mut fx = Effects::default();
-        if replaced.is_some() {
-            // In the same locked section: a request cannot load the new definition in between
-            // and then lose it to this invalidation.
-            super::maintenance::remove(
-                &mut st,
-                &id,
-                super::events::EvictReason::Invalidated,
-                &mut fx,
-            );
-            st.note_budget(&self.shared.signals);
-        }
-        drop(st);
-        if replaced.is_some() {
-            self.shared.room.notify_all();
-        }
-        drop(replaced);
-        fx.finish(&self.shared);
-        Ok(())
-    }
-
     /// Returns a handle to the registered model `id`, loading it if needed.
     ///
     /// # Errors
@@ -179,7 +130,7 @@ impl ModelCache {
                 .map(|l| (l, Served::Loaded)),
             Start::Lead(leader, job) => {
                 let flight = Arc::clone(&leader.flight);
-                lead_blocking(leader, job, progress);
+                leader.lead_blocking(job, progress);
                 flight.outcome().map(|l| (l, Served::Loaded))
             }
         }
@@ -285,30 +236,6 @@ impl ModelCache {
             signals: Arc::clone(signals),
         })
     }
-}
-
-/// Leads a flight on the calling thread: open (headers), admission (waiting for room) for the
-/// opened bytes, then the load of that same plan.
-fn lead_blocking(leader: Leader, job: Job<'_>, progress: &dyn LoadProgress) {
-    let (need, work) = match (job.size, job.work) {
-        (Some(size), work) => (size, work),
-        (None, Work::Loader(loader)) => match catch_unwind(AssertUnwindSafe(|| loader.open())) {
-            Ok(Ok(opened)) => (opened.inspection().bytes, Work::Opened(opened)),
-            Ok(Err(e)) => {
-                let error = leader.load_error(e);
-                return leader.fail(error, true);
-            }
-            Err(panic) => {
-                let error = panicked(&leader.flight.id, &*panic);
-                return leader.fail(error, true);
-            }
-        },
-        (None, work) => (0, work),
-    };
-    if let Err(e) = leader.cache.shared.admit_blocking(&leader.flight, need) {
-        return leader.fail(e, false);
-    }
-    leader.load(work, progress);
 }
 
 /// The hit path: O(1), no allocation. Marks `id` most recently used.

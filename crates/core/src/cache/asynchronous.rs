@@ -4,7 +4,7 @@
 //! * Hits are served inline (the cache lock is only held for O(1) map work).
 //! * A request that misses joins the model's flight and waits on a notification, not a thread.
 //! * A flight started by an async request is led by a task of its own (spawned on the
-//!   runtime): the memory hint and the load run on the blocking pool, the wait for room is an
+//!   runtime): the open (headers) and the load run on the blocking pool, the wait for room is an
 //!   async wait. The flight outlives the request that started it, so others may join it.
 //! * Dropping a request's future withdraws it: it stops being counted among the flight's
 //!   waiters; if it was the last before the load started, the flight is cancelled (it leaves

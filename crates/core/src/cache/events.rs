@@ -28,7 +28,7 @@ pub enum CacheEvent {
         id: String,
         /// Its backend.
         backend: String,
-        /// Bytes reserved before the load (the hint or configured size).
+        /// Bytes reserved before the load (the opened bytes or the configured size).
         hint: u64,
         /// The measured resident size.
         bytes: u64,

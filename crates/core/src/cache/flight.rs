@@ -1,9 +1,9 @@
 //! One load in flight, shared by every request for the model, and the leader that completes it.
 //!
 //! Lifecycle: a flight is created (with its leader guard) under the lock by the first request
-//! for a model that is not resident; every request for it counts in `waiters`. The leader asks
-//! for the memory hint, is admitted (bytes reserved, `started` set, under the lock), runs the
-//! loader, and publishes the result under the lock, counting one lease per waiter before it
+//! for a model that is not resident; every request for it counts in `waiters`. The leader opens
+//! the model (headers only), is admitted for the opened bytes (reserved, `started` set, under
+//! the lock), loads the plan it opened, and publishes the result under the lock, counting one lease per waiter before it
 //! does. Until `started`, a flight whose waiters all withdrew (dropped futures) is cancelled:
 //! it leaves the map and the queue and publishes `Abandoned`, having charged nothing. After
 //! `started` it always completes; a model loaded for nobody becomes resident and idle.
@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use super::acquire::Job;
 use super::effects::Effects;
 use super::events::{CacheEvent, EvictReason};
 use super::resident::{Lease, Resident};
@@ -171,6 +172,32 @@ impl Leader {
             return true;
         }
         false
+    }
+
+    /// Leads a flight on the calling thread: open (headers), admission (waiting for room) for the
+    /// opened bytes, then the load of that same plan.
+    pub(crate) fn lead_blocking(self, job: Job<'_>, progress: &dyn LoadProgress) {
+        let (need, work) = match (job.size, job.work) {
+            (Some(size), work) => (size, work),
+            (None, Work::Loader(loader)) => {
+                match catch_unwind(AssertUnwindSafe(|| loader.open())) {
+                    Ok(Ok(opened)) => (opened.inspection().bytes, Work::Opened(opened)),
+                    Ok(Err(e)) => {
+                        let error = self.load_error(e);
+                        return self.fail(error, true);
+                    }
+                    Err(panic) => {
+                        let error = panicked(&self.flight.id, &*panic);
+                        return self.fail(error, true);
+                    }
+                }
+            }
+            (None, work) => (0, work),
+        };
+        if let Err(e) = self.cache.shared.admit_blocking(&self.flight, need) {
+            return self.fail(e, false);
+        }
+        self.load(work, progress);
     }
 
     /// Runs the loader (admission done) and publishes its outcome.

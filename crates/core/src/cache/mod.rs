@@ -36,6 +36,7 @@ mod ledger;
 mod maintenance;
 mod policy;
 mod preflight;
+mod register;
 mod report;
 mod resident;
 mod signals;
