@@ -96,6 +96,9 @@ pub struct BenchOpts {
     /// How long each request of the trace holds its model, e.g. 200us, 5ms; at most 60s.
     #[arg(long, default_value = "200us", value_parser = hold)]
     pub hold: Duration,
+    /// Requests of the eviction-policy comparison (replayed in simulated time), 1 to 10,000,000.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub policy_requests: u32,
 }
 
 /// The size of generated fixtures: `None` for the smallest (`tiny`).

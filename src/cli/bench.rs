@@ -2,8 +2,11 @@
 //! beside the others), then the models that loaded are replayed as a mixed request trace.
 //! Every table has a key under it.
 
+use std::time::Duration;
+
 use modelcache::bench::{
-    Memory, ModelReport, TraceReport, TraceSpec, format_ns, measure_model, replay, warm_page_cache,
+    Memory, ModelReport, PolicyRow, PolicyWorkload, SimModel, TraceReport, TraceSpec,
+    compare_policies, format_ns, measure_model, replay, warm_page_cache,
 };
 use modelcache_core::format_bytes;
 use serde::Serialize;
@@ -26,6 +29,32 @@ struct Report {
     memory: Memory,
     /// Cores the trace's clients ran on.
     cores: usize,
+    /// The eviction policies compared on one trace.
+    policies: Vec<PolicyRun>,
+}
+
+/// Every eviction policy on one workload.
+#[derive(Serialize)]
+struct PolicyRun {
+    workload: String,
+    budget: u64,
+    requests: usize,
+    seed: u64,
+    skew: f64,
+    rows: Vec<PolicyRow>,
+}
+
+impl PolicyRun {
+    fn of(w: &PolicyWorkload) -> Self {
+        Self {
+            workload: w.name.clone(),
+            budget: w.budget,
+            requests: w.trace.requests,
+            seed: w.trace.seed,
+            skew: w.trace.skew,
+            rows: compare_policies(w),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -95,6 +124,36 @@ pub fn bench(args: &Args, opts: &BenchOpts) -> Result<(), Failure> {
         replay(cache, &ids, &spec)
     });
     memory.finish();
+    let policy_trace = TraceSpec {
+        requests: opts.policy_requests as usize,
+        clients: 1,
+        hold: Duration::ZERO,
+        ..spec.clone()
+    };
+    let mut policies: Vec<PolicyRun> = PolicyWorkload::REFERENCE_BUDGETS
+        .iter()
+        .map(|&budget| {
+            let mut w = PolicyWorkload::reference(budget, policy_trace.requests, opts.seed);
+            w.trace.skew = 0.9;
+            PolicyRun::of(&w)
+        })
+        .collect();
+    if !models.is_empty() {
+        let measured = models
+            .iter()
+            .map(|m| SimModel {
+                id: m.id.clone(),
+                bytes: m.measured_bytes,
+                load: Duration::from_nanos(m.load_ns),
+                keep_alive: None,
+            })
+            .collect();
+        policies.push(PolicyRun::of(&PolicyWorkload::measured(
+            measured,
+            cache.budget(),
+            policy_trace,
+        )));
+    }
     if let Some(t) = trace.as_ref().filter(|t| t.errors > 0) {
         problems.push(Problem::new(
             format!(
@@ -114,6 +173,7 @@ pub fn bench(args: &Args, opts: &BenchOpts) -> Result<(), Failure> {
         trace,
         memory,
         cores: std::thread::available_parallelism().map_or(1, usize::from),
+        policies,
     };
     if opts.json {
         output::json(&serde_json::to_string_pretty(&report)?);
@@ -204,7 +264,83 @@ fn print_tables(r: &Report, opts: &BenchOpts) {
     if let Some(tr) = &r.trace {
         print_trace(tr, r.cores);
     }
+    print_policies(&r.policies);
     print_memory(r);
+}
+
+fn print_policies(runs: &[PolicyRun]) {
+    for run in runs {
+        output::out("");
+        output::out(format_args!(
+            "Eviction policies: {}, budget {}; {} requests (seed {}, skew {}), replayed in \
+             simulated time",
+            run.workload,
+            format_bytes(run.budget),
+            run.requests,
+            run.seed,
+            run.skew
+        ));
+        let lru = run
+            .rows
+            .iter()
+            .find(|r| r.policy == "lru")
+            .map(|r| r.load_seconds);
+        let mut t = Table::new(&[
+            "policy",
+            "hits",
+            "loads",
+            "time loading",
+            "vs lru",
+            "bytes loaded",
+            "latency p50",
+            "latency p99",
+        ]);
+        for r in &run.rows {
+            let vs = match lru {
+                Some(l) if l > 0.0 => format!("{:+.1}%", (r.load_seconds - l) / l * 100.0),
+                _ => "-".into(),
+            };
+            t.row(vec![
+                r.policy.clone(),
+                r.hits.to_string(),
+                r.loads.to_string(),
+                format!("{:.1} s", r.load_seconds),
+                vs,
+                format_bytes(r.bytes_loaded),
+                format_ns(r.latency.median_ns),
+                format_ns(r.latency.p99_ns),
+            ]);
+        }
+        t.print();
+    }
+    if runs.is_empty() {
+        return;
+    }
+    legend(&[
+        (
+            "policy",
+            "`[cache] eviction`: lru; cost (evict the idle models of least recent demand x \
+             reload time); shortest-keep-alive (Ollama's rule); cheapest-reload (llama-swap's)"
+                .into(),
+        ),
+        (
+            "time loading",
+            "the sum of every load's time; vs lru = its difference from lru's".into(),
+        ),
+        (
+            "latency",
+            "per request: 0 for a hit, the load time for a miss (one client, 2 s between \
+             requests, so keep-alives can run out)"
+                .into(),
+        ),
+        (
+            "simulated",
+            "each model is its size and its load time (the reference's are illustrative; the \
+             configured models' are measured above); the cache, its admission and its \
+             policies are the real ones, driven by a manual clock"
+                .into(),
+        ),
+    ]);
 }
 
 fn print_trace(tr: &TraceReport, cores: usize) {

@@ -53,8 +53,9 @@ mod units;
 #[cfg(feature = "tokio")]
 pub use cache::OwnedModelGuard;
 pub use cache::{
-    AnyHandle, CacheBuilder, CacheEvent, CacheStats, EntryInfo, EvictReason, Handle, ModelCache,
-    ModelGuard, ModelPolicy, Plan, PlanStep, PoolStats, Reaper, Served, StepOutcome, Victim,
+    AnyHandle, CacheBuilder, CacheEvent, CacheStats, DEFAULT_THROUGHPUT, EntryInfo, EvictReason,
+    EvictionPolicy, HISTORY, Handle, ModelCache, ModelGuard, ModelPolicy, Plan, PlanStep,
+    PoolStats, Reaper, Served, StepOutcome, UnknownPolicy, Victim,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CacheError, Holder, HolderState};

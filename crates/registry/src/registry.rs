@@ -117,7 +117,8 @@ impl Registry {
         let mut cache = cache
             .budget(budget)
             .load_timeout(config.cache.load_timeout)
-            .allow_oversized(config.cache.allow_oversized);
+            .allow_oversized(config.cache.allow_oversized)
+            .eviction(config.cache.eviction);
         for (name, bytes) in &pools {
             cache = cache.pool(name.clone(), *bytes);
         }

@@ -13,6 +13,7 @@ budget = "24GiB"
 load_timeout = "2m"
 keep_alive = "30m"
 allow_oversized = true
+eviction = "cost"
 
 [models.flux-schnell]
 backend = "flux"
@@ -67,6 +68,7 @@ fn every_field_is_parsed() {
         KeepAlive::After(Duration::from_secs(1800))
     );
     assert!(c.cache.allow_oversized);
+    assert_eq!(c.cache.eviction, modelcache_core::EvictionPolicy::Cost);
 
     let flux = model(&c, "flux-schnell");
     assert_eq!(flux.id, "flux-schnell");
@@ -82,9 +84,9 @@ fn every_field_is_parsed() {
     assert_eq!(options["dtype"].as_str(), Some("bf16"));
     assert_eq!(options["components"].as_array().map(Vec::len), Some(2));
     assert_eq!(flux.pool.as_deref(), Some("gpu0"));
-    assert_eq!((flux.at.line, flux.at.column), (8, 9));
-    assert_eq!((flux.backend_at.line, flux.backend_at.column), (9, 11));
-    assert_eq!(flux.options_at.as_ref().map(|a| a.line), Some(14));
+    assert_eq!((flux.at.line, flux.at.column), (9, 9));
+    assert_eq!((flux.backend_at.line, flux.backend_at.column), (10, 11));
+    assert_eq!(flux.options_at.as_ref().map(|a| a.line), Some(15));
 
     let kokoro = model(&c, "kokoro");
     assert_eq!(kokoro.path, Path::new("/opt/kokoro"));
@@ -114,7 +116,7 @@ fn every_field_is_parsed() {
     );
     assert_eq!(
         (c.plugins.paths[0].at.line, c.plugins.paths[0].at.column),
-        (39, 10)
+        (40, 10)
     );
 }
 
@@ -145,6 +147,7 @@ fn an_empty_file_has_defaults() {
     );
     assert_eq!(c.cache.keep_alive, KeepAlive::Never);
     assert!(!c.cache.allow_oversized);
+    assert_eq!(c.cache.eviction, modelcache_core::EvictionPolicy::Lru);
     assert!(c.models.is_empty() && c.pools.is_empty() && c.plugins.paths.is_empty());
     let c = parse("[models.a]\nbackend = \"flux\"\npath = \"a\"\n").unwrap();
     assert_eq!(c.policy(model(&c, "a")).keep_alive, None);
@@ -255,7 +258,7 @@ fn every_problem_is_reported_in_one_pass_each_located() {
         [
             "/etc/mc/models.toml:2:10: in [cache]: `budget`: invalid budget \"-5GiB\": a size cannot be negative",
             "/etc/mc/models.toml:3:1: in [cache]: unknown key `bugdet`; did you mean `budget`? \
-             (known: `budget`, `load_timeout`, `keep_alive`, `allow_oversized`)",
+             (known: `budget`, `load_timeout`, `keep_alive`, `allow_oversized`, `eviction`)",
             "/etc/mc/models.toml:4:16: in [cache]: `load_timeout`: invalid duration \"2 fortnights\": \
              unknown unit \"fortnights\"; use ns, us, ms, s, m, h or d \
              (write e.g. \"90s\", \"2m\", \"1h 30m\", \"0s\")",
@@ -389,4 +392,18 @@ fn the_budget_comes_from_the_override_else_the_file() {
     assert!(matches!(e, ConfigError::NoBudget { .. }), "{e}");
     assert!(e.to_string().contains("MODELCACHE_BUDGET"));
     assert_eq!(none.budget_bytes(Some("2GB")).unwrap(), 2_000_000_000);
+}
+
+#[test]
+fn an_unknown_eviction_policy_is_a_located_error_listing_the_known_ones() {
+    let e = parse("[cache]\nbudget = \"1GiB\"\neviction = \"mru\"\n").unwrap_err();
+    let lines: Vec<String> = e.problems().iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("/etc/mc/models.toml:3:12: in [cache]: `eviction`:")
+            && lines[0].contains("\"mru\"")
+            && lines[0].contains("shortest-keep-alive"),
+        "{}",
+        lines[0]
+    );
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::effects::Effects;
+use super::eviction::EvictionPolicy;
 use super::flight::{Flight, Leader, Work, panicked};
 use super::handle::{AnyHandle, Handle, Served};
 
@@ -149,6 +150,9 @@ impl ModelCache {
             return Ok(Start::Hit(lease));
         }
         st.counters.misses += 1;
+        if st.eviction == EvictionPolicy::Cost {
+            st.costs.requested_new(id);
+        }
         if let Some(Slot::Loading(f)) = st.map.get(id) {
             let flight = Arc::clone(f);
             flight.waiters.fetch_add(1, Ordering::Relaxed);
@@ -245,6 +249,10 @@ pub(crate) fn hit(st: &mut State, id: &str) -> Option<Lease> {
     };
     // Rising from any count under the lock: see `Resident::users`.
     r.users.fetch_add(1, Ordering::AcqRel);
+    if st.eviction == EvictionPolicy::Cost {
+        // No allocation: a model that is resident was requested before.
+        st.costs.requested(id);
+    }
     let lease = Lease::adopt(Arc::clone(r));
     st.counters.hits += 1;
     Some(lease)

@@ -27,6 +27,40 @@ pub(crate) struct Candidate {
     pub pool: Option<usize>,
     /// `None` = idle and evictable.
     pub holder: Option<HolderState>,
+    /// Its estimated reload time in seconds (resident models; 0 otherwise).
+    pub cost: f64,
+    /// What evicting it would cost under the cost policy: its recent demand times its reload
+    /// time, in seconds (resident models; 0 otherwise).
+    pub value: f64,
+    /// Its keep-alive (resident models).
+    pub keep_alive: Option<std::time::Duration>,
+}
+
+impl Candidate {
+    /// A charged item that is not resident (a load, or a model held after eviction): nothing
+    /// for a policy to weigh.
+    pub fn charged(id: &Arc<str>, bytes: u64, pool: Option<usize>, holder: HolderState) -> Self {
+        Self {
+            id: Arc::clone(id),
+            bytes,
+            pool,
+            holder: Some(holder),
+            cost: 0.0,
+            value: 0.0,
+            keep_alive: None,
+        }
+    }
+}
+
+/// How to choose among the idle candidates: `order` lists them in the order to evict them
+/// (from [`eviction::order`](super::eviction::order)); with `least_value`, the set of victims
+/// of least total [`Candidate::value`] that makes room is chosen instead (exactly among up to
+/// [`EXACT_UP_TO`](super::eviction::EXACT_UP_TO) idle candidates, else in `order` with the
+/// victims the others make unnecessary spared).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Choice<'a> {
+    pub order: &'a [usize],
+    pub least_value: bool,
 }
 
 /// Budgets and what is charged against them.
@@ -85,8 +119,8 @@ pub(crate) enum Verdict {
     Never(Shortfall),
 }
 
-/// Decides how to admit `need` bytes into `pool`: evict idle, unpinned candidates, least
-/// recently used first, only if that makes the model fit both the global and the pool budget.
+/// Decides how to admit `need` bytes into `pool`: evict idle, unpinned candidates, in the
+/// order `choice` gives, only if that makes the model fit both the global and the pool budget.
 /// Each budget that stays short is judged on its own: if what could ever be released in it
 /// (everything but pinned models) is less than its shortfall, waiting cannot help.
 pub(crate) fn decide(
@@ -95,6 +129,7 @@ pub(crate) fn decide(
     need: u64,
     pool: Option<usize>,
     allow_oversized: bool,
+    choice: Choice<'_>,
 ) -> Verdict {
     let need128 = u128::from(need);
     let pool_ledger = pool.and_then(|p| ledger.pools.get(p).copied());
@@ -121,38 +156,46 @@ pub(crate) fn decide(
             (charged + need128).saturating_sub(budget)
         }
     };
-    let mut global = deficit(ledger.charged, ledger.budget);
-    let mut in_pool = pool_ledger.map_or(0, |(c, b)| deficit(c, b));
-    // Idle members of the pool first (least recently used first): each frees room in both
+    let global_deficit = deficit(ledger.charged, ledger.budget);
+    let pool_deficit = pool_ledger.map_or(0, |(c, b)| deficit(c, b));
+    if choice.least_value && (global_deficit > 0 || pool_deficit > 0) {
+        let pool_of = pool.map(|p| (p, pool_deficit));
+        if let Some(victims) =
+            super::eviction::least_value(candidates, choice.order, global_deficit, pool_of)
+        {
+            return Verdict::Fit(victims);
+        }
+    }
+    let (mut global, mut in_pool) = (global_deficit, pool_deficit);
+    // Idle members of the pool first (in the policy's order): each frees room in both
     // budgets. Then, for what the global budget still lacks, any idle model.
-    let idle = |c: &&Candidate| c.holder.is_none();
     let mut victims = Vec::new();
     if pool.is_some() {
-        for (i, c) in candidates
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.pool == pool)
-        {
+        for &i in choice.order {
             if in_pool == 0 {
                 break;
             }
-            if idle(&c) {
+            let c = &candidates[i];
+            if c.pool == pool && c.holder.is_none() {
                 victims.push(i);
                 in_pool = in_pool.saturating_sub(u128::from(c.bytes));
                 global = global.saturating_sub(u128::from(c.bytes));
             }
         }
     }
-    for (i, c) in candidates.iter().enumerate() {
+    for &i in choice.order {
         if global == 0 {
             break;
         }
-        if idle(&c) && !victims.contains(&i) {
+        if candidates[i].holder.is_none() && !victims.contains(&i) {
             victims.push(i);
-            global = global.saturating_sub(u128::from(c.bytes));
+            global = global.saturating_sub(u128::from(candidates[i].bytes));
         }
     }
     if global == 0 && in_pool == 0 {
+        if choice.least_value {
+            spare_needless(candidates, &mut victims, pool, global_deficit, pool_deficit);
+        }
         victims.sort_unstable();
         return Verdict::Fit(victims);
     }
@@ -174,6 +217,39 @@ pub(crate) fn decide(
         short.push(shortfall);
     }
     Verdict::Wait(short)
+}
+
+/// Keeps the victims (last chosen first: the ones the policy values most) whose bytes the
+/// others already free in both budgets.
+fn spare_needless(
+    candidates: &[Candidate],
+    victims: &mut Vec<usize>,
+    pool: Option<usize>,
+    global_deficit: u128,
+    pool_deficit: u128,
+) {
+    let freed = |victims: &[usize], in_pool: bool| -> u128 {
+        victims
+            .iter()
+            .filter(|&&i| !in_pool || candidates[i].pool == pool)
+            .map(|&i| u128::from(candidates[i].bytes))
+            .sum()
+    };
+    let mut k = victims.len();
+    while k > 0 {
+        k -= 1;
+        let without: Vec<usize> = victims
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != k)
+            .map(|(_, &i)| i)
+            .collect();
+        if freed(&without, false) >= global_deficit
+            && (pool.is_none() || freed(&without, true) >= pool_deficit)
+        {
+            *victims = without;
+        }
+    }
 }
 
 /// The candidates that hold bytes in `scope` and cannot be evicted now.
@@ -241,12 +317,14 @@ impl Shared {
     ) -> Attempt {
         let was_queued = st.queue.iter().any(|q| Arc::ptr_eq(&q.flight, flight));
         let candidates = st.candidates();
+        let order = st.eviction_order(&candidates);
         let verdict = decide(
             &candidates,
             &st.ledger(),
             need,
             flight.pool,
             st.allow_oversized,
+            st.choice(&order),
         );
         let short = match verdict {
             Verdict::Fit(victims) => {
@@ -396,7 +474,26 @@ mod tests {
             bytes,
             pool,
             holder,
+            cost: 0.0,
+            value: 0.0,
+            keep_alive: None,
         }
+    }
+
+    /// Decides with least-recently-used order, as the default policy does.
+    fn decide(
+        c: &[Candidate],
+        l: &Ledger,
+        need: u64,
+        pool: Option<usize>,
+        allow_oversized: bool,
+    ) -> Verdict {
+        let order = super::super::eviction::order(super::super::eviction::EvictionPolicy::Lru, c);
+        let choice = Choice {
+            order: &order,
+            least_value: false,
+        };
+        super::decide(c, l, need, pool, allow_oversized, choice)
     }
 
     fn ledger(charged: u128, budget: u64, pools: Vec<(u128, u64)>) -> Ledger {

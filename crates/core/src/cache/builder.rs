@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::sync::{Mutex, Signal};
 
 use super::events::CacheEvent;
+use super::eviction::EvictionPolicy;
 use super::signals::Signals;
 use super::state::{Pool, State};
 use super::{EventHook, ModelCache, Shared};
@@ -16,6 +17,7 @@ pub struct CacheBuilder {
     budget: u64,
     load_timeout: Duration,
     allow_oversized: bool,
+    eviction: EvictionPolicy,
     pools: Vec<(String, u64)>,
     clock: Arc<dyn Clock>,
     on_event: Option<EventHook>,
@@ -27,6 +29,7 @@ impl Default for CacheBuilder {
             budget: 0,
             load_timeout: Duration::from_secs(120),
             allow_oversized: false,
+            eviction: EvictionPolicy::Lru,
             pools: Vec::new(),
             clock: Arc::new(SystemClock),
             on_event: None,
@@ -56,6 +59,15 @@ impl CacheBuilder {
     #[must_use]
     pub fn allow_oversized(mut self, allow: bool) -> Self {
         self.allow_oversized = allow;
+        self
+    }
+
+    /// How idle models are chosen when room is needed (default [`EvictionPolicy::Lru`]; see
+    /// [`EvictionPolicy`] for the others, [`EvictionPolicy::Cost`] weighing what a reload
+    /// costs). Pins, keep-alive, handles and pools bind every policy the same way.
+    #[must_use]
+    pub fn eviction(mut self, policy: EvictionPolicy) -> Self {
+        self.eviction = policy;
         self
     }
 
@@ -105,6 +117,7 @@ impl CacheBuilder {
                 .collect(),
             budget: self.budget,
             allow_oversized: self.allow_oversized,
+            eviction: self.eviction,
             ..State::default()
         };
         ModelCache {

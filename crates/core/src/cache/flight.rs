@@ -275,6 +275,8 @@ impl Leader {
             users,
         );
         resident.pinned.store(pinned, Ordering::Relaxed);
+        st.costs
+            .record(&flight.id, &self.backend, measured, elapsed);
         let orphan = st.drop_orphan(flight);
         let inserted = orphan.is_none();
         fx.flights.extend(orphan);
@@ -302,6 +304,7 @@ impl Leader {
         }
         st.counters.loads += 1;
         st.counters.load_time = st.counters.load_time.saturating_add(elapsed);
+        st.counters.bytes_loaded = st.counters.bytes_loaded.saturating_add(measured);
         st.emit(CacheEvent::Loaded {
             id: flight.id.to_string(),
             backend: self.backend.to_string(),

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use super::ModelCache;
 use super::admission::{Candidate, Ledger, Shortfall, Verdict, decide, queued_ahead};
@@ -62,6 +63,9 @@ pub struct Victim {
     pub id: String,
     /// Its size.
     pub bytes: u64,
+    /// What reloading it would cost: the median of its measured load times, or before its
+    /// first load an estimate from its size and its backend's measured throughput.
+    pub reload_cost: Duration,
 }
 
 /// What one request would do.
@@ -194,12 +198,14 @@ impl ModelCache {
         hold: bool,
     ) -> StepOutcome {
         let candidates: Vec<Candidate> = sim.iter().map(|s| s.candidate.clone()).collect();
+        let order = st.eviction_order(&candidates);
         let verdict = decide(
             &candidates,
             ledger,
             need.bytes,
             need.pool,
             st.allow_oversized,
+            st.choice(&order),
         );
         let ahead = queued_ahead(st, need.waiting.as_ref(), need.pool).filter(|_| need.bytes > 0);
         match verdict {
@@ -216,6 +222,8 @@ impl ModelCache {
                     .map(|&i| Victim {
                         id: candidates[i].id.to_string(),
                         bytes: candidates[i].bytes,
+                        reload_cost: Duration::try_from_secs_f64(candidates[i].cost.max(0.0))
+                            .unwrap_or(Duration::MAX),
                     })
                     .collect();
                 for &i in victims.iter().rev() {
@@ -228,12 +236,17 @@ impl ModelCache {
                 } else {
                     hold.then_some(HolderState::InUse)
                 };
+                let backend = st.models.get(id).map(|r| &*r.backend);
+                let cost = st.costs.estimate(id, backend, need.bytes);
                 sim.push(Sim {
                     candidate: Candidate {
                         id: id.into(),
                         bytes: need.bytes,
                         pool: need.pool,
                         holder,
+                        cost,
+                        value: st.costs.value(id, backend, need.bytes),
+                        keep_alive: st.models.get(id).and_then(|r| r.policy.keep_alive),
                     },
                     resident: true,
                     loading: false,

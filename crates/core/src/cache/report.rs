@@ -38,6 +38,8 @@ impl ModelCache {
             overruns: c.overruns,
             callback_panics: self.shared.signals.callback_panics.load(Ordering::Relaxed),
             load_time: c.load_time,
+            bytes_loaded: c.bytes_loaded,
+            eviction: st.eviction,
             pools: st
                 .pools
                 .iter()

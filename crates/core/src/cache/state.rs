@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use hashlink::LinkedHashMap;
 
-use super::admission::Candidate;
+use super::admission::{Candidate, Choice};
 use super::effects::Effects;
 use super::events::{CacheEvent, EvictReason};
+use super::eviction::{self, Costs, EvictionPolicy};
 use super::flight::Flight;
 use super::policy::ModelPolicy;
 use super::resident::Resident;
@@ -86,6 +87,10 @@ pub(crate) struct State {
     /// A thread is delivering events: others leave theirs in `events` for it.
     pub delivering: bool,
     pub counters: Counters,
+    /// How idle models are chosen for eviction.
+    pub eviction: EvictionPolicy,
+    /// What loads have cost so far, for the policies that weigh it.
+    pub costs: Costs,
 }
 
 pub(crate) fn address(r: &Resident) -> usize {
@@ -113,12 +118,12 @@ impl State {
             .map
             .iter()
             .map(|(id, slot)| match slot {
-                Slot::Loading(f) => Candidate {
-                    id: Arc::clone(id),
-                    bytes: f.reserved.load(Ordering::Relaxed),
-                    pool: f.pool,
-                    holder: Some(HolderState::Loading),
-                },
+                Slot::Loading(f) => Candidate::charged(
+                    id,
+                    f.reserved.load(Ordering::Relaxed),
+                    f.pool,
+                    HolderState::Loading,
+                ),
                 Slot::Ready(r) => Candidate {
                     id: Arc::clone(id),
                     bytes: r.bytes,
@@ -130,22 +135,39 @@ impl State {
                     } else {
                         None
                     },
+                    cost: self.costs.estimate(id, Some(&r.backend), r.bytes),
+                    value: self.costs.value(id, Some(&r.backend), r.bytes),
+                    keep_alive: r.keep_alive,
                 },
             })
             .collect();
-        out.extend(self.orphans.iter().map(|(id, f)| Candidate {
-            id: Arc::clone(id),
-            bytes: f.reserved.load(Ordering::Relaxed),
-            pool: f.pool,
-            holder: Some(HolderState::Loading),
+        out.extend(self.orphans.iter().map(|(id, f)| {
+            Candidate::charged(
+                id,
+                f.reserved.load(Ordering::Relaxed),
+                f.pool,
+                HolderState::Loading,
+            )
         }));
-        out.extend(self.held.values().map(|h| Candidate {
-            id: Arc::clone(&h.id),
-            bytes: h.bytes,
-            pool: h.pool,
-            holder: Some(HolderState::HeldAfterEviction),
-        }));
+        out.extend(
+            self.held.values().map(|h| {
+                Candidate::charged(&h.id, h.bytes, h.pool, HolderState::HeldAfterEviction)
+            }),
+        );
         out
+    }
+
+    /// The idle candidates in the order the cache's policy evicts them.
+    pub fn eviction_order(&self, candidates: &[Candidate]) -> Vec<usize> {
+        eviction::order(self.eviction, candidates)
+    }
+
+    /// How admission chooses among the idle candidates, `order` being [`Self::eviction_order`].
+    pub fn choice<'a>(&self, order: &'a [usize]) -> Choice<'a> {
+        Choice {
+            order,
+            least_value: self.eviction == EvictionPolicy::Cost,
+        }
     }
 
     /// Forgets a finished flight that had been invalidated.

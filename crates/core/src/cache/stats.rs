@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use super::eviction::EvictionPolicy;
+
 /// Running counters, kept under the cache lock.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Counters {
@@ -17,6 +19,7 @@ pub(crate) struct Counters {
     pub withdrawn: u64,
     pub overruns: u64,
     pub load_time: Duration,
+    pub bytes_loaded: u64,
 }
 
 /// A snapshot of the cache's state and counters.
@@ -66,8 +69,12 @@ pub struct CacheStats {
     pub overruns: u64,
     /// Event hooks and model destructors that panicked (the cache caught them and carried on).
     pub callback_panics: u64,
-    /// Total time spent in successful loads.
+    /// Total time spent in successful loads (by the cache's clock).
     pub load_time: Duration,
+    /// Bytes of those loads (measured sizes).
+    pub bytes_loaded: u64,
+    /// How idle models are chosen for eviction.
+    pub eviction: EvictionPolicy,
     /// Per-pool usage.
     pub pools: Vec<PoolStats>,
 }

@@ -1,6 +1,11 @@
-//! The `[cache]` table: the budget, how long requests wait for room, the default keep-alive.
+//! The `[cache]` table: the budget, how long requests wait for room, the default keep-alive,
+//! the eviction policy.
 
+use std::fmt;
 use std::time::Duration;
+
+use modelcache_core::EvictionPolicy;
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use super::budget::Budget;
 
@@ -24,6 +29,8 @@ pub struct CacheConfig {
     pub keep_alive: KeepAlive,
     /// `allow_oversized`: admit a lone model larger than its budget (default false).
     pub allow_oversized: bool,
+    /// `eviction`: which idle models go first when room is needed (default `"lru"`).
+    pub eviction: EvictionPolicy,
 }
 
 impl Default for CacheConfig {
@@ -33,12 +40,38 @@ impl Default for CacheConfig {
             load_timeout: DEFAULT_LOAD_TIMEOUT,
             keep_alive: KeepAlive::Never,
             allow_oversized: false,
+            eviction: EvictionPolicy::Lru,
         }
     }
 }
 
 /// The keys of `[cache]`.
-const KEYS: &[&str] = &["budget", "load_timeout", "keep_alive", "allow_oversized"];
+const KEYS: &[&str] = &[
+    "budget",
+    "load_timeout",
+    "keep_alive",
+    "allow_oversized",
+    "eviction",
+];
+
+/// An eviction policy's name, as `eviction = "cost"`.
+struct EvictionValue(EvictionPolicy);
+
+impl<'de> Deserialize<'de> for EvictionValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = EvictionValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an eviction policy: \"lru\", \"cost\", \"shortest-keep-alive\" or \"cheapest-reload\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                v.trim().parse().map(EvictionValue).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
 
 impl CacheConfig {
     /// Reads `[cache]`; a bad value is a problem and leaves its default.
@@ -60,6 +93,11 @@ impl CacheConfig {
                 "allow_oversized" => {
                     if let Some(b) = table.value(walk, &e) {
                         c.allow_oversized = b;
+                    }
+                }
+                "eviction" => {
+                    if let Some(p) = table.value::<EvictionValue>(walk, &e) {
+                        c.eviction = p.0;
                     }
                 }
                 _ => {} // `entries` returns known keys only
