@@ -36,7 +36,7 @@ mod io_counter;
 mod suite;
 
 pub use corrupt::Corruption;
-pub use suite::{Case, Suite};
+pub use suite::{Case, DynSuite, Suite};
 
 #[doc(hidden)]
 pub mod run;
