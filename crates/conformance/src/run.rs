@@ -19,6 +19,7 @@ use modelcache_core::{ModelCache, ModelPolicy};
 
 use crate::corrupt::Corruption;
 use crate::io_counter::thread_rchar;
+use crate::promise::names_a_file_under;
 use crate::suite::{Case, DynSuite, Suite};
 
 /// What the checks run against: cases, and a way to bind a backend to one model.
@@ -147,14 +148,18 @@ fn for_each_loader<S: Subject>(
     }
 }
 
-/// The error `result` must be, naming the file `name`; `what` says which step of which case.
-fn error_naming<T>(what: &str, result: Result<T, BackendError>, name: &str) {
+/// The error `result` must be: naming the file `name` in its message, and carrying a path
+/// under `root` (the fixture's folder); `what` says which step of which case.
+fn error_naming<T>(what: &str, result: Result<T, BackendError>, name: &str, root: &Path) {
     let err = result.err().unwrap_or_else(|| panic!("{what} succeeded"));
     let text = err.to_string();
     assert!(
         text.contains(name),
         "{what}: the error does not name {name}: {text}"
     );
+    if let Err(broken) = names_a_file_under(&err, root) {
+        panic!("{what}: {broken}");
+    }
 }
 
 pub fn loads_every_case<S: Subject>(subject: &S) {
@@ -259,8 +264,8 @@ pub fn corrupt_files_are_typed_errors<S: Subject>(subject: &S) {
             open_and_load(&*loader, &NoProgress).map(drop)
         }))
         .unwrap_or_else(|_| panic!("{what}: load panicked"));
-        error_naming(&format!("{what}: open"), open, &name);
-        error_naming(&format!("{what}: load"), load, &name);
+        error_naming(&format!("{what}: open"), open, &name, &fx.root);
+        error_naming(&format!("{what}: load"), load, &name, &fx.root);
     });
 }
 
@@ -326,7 +331,7 @@ pub fn files_changed_after_open_fail_the_load<S: Subject>(subject: &S) {
             opened.load(bytes, &NoProgress).map(drop)
         }))
         .unwrap_or_else(|_| panic!("{what}: load panicked"));
-        error_naming(&format!("{what}: load"), load, &file_name(file));
+        error_naming(&format!("{what}: load"), load, &file_name(file), &fx.root);
     });
 }
 
@@ -339,9 +344,14 @@ pub(crate) fn missing_path() -> (tempfile::TempDir, PathBuf) {
 }
 
 pub fn missing_path_is_an_error<S: Subject>(subject: &S) {
-    let (_dir, missing) = missing_path();
+    let (dir, missing) = missing_path();
     let loader = subject.bind("missing", &missing, S::Options::default());
-    error_naming("opening a missing path", loader.open(), "no-such-model");
+    error_naming(
+        "opening a missing path",
+        loader.open(),
+        "no-such-model",
+        dir.path(),
+    );
 }
 
 pub fn serves_through_the_cache<S: Subject>(subject: &S) {

@@ -9,6 +9,9 @@ use modelcache_backend::{Backend, BackendError, ModelSource, NoProgress};
 use crate::fixture::{Case, Fixture, Mode};
 use crate::suites::Plugin;
 
+/// The promise every error is held to: moved to the conformance suite, which checks it too.
+pub use modelcache_conformance::names_a_file_under;
+
 /// What a backend did with a checkpoint. Every outcome but a [`Failure`] is acceptable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -209,33 +212,5 @@ fn judge<B: Backend>(
                 error: e.to_string(),
             })
         }
-    }
-}
-
-/// Checks that `error` names a file or folder under `root`, in its fields and its message.
-///
-/// # Errors
-/// A description of what is missing.
-pub fn names_a_file_under(error: &BackendError, root: &Path) -> Result<(), String> {
-    let message = error.to_string();
-    let path = match error {
-        BackendError::Io { path, .. }
-        | BackendError::Missing { path, .. }
-        | BackendError::Invalid { path, .. }
-        | BackendError::Checkpoint { path, .. } => Some(path),
-        _ => None,
-    };
-    match path {
-        Some(path) if !path.starts_with(root) => Err(format!(
-            "error names {}, outside the fixture {}: {message}",
-            path.display(),
-            root.display()
-        )),
-        Some(_) if message.contains(&*root.to_string_lossy()) => Ok(()),
-        Some(path) => Err(format!(
-            "error is about {} but its message names no file: {message}",
-            path.display()
-        )),
-        None => Err(format!("error names no file: {error:?}")),
     }
 }
