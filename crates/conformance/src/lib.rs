@@ -22,8 +22,21 @@
 //!   names the file, and never a panic: applied before the open, and applied between the open
 //!   and the load (a file that changed underneath);
 //! * a missing checkpoint path is an error that names it;
+//! * every error it expects carries a path inside the fixture and says it in its message
+//!   ([`names_a_file_under`], the promise the fuzz harness holds backends to as well);
 //! * through a [`ModelCache`](modelcache_core::ModelCache), the model is charged its measured
 //!   size and a second request is a hit.
+//!
+//! **Design: one check, two ways in.** Each check is written once, against the erased loader
+//! the cache holds (`dyn ModelLoader`). A [`Suite`] binds its typed backend to a case; a
+//! [`DynSuite`] binds a `dyn DynBackend` (a plugin loaded from a shared library) through
+//! `DynBackend::prepare`, with the options as a models.toml table. The same macro line mounts
+//! either, so a plugin linked in and the same plugin loaded dynamically pass the same checks.
+//!
+//! **One registration.** A plugin keeps its `Suite` in one place (the built-in plugins: their
+//! `tests/suite/mod.rs`); its [`Suite::options_selector`] and [`Case::write_into`] let the
+//! fuzz targets and property tests of modelcache-reliability run the same backend on the same
+//! fixtures.
 //!
 //! With the `mlx` feature (where `modelcache-weights` loads into MLX: macOS, or the Linux build
 //! of `scripts/mlx-linux`), `mlx_conformance_tests!(suite(), hooks)` runs the same cases through
@@ -33,10 +46,12 @@
 
 mod corrupt;
 mod io_counter;
+mod promise;
 mod suite;
 
 pub use corrupt::Corruption;
-pub use suite::{Case, Suite};
+pub use promise::names_a_file_under;
+pub use suite::{Case, DynSuite, Suite};
 
 #[doc(hidden)]
 pub mod run;
@@ -44,9 +59,9 @@ pub mod run;
 #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
 pub mod mlx;
 
-/// Expands to the whole suite for a [`Suite`] built by `$suite` (an expression, evaluated
-/// once per test): [`contract_tests!`] and [`safetensors_tests!`]. The one line a safetensors
-/// plugin writes.
+/// Expands to the whole suite for a [`Suite`] or [`DynSuite`] built by `$suite` (an
+/// expression, evaluated once per test): [`contract_tests!`] and [`safetensors_tests!`]. The
+/// one line a safetensors plugin writes.
 #[macro_export]
 macro_rules! conformance_tests {
     ($suite:expr) => {
@@ -57,7 +72,8 @@ macro_rules! conformance_tests {
 
 /// Expands to the checks every backend passes, whatever its file format: it opens and loads
 /// every case and measures what it opened, a missing path is an error naming it, and it is
-/// served through a cache. The one line a backend of another format writes.
+/// served through a cache. The one line a backend of another format writes; for a [`DynSuite`]
+/// too.
 #[macro_export]
 macro_rules! contract_tests {
     ($suite:expr) => {

@@ -15,8 +15,8 @@ use modelcache_weights::candle_core::{DType, Tensor};
 use modelcache_weights::mlx_rs::{Array, Dtype as MlxDtype};
 use modelcache_weights::{Dtype, MlxTensors};
 
-use crate::run::{Recorder, for_each_case, for_each_corruption, with_missing_path};
-use crate::suite::Suite;
+use crate::run::{Fixture, Recorder, for_each_corruption, missing_path, write};
+use crate::suite::{Case, Suite};
 
 /// One model as named parts (a component, a voice pack), each a list of `(tensor, value)`.
 pub type Parts<T> = Vec<(String, T)>;
@@ -151,6 +151,35 @@ pub fn corrupt_files_give_the_same_errors<B: Backend>(suite: &Suite<B>, hooks: &
             source,
             1,
         );
+    });
+}
+
+/// Calls `check` with every case, its freshly written fixture and the typed source to load it
+/// from (the MLX load takes the typed plan).
+fn for_each_case<B: Backend>(
+    suite: &Suite<B>,
+    mut check: impl FnMut(&Case<B::Options>, &Fixture, &ModelSource<'_, B::Options>),
+) {
+    for case in &suite.cases {
+        let fx = write(case);
+        let options = (case.options)();
+        let source = ModelSource {
+            id: case.name,
+            path: &fx.model,
+            options: &options,
+        };
+        check(case, &fx, &source);
+    }
+}
+
+/// Calls `check` with the source of a model whose path does not exist.
+fn with_missing_path<B: Backend>(check: impl FnOnce(&ModelSource<'_, B::Options>)) {
+    let (_dir, missing) = missing_path();
+    let options = B::Options::default();
+    check(&ModelSource {
+        id: "missing",
+        path: &missing,
+        options: &options,
     });
 }
 

@@ -1,4 +1,10 @@
-//! The suite's checks. Called by [`conformance_tests!`](crate::conformance_tests).
+//! The suite's checks, called by [`contract_tests!`](crate::contract_tests) and
+//! [`safetensors_tests!`](crate::safetensors_tests).
+//!
+//! Each check is written once, against a [`Subject`]: the erased loader (`dyn ModelLoader`)
+//! the cache itself holds. A typed [`Suite`] binds its backend with `BackendModel`, a
+//! [`DynSuite`] through `DynBackend::prepare`, so a plugin linked in and the same plugin loaded
+//! as a dynamic library are checked by the same code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -7,13 +13,64 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use modelcache_backend::{
-    Backend, BackendExt, BackendModel, LoadProgress, ModelSource, NoProgress,
+    Backend, BackendError, BackendModel, LoadProgress, ModelLoader, NoProgress, open_and_load,
 };
 use modelcache_core::{ModelCache, ModelPolicy};
 
 use crate::corrupt::Corruption;
 use crate::io_counter::thread_rchar;
-use crate::suite::{Case, Suite};
+use crate::promise::names_a_file_under;
+use crate::suite::{Case, DynSuite, Suite};
+
+/// What the checks run against: cases, and a way to bind a backend to one model.
+pub trait Subject {
+    /// The options a case carries.
+    type Options: Default;
+    /// The loaded model's type.
+    type Model: Send + Sync + 'static;
+    /// The fixture cases.
+    fn cases(&self) -> &[Case<Self::Options>];
+    /// The backend bound to model `id` at `path` with `options`, as the cache holds it.
+    fn bind(&self, id: &str, path: &Path, options: Self::Options) -> Arc<dyn ModelLoader>;
+}
+
+impl<B: Backend> Subject for Suite<B> {
+    type Options = B::Options;
+    type Model = B::Model;
+
+    fn cases(&self) -> &[Case<B::Options>] {
+        &self.cases
+    }
+
+    fn bind(&self, id: &str, path: &Path, options: B::Options) -> Arc<dyn ModelLoader> {
+        Arc::new(BackendModel::new(
+            Arc::clone(&self.backend),
+            id,
+            path,
+            options,
+        ))
+    }
+}
+
+impl<M: Send + Sync + 'static> Subject for DynSuite<M> {
+    type Options = toml::Table;
+    type Model = M;
+
+    fn cases(&self) -> &[Case<toml::Table>] {
+        &self.cases
+    }
+
+    fn bind(&self, id: &str, path: &Path, options: toml::Table) -> Arc<dyn ModelLoader> {
+        let backend = Arc::clone(&self.backend);
+        let prepared = if options.is_empty() {
+            backend.prepare(id, path, None)
+        } else {
+            let mut de = <dyn erased_serde::Deserializer>::erase(toml::Value::Table(options));
+            backend.prepare(id, path, Some(&mut de))
+        };
+        prepared.unwrap_or_else(|e| panic!("case {id}: the backend refused its options: {e}"))
+    }
+}
 
 pub(crate) struct Fixture {
     _dir: tempfile::TempDir,
@@ -21,7 +78,7 @@ pub(crate) struct Fixture {
     pub(crate) model: PathBuf,
 }
 
-pub(crate) fn write<B: Backend>(case: &Case<B>) -> Fixture {
+pub(crate) fn write<O>(case: &Case<O>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let model = (case.write)(&root)
@@ -48,7 +105,7 @@ fn safetensors_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn used_files<B: Backend>(case: &Case<B>, fx: &Fixture) -> Vec<PathBuf> {
+fn used_files<O>(case: &Case<O>, fx: &Fixture) -> Vec<PathBuf> {
     match &case.used_files {
         Some(f) => f(&fx.model),
         None => {
@@ -75,31 +132,42 @@ impl LoadProgress for Recorder {
     }
 }
 
-/// Calls `check` with every case, its freshly written fixture and the source to load it from.
-pub(crate) fn for_each_case<B: Backend>(
-    suite: &Suite<B>,
-    mut check: impl FnMut(&Case<B>, &Fixture, &ModelSource<'_, B::Options>),
+/// Calls `check` with every case, its freshly written fixture and the model bound to it.
+fn for_each_loader<S: Subject>(
+    subject: &S,
+    mut check: impl FnMut(&Case<S::Options>, &Fixture, &dyn ModelLoader),
 ) {
-    assert!(!suite.cases.is_empty(), "a suite needs at least one case");
-    for case in &suite.cases {
+    assert!(
+        !subject.cases().is_empty(),
+        "a suite needs at least one case"
+    );
+    for case in subject.cases() {
         let fx = write(case);
-        let options = (case.options)();
-        let source = ModelSource {
-            id: case.name,
-            path: &fx.model,
-            options: &options,
-        };
-        check(case, &fx, &source);
+        let loader = subject.bind(case.name, &fx.model, (case.options)());
+        check(case, &fx, &*loader);
     }
 }
 
-pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
-    for_each_case(suite, |case, _, source| {
-        let opened = suite
-            .backend
-            .open(source)
+/// The error `result` must be: naming the file `name` in its message, and carrying a path
+/// under `root` (the fixture's folder); `what` says which step of which case.
+fn error_naming<T>(what: &str, result: Result<T, BackendError>, name: &str, root: &Path) {
+    let err = result.err().unwrap_or_else(|| panic!("{what} succeeded"));
+    let text = err.to_string();
+    assert!(
+        text.contains(name),
+        "{what}: the error does not name {name}: {text}"
+    );
+    if let Err(broken) = names_a_file_under(&err, root) {
+        panic!("{what}: {broken}");
+    }
+}
+
+pub fn loads_every_case<S: Subject>(subject: &S) {
+    for_each_loader(subject, |case, _, loader| {
+        let opened = loader
+            .open()
             .unwrap_or_else(|e| panic!("case {}: open: {e}", case.name));
-        let inspection = &opened.inspection;
+        let inspection = opened.inspection().clone();
         let hint = inspection.bytes;
         for f in &inspection.files {
             assert!(
@@ -116,12 +184,12 @@ pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
             case.name
         );
         let progress = Recorder::default();
-        progress.start(opened.read_bytes);
-        let model = suite
-            .backend
-            .load(opened.plan, hint, &progress)
+        progress.start(opened.read_bytes());
+        let model = opened
+            .load(hint, &progress)
             .unwrap_or_else(|e| panic!("case {}: load: {e}", case.name));
-        let measured = suite.backend.resident_bytes(&model).unwrap_or(hint);
+        // The loaded model's measured size (the backend's `resident_bytes`, else the plan's).
+        let measured = model.bytes();
         assert!(measured > 0, "case {}: measured size is zero", case.name);
         assert_eq!(
             measured, hint,
@@ -139,8 +207,8 @@ pub fn loads_every_case<B: Backend>(suite: &Suite<B>) {
     });
 }
 
-pub fn hint_reads_headers_only<B: Backend>(suite: &Suite<B>) {
-    for_each_case(suite, |case, fx, source| {
+pub fn hint_reads_headers_only<S: Subject>(subject: &S) {
+    for_each_loader(subject, |case, fx, loader| {
         // What reading headers and small files only may cost: every non-weights file in
         // full, plus the length prefix and header of every weights file.
         let mut allowed = 0u64;
@@ -171,7 +239,7 @@ pub fn hint_reads_headers_only<B: Backend>(suite: &Suite<B>) {
             eprintln!("/proc/thread-self/io is unavailable: skipping the read-count check");
             return;
         };
-        let hint = suite.backend.open(source).unwrap().inspection.bytes;
+        let hint = loader.open().unwrap().inspection().bytes;
         let read = thread_rchar().unwrap() - before;
         assert!(hint > 0, "case {}: zero bytes", case.name);
         // Slack for reads of folder listings and /proc itself.
@@ -184,19 +252,34 @@ pub fn hint_reads_headers_only<B: Backend>(suite: &Suite<B>) {
     });
 }
 
-pub fn corrupt_files_are_typed_errors<B: Backend>(suite: &Suite<B>) {
-    for_each_corruption(suite, |case, fx, file, corruption| {
-        check_corruption(suite, case, fx, file, corruption);
+pub fn corrupt_files_are_typed_errors<S: Subject>(subject: &S) {
+    for_each_corruption(subject, |case, fx, file, corruption| {
+        corruption.apply(file).unwrap();
+        let name = file_name(file);
+        let loader = subject.bind(case.name, &fx.model, (case.options)());
+        let what = format!("case {}, {corruption:?} {}", case.name, file.display());
+        let open = catch_unwind(AssertUnwindSafe(|| loader.open().map(drop)))
+            .unwrap_or_else(|_| panic!("{what}: open panicked"));
+        let load = catch_unwind(AssertUnwindSafe(|| {
+            open_and_load(&*loader, &NoProgress).map(drop)
+        }))
+        .unwrap_or_else(|_| panic!("{what}: load panicked"));
+        error_naming(&format!("{what}: open"), open, &name, &fx.root);
+        error_naming(&format!("{what}: load"), load, &name, &fx.root);
     });
+}
+
+fn file_name(file: &Path) -> String {
+    file.file_name().unwrap().to_string_lossy().into_owned()
 }
 
 /// Calls `check` on a fresh fixture for every case, every file it reads and every
 /// [`Corruption`] (but deletion of an optional file), with the corruption not yet applied.
-pub(crate) fn for_each_corruption<B: Backend>(
-    suite: &Suite<B>,
-    mut check: impl FnMut(&Case<B>, &Fixture, &Path, Corruption),
+pub(crate) fn for_each_corruption<S: Subject>(
+    subject: &S,
+    mut check: impl FnMut(&Case<S::Options>, &Fixture, &Path, Corruption),
 ) {
-    for case in &suite.cases {
+    for case in subject.cases() {
         let fx = write(case);
         let required = used_files(case, &fx).len();
         let optional = case
@@ -229,121 +312,59 @@ pub(crate) fn for_each_corruption<B: Backend>(
     }
 }
 
-fn check_corruption<B: Backend>(
-    suite: &Suite<B>,
-    case: &Case<B>,
-    fx: &Fixture,
-    file: &Path,
-    corruption: Corruption,
-) {
-    corruption.apply(file).unwrap();
-    let name = file.file_name().unwrap().to_string_lossy().into_owned();
-    let options = (case.options)();
-    let source = ModelSource {
-        id: case.name,
-        path: &fx.model,
-        options: &options,
-    };
-    let what = format!("case {}, {corruption:?} {}", case.name, file.display());
-    let open = catch_unwind(AssertUnwindSafe(|| suite.backend.open(&source).map(|_| ())))
-        .unwrap_or_else(|_| panic!("{what}: open panicked"));
-    let load = catch_unwind(AssertUnwindSafe(|| {
-        suite
-            .backend
-            .open_and_load(&source, &NoProgress)
-            .map(|_| ())
-    }))
-    .unwrap_or_else(|_| panic!("{what}: load panicked"));
-    for (step, result) in [("open", open), ("load", load)] {
-        let err = result
-            .err()
-            .unwrap_or_else(|| panic!("{what}: {step} succeeded"));
-        let text = err.to_string();
-        assert!(
-            text.contains(&name),
-            "{what}: {step}'s error does not name the file: {text}"
-        );
-    }
-}
-
-/// Calls `check` with the source of a model whose path (`.../no-such-model`) does not exist.
-pub(crate) fn with_missing_path<B: Backend>(check: impl FnOnce(&ModelSource<'_, B::Options>)) {
-    let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("no-such-model");
-    let options = B::Options::default();
-    check(&ModelSource {
-        id: "missing",
-        path: &missing,
-        options: &options,
-    });
-}
-
 /// A file damaged after the plan was opened (swapped, truncated, removed underneath): loading
 /// that plan is a typed error naming the file, never a panic or a silent success.
-pub fn files_changed_after_open_fail_the_load<B: Backend>(suite: &Suite<B>) {
-    for_each_corruption(suite, |case, fx, file, corruption| {
-        let options = (case.options)();
-        let source = ModelSource {
-            id: case.name,
-            path: &fx.model,
-            options: &options,
-        };
+pub fn files_changed_after_open_fail_the_load<S: Subject>(subject: &S) {
+    for_each_corruption(subject, |case, fx, file, corruption| {
+        let loader = subject.bind(case.name, &fx.model, (case.options)());
         let what = format!(
             "case {}, {corruption:?} {} after open",
             case.name,
             file.display()
         );
-        let opened = suite
-            .backend
-            .open(&source)
+        let opened = loader
+            .open()
             .unwrap_or_else(|e| panic!("{what}: open: {e}"));
         corruption.apply(file).unwrap();
-        let bytes = opened.inspection.bytes;
+        let bytes = opened.inspection().bytes;
         let load = catch_unwind(AssertUnwindSafe(|| {
-            suite
-                .backend
-                .load(opened.plan, bytes, &NoProgress)
-                .map(|_| ())
+            opened.load(bytes, &NoProgress).map(drop)
         }))
         .unwrap_or_else(|_| panic!("{what}: load panicked"));
-        let err = load
-            .err()
-            .unwrap_or_else(|| panic!("{what}: load succeeded"));
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(
-            err.to_string().contains(&name),
-            "{what}: the load's error does not name the file: {err}"
-        );
+        error_naming(&format!("{what}: load"), load, &file_name(file), &fx.root);
     });
 }
 
-pub fn missing_path_is_an_error<B: Backend>(suite: &Suite<B>) {
-    with_missing_path::<B>(|source| {
-        let err = suite
-            .backend
-            .open(source)
-            .map(|_| ())
-            .expect_err("a missing path must be an error");
-        assert!(
-            err.to_string().contains("no-such-model"),
-            "the error does not name the path: {err}"
-        );
-    });
+/// The path of a model that does not exist (`.../no-such-model`), in a folder kept while the
+/// returned guard lives.
+pub(crate) fn missing_path() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-model");
+    (dir, missing)
 }
 
-pub fn serves_through_the_cache<B: Backend>(suite: &Suite<B>) {
-    let case = &suite.cases[0];
+pub fn missing_path_is_an_error<S: Subject>(subject: &S) {
+    let (dir, missing) = missing_path();
+    let loader = subject.bind("missing", &missing, S::Options::default());
+    error_naming(
+        "opening a missing path",
+        loader.open(),
+        "no-such-model",
+        dir.path(),
+    );
+}
+
+pub fn serves_through_the_cache<S: Subject>(subject: &S) {
+    let case = &subject.cases()[0];
     let fx = write(case);
     let cache = ModelCache::new(u64::MAX / 2);
-    let loader = BackendModel::new(Arc::clone(&suite.backend), "m", &fx.model, (case.options)());
-    cache
-        .register("m", Arc::new(loader), ModelPolicy::default())
-        .unwrap();
+    let loader = subject.bind("m", &fx.model, (case.options)());
+    cache.register("m", loader, ModelPolicy::default()).unwrap();
     let plan = cache.plan(&["m"]).unwrap();
-    let a = cache.get::<B::Model>("m").unwrap();
+    let a = cache.get::<S::Model>("m").unwrap();
     assert_eq!(cache.stats().charged, a.bytes());
     assert_eq!(plan.steps[0].bytes, a.bytes());
-    let b = cache.get::<B::Model>("m").unwrap();
+    let b = cache.get::<S::Model>("m").unwrap();
     assert!(modelcache_core::Handle::ptr_eq(&a, &b));
     assert_eq!(cache.stats().loads, 1);
 }

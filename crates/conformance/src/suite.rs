@@ -1,26 +1,28 @@
 //! What a plugin tells the suite: its backend and its fixture cases.
 
 use std::io;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use modelcache_backend::Backend;
+use modelcache_backend::{Backend, DynBackend};
 
 type WriteFn = dyn Fn(&Path) -> io::Result<PathBuf> + Send + Sync;
 type OptionsFn<O> = dyn Fn() -> O + Send + Sync;
 type FilesFn = dyn Fn(&Path) -> Vec<PathBuf> + Send + Sync;
 
-/// One fixture layout a backend must load.
-pub struct Case<B: Backend> {
+/// One fixture layout a backend must load, with the options (`O`) to load it with: the
+/// backend's options type in a [`Suite`], a TOML table in a [`DynSuite`].
+pub struct Case<O> {
     /// A short name for reports (`"bfl-single-file"`).
     pub name: &'static str,
     pub(crate) write: Box<WriteFn>,
-    pub(crate) options: Box<OptionsFn<B::Options>>,
+    pub(crate) options: Box<OptionsFn<O>>,
     pub(crate) used_files: Option<Box<FilesFn>>,
     pub(crate) optional_files: Option<Box<FilesFn>>,
 }
 
-impl<B: Backend> Case<B> {
+impl<O: Default + 'static> Case<O> {
     /// A case whose fixture `write` creates under the given folder, returning the path to give
     /// the backend (the folder itself or a file in it). Options are the defaults.
     pub fn new(
@@ -30,15 +32,17 @@ impl<B: Backend> Case<B> {
         Self {
             name,
             write: Box::new(write),
-            options: Box::new(B::Options::default),
+            options: Box::new(O::default),
             used_files: None,
             optional_files: None,
         }
     }
+}
 
+impl<O> Case<O> {
     /// Options to load this case with.
     #[must_use]
-    pub fn options(mut self, options: impl Fn() -> B::Options + Send + Sync + 'static) -> Self {
+    pub fn options(mut self, options: impl Fn() -> O + Send + Sync + 'static) -> Self {
         self.options = Box::new(options);
         self
     }
@@ -64,6 +68,15 @@ impl<B: Backend> Case<B> {
         self.optional_files = Some(Box::new(files));
         self
     }
+
+    /// Writes the fixture under `dir` (an existing folder) and returns the model path: for
+    /// harnesses that reuse a suite's fixtures (the fuzz targets and property tests).
+    ///
+    /// # Errors
+    /// Any I/O error of the writer.
+    pub fn write_into(&self, dir: &Path) -> io::Result<PathBuf> {
+        (self.write)(dir)
+    }
 }
 
 /// A backend and its fixture cases.
@@ -71,7 +84,8 @@ pub struct Suite<B: Backend> {
     /// The backend under test.
     pub backend: Arc<B>,
     /// The layouts it must load.
-    pub cases: Vec<Case<B>>,
+    pub cases: Vec<Case<B::Options>>,
+    pub(crate) selector: Option<fn(u8) -> B::Options>,
 }
 
 impl<B: Backend> Suite<B> {
@@ -80,12 +94,59 @@ impl<B: Backend> Suite<B> {
         Self {
             backend: Arc::new(backend),
             cases: Vec::new(),
+            selector: None,
         }
     }
 
     /// Adds a case.
     #[must_use]
-    pub fn case(mut self, case: Case<B>) -> Self {
+    pub fn case(mut self, case: Case<B::Options>) -> Self {
+        self.cases.push(case);
+        self
+    }
+
+    /// How a fuzzer picks options: a map from any byte to options (valid or not) that covers
+    /// the choices the backend offers. Fuzz targets and property tests pair the suite's
+    /// fixtures with the options it selects; without one they use the defaults.
+    #[must_use]
+    pub fn options_selector(mut self, select: fn(u8) -> B::Options) -> Self {
+        self.selector = Some(select);
+        self
+    }
+
+    /// The options `selector` selects (see [`options_selector`](Self::options_selector)).
+    pub fn select_options(&self, selector: u8) -> B::Options {
+        self.selector
+            .map_or_else(B::Options::default, |f| f(selector))
+    }
+}
+
+/// A backend behind the erased contract (a dynamic plugin, or anything held as a
+/// `dyn DynBackend`) and its fixture cases, whose options are what models.toml would hold.
+/// `M` is the type of the loaded model, as the program names it in `get::<M>`.
+///
+/// It runs the same contract checks as a [`Suite`]: `contract_tests!(dyn_suite())`.
+pub struct DynSuite<M> {
+    /// The backend under test.
+    pub backend: Arc<dyn DynBackend>,
+    /// The layouts it must load, with their `options` tables.
+    pub cases: Vec<Case<toml::Table>>,
+    model: PhantomData<fn() -> M>,
+}
+
+impl<M> DynSuite<M> {
+    /// A suite for `backend`, whose models load as `M`, with no cases yet.
+    pub fn new(backend: Arc<dyn DynBackend>) -> Self {
+        Self {
+            backend,
+            cases: Vec::new(),
+            model: PhantomData,
+        }
+    }
+
+    /// Adds a case (its options: an `options` table; empty means the defaults).
+    #[must_use]
+    pub fn case(mut self, case: Case<toml::Table>) -> Self {
         self.cases.push(case);
         self
     }

@@ -1,6 +1,7 @@
 //! Dynamic plugins end to end: cargo builds the example plugin as a cdylib, the config lists
-//! it under `[plugins]`, and a model it provides is loaded and served. A build that declares
-//! another contract version is refused.
+//! it under `[plugins]`, and a model it provides is loaded and served. Loaded that way, it
+//! passes the conformance suite's contract checks, the same ones its linked-in form passes. A
+//! build that declares another contract version is refused.
 //!
 //! The plugin is built by a nested `cargo build` with the same cargo, workspace, target
 //! directory (cargo resolves it from the same environment and config) and profile as this test.
@@ -13,8 +14,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use modelcache_backend::DynBackend;
+use modelcache_conformance::{Case, DynSuite};
 use modelcache_core::ModelCache;
 use modelcache_registry::plugin::{RUSTC_VERSION, library_file_name};
 use modelcache_registry::{Backends, Config, Origin, PluginError, Registry, RegistryError};
@@ -92,6 +95,42 @@ fn checkpoint(dir: &Path, text: &str) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("model.txt"), text).unwrap();
 }
+
+/// The example backend, from its library built and loaded once per test process.
+fn dynamic_example() -> Arc<dyn DynBackend> {
+    static BACKEND: OnceLock<Arc<dyn DynBackend>> = OnceLock::new();
+    let backend = BACKEND.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let library = build_plugin(&[], dir.path());
+        let mut backends = Backends::new();
+        // SAFETY: the example plugin, built just now by the same cargo from this workspace.
+        #[allow(unsafe_code)]
+        unsafe { backends.load_plugin(&library) }.unwrap();
+        // The library stays mapped (plugins are never unloaded); its file may go.
+        Arc::clone(backends.backend("example").unwrap())
+    });
+    Arc::clone(backend)
+}
+
+/// The example plugin's conformance cases, as models.toml would configure them.
+fn dynamic_suite() -> DynSuite<String> {
+    let text = |text: &'static str| {
+        move |dir: &Path| {
+            let model = dir.join("hello");
+            checkpoint(&model, text);
+            Ok(model)
+        }
+    };
+    DynSuite::new(dynamic_example())
+        .case(Case::new("text", text("hello, world")))
+        .case(
+            Case::new("text-repeated-uppercase", text("hi "))
+                .options(|| toml::from_str("uppercase = true\nrepeat = 4").unwrap()),
+        )
+}
+
+// The line a plugin's own tests write, here for its dynamic library.
+modelcache_conformance::contract_tests!(dynamic_suite());
 
 #[test]
 fn a_plugin_loads_through_the_config_and_serves_a_model() {

@@ -27,31 +27,44 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     let models_toml = args.next().map(PathBuf::from);
 
-    // The plugin targets: a few files per layout, with options that make the backend read them.
+    // The plugin targets: a few files per layout (the folders are the registered suites' case
+    // names), with options that make the backend read them.
     let plugins: [(Plugin, &[(&str, u8)]); 3] = [
         (
             Plugin::Flux,
             &[
-                ("repo/model_index.json", 0),
-                ("repo/transformer/config.json", 0),
+                ("repo-both-layouts-reads-diffusers/model_index.json", 0),
                 (
-                    "repo/transformer/diffusion_pytorch_model.safetensors.index.json",
+                    "repo-both-layouts-reads-diffusers/transformer/config.json",
                     0,
                 ),
                 (
-                    "repo/transformer/diffusion_pytorch_model-00001-of-00003.safetensors",
+                    "repo-both-layouts-reads-diffusers/transformer/diffusion_pytorch_model.safetensors.index.json",
                     0,
                 ),
-                ("repo/vae/diffusion_pytorch_model.safetensors", 0x10),
-                ("repo/flux1-schnell.safetensors", 0x04),
-                ("mflux/transformer/0.safetensors", 0x0c),
-                ("mflux/text_encoder_2/model.safetensors.index.json", 0x0f),
+                (
+                    "repo-both-layouts-reads-diffusers/transformer/diffusion_pytorch_model-00001-of-00003.safetensors",
+                    0,
+                ),
+                (
+                    "repo-both-layouts-reads-diffusers/vae/diffusion_pytorch_model.safetensors",
+                    0x10,
+                ),
+                (
+                    "repo-both-layouts-reads-diffusers/flux1-schnell.safetensors",
+                    0x04,
+                ),
+                ("mflux-4bit-transformer-vae/transformer/0.safetensors", 0x0c),
+                (
+                    "mflux-4bit-transformer-vae/text_encoder_2/model.safetensors.index.json",
+                    0x0f,
+                ),
             ],
         ),
         (
             Plugin::Ltx,
             &[
-                ("single/ltx-video-2b-v0.9.safetensors", 0),
+                ("single-file/ltx-video-2b-v0.9.safetensors", 0),
                 ("diffusers/model_index.json", 0x08),
                 ("diffusers/transformer/config.json", 0x08),
                 ("diffusers/vae/config.json", 0x0a),
@@ -64,9 +77,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         (
             Plugin::Kokoro,
             &[
-                ("kokoro/config.json", 0),
-                ("kokoro/kokoro-v1_0.safetensors", 0x04),
-                ("kokoro/voices/af_heart.safetensors", 0x01),
+                ("all-voices/config.json", 0),
+                ("all-voices/kokoro-v1_0.safetensors", 0x04),
+                ("all-voices/voices/af_heart.safetensors", 0x01),
             ],
         ),
     ];
@@ -92,7 +105,11 @@ fn main() -> Result<(), Box<dyn Error>> {
                 && smallest.as_ref().is_none_or(|(_, b)| bytes.len() < b.len())
             {
                 smallest = Some((name, bytes));
-            } else if name.ends_with(".index.json") && name.contains("transformer") {
+            } else if name.ends_with(".index.json")
+                && path.parent().and_then(Path::file_name) == Some("transformer".as_ref())
+                // Cases of one layout hold the same index.
+                && !indexes.iter().any(|(_, b)| *b == bytes)
+            {
                 indexes.push((name, bytes));
             }
         }

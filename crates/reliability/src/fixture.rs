@@ -4,35 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use modelcache_testkit::{
-    FluxSpec, KokoroSpec, LtxSpec, MfluxSpec, write_flux_mflux, write_flux_repo, write_kokoro_mlx,
-    write_ltx_diffusers, write_ltx_single_file,
-};
-
-/// The model families with a backend in this workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Plugin {
-    /// `modelcache-flux`: a Hub repository (BFL files and the diffusers tree) and an mflux tree.
-    Flux,
-    /// `modelcache-ltx`: the single file and the diffusers tree.
-    Ltx,
-    /// `modelcache-kokoro`: the mlx-community layout.
-    Kokoro,
-}
-
-impl Plugin {
-    /// Every plugin.
-    pub const ALL: [Plugin; 3] = [Plugin::Flux, Plugin::Ltx, Plugin::Kokoro];
-
-    /// The backend's name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Plugin::Flux => "flux",
-            Plugin::Ltx => "ltx",
-            Plugin::Kokoro => "kokoro",
-        }
-    }
-}
+use crate::suites::Plugin;
 
 /// One file a [`Fixture`] may overwrite, with its pristine bytes.
 #[derive(Debug)]
@@ -73,9 +45,8 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// Writes the tiny fixtures of `plugin` into a new temporary folder: for Flux a Hub
-    /// repository and an mflux tree, for LTX a single file and a diffusers tree, for Kokoro the
-    /// mlx-community folder.
+    /// Writes the fixtures of `plugin`'s registered suite into a new temporary folder, one
+    /// folder per case (see [`Plugin`]).
     ///
     /// # Errors
     /// Any I/O error while writing or reading back the files.
@@ -83,26 +54,10 @@ impl Fixture {
         let dir = tempfile::Builder::new()
             .prefix(&format!("modelcache-{}-", plugin.name()))
             .tempdir()?;
-        let tree = |name: &str| dir.path().join(name);
-        let trees = match plugin {
-            Plugin::Flux => {
-                write_flux_repo(&tree("repo"), &FluxSpec::tiny())?;
-                write_flux_mflux(&tree("mflux"), &MfluxSpec::tiny())?;
-                vec![tree("repo"), tree("mflux")]
-            }
-            Plugin::Ltx => {
-                write_ltx_single_file(&tree("single"), &LtxSpec::tiny())?;
-                write_ltx_diffusers(&tree("diffusers"), &LtxSpec::tiny())?;
-                vec![tree("single"), tree("diffusers")]
-            }
-            Plugin::Kokoro => {
-                write_kokoro_mlx(&tree("kokoro"), &KokoroSpec::tiny())?;
-                vec![tree("kokoro")]
-            }
-        };
+        let cases = plugin.write_cases(dir.path())?;
         let mut files = Vec::new();
-        for (i, root) in trees.iter().enumerate() {
-            for path in read_files(root)? {
+        for (i, (folder, _)) in cases.iter().enumerate() {
+            for path in read_files(folder)? {
                 let original = fs::read(&path)?;
                 let header_end = is_safetensors(&path).then(|| header_end(&original));
                 files.push(Mutable {
@@ -115,7 +70,7 @@ impl Fixture {
         }
         Ok(Self {
             plugin,
-            trees,
+            trees: cases.into_iter().map(|(_, model)| model).collect(),
             files,
             dir,
         })
@@ -126,7 +81,7 @@ impl Fixture {
         self.plugin
     }
 
-    /// The model folders (what a backend's path points at).
+    /// The model paths, one per case of the suite (what a backend's path points at).
     pub fn trees(&self) -> &[PathBuf] {
         &self.trees
     }

@@ -21,9 +21,11 @@
 //!   and evicted for hundreds of cycles under a budget that holds two of three, with the
 //!   process's resident memory ([`rss`]) sampled after each load.
 //!
-//! The harness is shared so that the fuzzer and the property tests run the same cases:
-//! [`Fixture`] writes tiny checkpoints once and overwrites one file per case, and
-//! [`Fixture::check`] runs the backend and checks its promises ([`probe::hint_and_load`]).
+//! The harness is shared so that the fuzzer and the property tests run the same cases, and
+//! they take each plugin from one place, the conformance suite it registers in its
+//! `tests/suite/mod.rs` ([`Plugin`]): [`Fixture`] writes that suite's cases once and overwrites
+//! one file per case, and [`Fixture::check`] runs the suite's backend with the options its
+//! selector picks and checks its promises ([`probe::hint_and_load`]).
 //!
 //! ```
 //! use modelcache_reliability::{Case, Fixture, Outcome, Plugin};
@@ -43,10 +45,14 @@
 #![warn(missing_docs)]
 
 mod fixture;
+mod fuzz;
 pub mod inventory;
 pub mod probe;
 pub mod race;
 pub mod rss;
+mod suites;
 
-pub use fixture::{Case, Fixture, Mode, Overwritten, Plugin};
+pub use fixture::{Case, Fixture, Mode, Overwritten};
+pub use fuzz::fuzz_plugin;
 pub use probe::{Failure, Outcome};
+pub use suites::Plugin;

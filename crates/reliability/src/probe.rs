@@ -5,11 +5,12 @@ use std::io;
 use std::path::Path;
 
 use modelcache_backend::{Backend, BackendError, ModelSource, NoProgress};
-use modelcache_flux::{Component as FluxComponent, FluxOptions, LayoutChoice as FluxLayout};
-use modelcache_kokoro::KokoroOptions;
-use modelcache_ltx::{Component as LtxComponent, LayoutChoice as LtxLayout, LtxOptions};
 
-use crate::fixture::{Case, Fixture, Mode, Plugin};
+use crate::fixture::{Case, Fixture, Mode};
+use crate::suites::Plugin;
+
+/// The promise every error is held to: moved to the conformance suite, which checks it too.
+pub use modelcache_conformance::names_a_file_under;
 
 /// What a backend did with a checkpoint. Every outcome but a [`Failure`] is acceptable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +83,7 @@ impl Fixture {
                         .map(drop)
                         .map_err(Failure::Harness)
                 };
-                probe(
-                    self.plugin(),
+                self.plugin().probe(
                     self.tree_of(index),
                     case.options,
                     self.root(),
@@ -126,7 +126,8 @@ impl Drop for Restore<'_> {
     }
 }
 
-/// Runs `plugin`'s backend on `tree` with the options `options` selects: `check_options`,
+/// Runs `plugin`'s backend on `tree` with the options `options` selects (its registered
+/// suite's options selector): `check_options`,
 /// `open`, then `load` of the opened plan, and checks the promises every backend makes:
 ///
 /// * every error names a file or folder under `root` (the fixture's folder);
@@ -140,115 +141,17 @@ pub fn hint_and_load(
     options: u8,
     root: &Path,
 ) -> Result<Outcome, Failure> {
-    probe(plugin, tree, options, root, None)
+    plugin.probe(tree, options, root, None)
 }
 
 /// What runs between the open and the load (a file replaced, as happens between the cache's
 /// reservation and its load).
-type Between<'a> = Option<&'a mut dyn FnMut() -> Result<(), Failure>>;
+pub(crate) type Between<'a> = Option<&'a mut dyn FnMut() -> Result<(), Failure>>;
 
-/// [`hint_and_load`], with `between` run after the open. The load is limited to the opened
-/// bytes (as the cache limits it): it must fail or hold at most those.
-fn probe(
-    plugin: Plugin,
-    tree: &Path,
-    options: u8,
-    root: &Path,
-    between: Between<'_>,
-) -> Result<Outcome, Failure> {
-    match plugin {
-        Plugin::Flux => run(
-            &modelcache_flux::BACKEND,
-            flux_options(options),
-            tree,
-            root,
-            between,
-        ),
-        Plugin::Ltx => run(
-            &modelcache_ltx::BACKEND,
-            ltx_options(options),
-            tree,
-            root,
-            between,
-        ),
-        Plugin::Kokoro => run(
-            &modelcache_kokoro::BACKEND,
-            kokoro_options(options),
-            tree,
-            root,
-            between,
-        ),
-    }
-}
-
-/// Flux options from a selector: bits 0-1 the components, 2-3 the layout, 4-5 the dtype.
-pub fn flux_options(selector: u8) -> FluxOptions {
-    use FluxComponent::{Transformer, Vae};
-    let components = match selector & 3 {
-        0 => vec![Transformer, Vae],
-        1 => vec![Transformer],
-        2 => vec![Vae],
-        _ => FluxComponent::ALL.to_vec(),
-    };
-    let layout = match (selector >> 2) & 3 {
-        0 => FluxLayout::Auto,
-        1 => FluxLayout::Bfl,
-        2 => FluxLayout::Diffusers,
-        _ => FluxLayout::Mflux,
-    };
-    let options = FluxOptions::default()
-        .with_components(components)
-        .with_layout(layout);
-    match (selector >> 4) & 3 {
-        1 => options.with_dtype(modelcache_flux::LoadDtype::F32),
-        2 => options.with_dtype(modelcache_flux::LoadDtype::Bf16),
-        3 => options.with_dtype(modelcache_flux::LoadDtype::F16),
-        _ => options,
-    }
-}
-
-/// LTX options from a selector: bits 0-1 the components, 2-3 the layout, 4-5 the dtype.
-pub fn ltx_options(selector: u8) -> LtxOptions {
-    use LtxComponent::{TextEncoder, Transformer, Vae};
-    LtxOptions {
-        components: match selector & 3 {
-            0 => vec![Transformer, Vae],
-            1 => vec![Transformer],
-            2 => vec![Vae],
-            _ => vec![Transformer, Vae, TextEncoder],
-        },
-        layout: match (selector >> 2) & 3 {
-            1 => LtxLayout::SingleFile,
-            2 => LtxLayout::Diffusers,
-            _ => LtxLayout::Auto,
-        },
-        file: None,
-        dtype: match (selector >> 4) & 3 {
-            1 => Some(modelcache_ltx::LoadDtype::F32),
-            2 => Some(modelcache_ltx::LoadDtype::Bf16),
-            3 => Some(modelcache_ltx::LoadDtype::F16),
-            _ => None,
-        },
-    }
-}
-
-/// Kokoro options from a selector: bits 0-1 the voices, 2-3 the dtype.
-pub fn kokoro_options(selector: u8) -> KokoroOptions {
-    let options = match selector & 3 {
-        0 => KokoroOptions::default(),
-        1 => KokoroOptions::default().with_voices(["af_heart"]),
-        2 => KokoroOptions::default().with_voices(["am_adam", "bf_emma"]),
-        _ => KokoroOptions::default().with_voices(["bf_emma"]),
-    };
-    match (selector >> 2) & 3 {
-        1 => options.with_dtype(modelcache_kokoro::LoadDtype::F32),
-        2 => options.with_dtype(modelcache_kokoro::LoadDtype::Bf16),
-        3 => options.with_dtype(modelcache_kokoro::LoadDtype::F16),
-        _ => options,
-    }
-}
-
-fn run<B: Backend>(
+/// Runs `backend` with `options` on `tree` (see [`hint_and_load`]), with `between` run after
+/// the open. The load is limited to the opened bytes (as the cache limits it): it must fail or
+/// hold at most those.
+pub(crate) fn run<B: Backend>(
     backend: &B,
     options: B::Options,
     tree: &Path,
@@ -309,33 +212,5 @@ fn judge<B: Backend>(
                 error: e.to_string(),
             })
         }
-    }
-}
-
-/// Checks that `error` names a file or folder under `root`, in its fields and its message.
-///
-/// # Errors
-/// A description of what is missing.
-pub fn names_a_file_under(error: &BackendError, root: &Path) -> Result<(), String> {
-    let message = error.to_string();
-    let path = match error {
-        BackendError::Io { path, .. }
-        | BackendError::Missing { path, .. }
-        | BackendError::Invalid { path, .. }
-        | BackendError::Checkpoint { path, .. } => Some(path),
-        _ => None,
-    };
-    match path {
-        Some(path) if !path.starts_with(root) => Err(format!(
-            "error names {}, outside the fixture {}: {message}",
-            path.display(),
-            root.display()
-        )),
-        Some(_) if message.contains(&*root.to_string_lossy()) => Ok(()),
-        Some(path) => Err(format!(
-            "error is about {} but its message names no file: {message}",
-            path.display()
-        )),
-        None => Err(format!("error names no file: {error:?}")),
     }
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use modelcache_backend::{BackendModel, ModelLoader};
+use modelcache_backend::ModelLoader;
 use modelcache_core::{CacheError, CacheStats, ModelCache};
 use modelcache_reliability::Plugin;
 use modelcache_testkit::{
@@ -51,27 +51,7 @@ impl Models {
     /// The real loader of `plugin`'s model, registered as model ID `plugin.name()` with the
     /// backend's default options.
     pub fn loader(&self, plugin: Plugin) -> Arc<dyn ModelLoader> {
-        let (id, path) = (plugin.name(), self.path(plugin));
-        match plugin {
-            Plugin::Flux => Arc::new(BackendModel::new(
-                Arc::new(modelcache_flux::BACKEND),
-                id,
-                path,
-                Default::default(),
-            )),
-            Plugin::Ltx => Arc::new(BackendModel::new(
-                Arc::new(modelcache_ltx::BACKEND),
-                id,
-                path,
-                Default::default(),
-            )),
-            Plugin::Kokoro => Arc::new(BackendModel::new(
-                Arc::new(modelcache_kokoro::BACKEND),
-                id,
-                path,
-                Default::default(),
-            )),
-        }
+        plugin.loader(plugin.name(), &self.path(plugin))
     }
 
     /// The largest file a load of `plugin`'s model reads, and the model's hint.
