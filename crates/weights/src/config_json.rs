@@ -24,7 +24,7 @@ pub enum ConfigError {
         #[source]
         source: WeightsError,
     },
-    /// The text is not JSON, or does not have the shape the typed value needs.
+    /// The text is not JSON.
     #[error("{}: not valid JSON at line {line}, column {column}: {reason}", path.display())]
     NotJson {
         /// The file.
@@ -34,6 +34,18 @@ pub enum ConfigError {
         /// The column the parser stopped at (1-based; 0 when it gives none).
         column: usize,
         /// What the parser said, without the location.
+        reason: String,
+    },
+    /// The text is JSON, but not what the typed value needs (a missing field, a wrong type).
+    #[error("{}: invalid at line {line}, column {column}: {reason}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The line of the offending value (1-based).
+        line: usize,
+        /// The column of the offending value (1-based).
+        column: usize,
+        /// What serde said, without the location.
         reason: String,
     },
     /// A field of the config is missing or has the wrong type.
@@ -51,7 +63,10 @@ impl ConfigError {
     /// The file the error is about.
     pub fn path(&self) -> &Path {
         match self {
-            Self::Read { path, .. } | Self::NotJson { path, .. } | Self::Field { path, .. } => path,
+            Self::Read { path, .. }
+            | Self::NotJson { path, .. }
+            | Self::Invalid { path, .. }
+            | Self::Field { path, .. } => path,
         }
     }
 
@@ -81,6 +96,15 @@ impl ConfigError {
                     "{what} is not JSON (not valid JSON at line {line}, column {column}: {reason})"
                 ),
             ),
+            Self::Invalid {
+                path,
+                line,
+                column,
+                reason,
+            } => BackendError::invalid(
+                path,
+                format!("{what} is not valid: {reason}, at line {line}, column {column}"),
+            ),
             Self::Field { path, source } => BackendError::invalid(path, source.to_string()),
         }
     }
@@ -93,8 +117,8 @@ impl ConfigError {
 /// # Errors
 /// [`ConfigError::Read`] when the file is absent, not a regular file, over
 /// [`MAX_CONFIG_LEN`](crate::MAX_CONFIG_LEN) or unreadable (see
-/// [`read_config_file`](crate::read_config_file)); [`ConfigError::NotJson`] with the line and
-/// column when it does not parse into `T`.
+/// [`read_config_file`](crate::read_config_file)); [`ConfigError::NotJson`] or
+/// [`ConfigError::Invalid`] with the line and column when it does not parse into `T`.
 pub fn read_config_json<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
     let folder = path.parent().unwrap_or(Path::new("."));
     let bytes = crate::read_config_file(folder, path).map_err(|source| ConfigError::Read {
@@ -107,18 +131,29 @@ pub fn read_config_json<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigErr
 /// Parses `bytes`, the text of config file `path`, into `T`.
 ///
 /// # Errors
-/// [`ConfigError::NotJson`] with the line and column where the parser stopped.
+/// [`ConfigError::NotJson`] for text that is not JSON, [`ConfigError::Invalid`] for JSON that
+/// is not a `T`, with the line and column where the parser stopped.
 pub fn parse_config_json<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, ConfigError> {
     serde_json::from_slice(bytes).map_err(|e| {
         let (line, column) = (e.line(), e.column());
         let text = e.to_string();
         let suffix = format!(" at line {line} column {column}");
         let reason = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();
-        ConfigError::NotJson {
-            path: path.to_path_buf(),
-            line,
-            column,
-            reason,
+        let path = path.to_path_buf();
+        if e.is_data() {
+            ConfigError::Invalid {
+                path,
+                line,
+                column,
+                reason,
+            }
+        } else {
+            ConfigError::NotJson {
+                path,
+                line,
+                column,
+                reason,
+            }
         }
     })
 }
@@ -213,6 +248,7 @@ mod tests {
             layers: u64,
         }
         let err = read_config_json::<Typed>(&path).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err:?}");
         assert!(err.to_string().contains("line 1, column 17"), "{err}");
         assert!(err.to_string().contains("invalid type"), "{err}");
         // Field by field: the dotted name of the bad value.

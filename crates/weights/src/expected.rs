@@ -94,6 +94,12 @@ impl ExpectedTensors {
         self.notes.push(note.into());
     }
 
+    /// Sets the note of the tensors added before any [`note`](Self::note): for a table whose
+    /// one note is known only once it is built.
+    pub fn default_note(&mut self, note: impl Into<String>) {
+        self.notes[0] = note.into();
+    }
+
     /// Whether the cap is reached: loops over config counts can stop here.
     pub fn is_full(&self) -> bool {
         self.entries.len() >= self.cap
@@ -486,7 +492,9 @@ mod tests {
             .with_cap(1)
             .with_channels_last_convs(true);
         t.linear("p.fc", 3, 2, true);
+        t.default_note("later");
         assert!(t.is_full() && t.len() == 1);
+        assert_eq!(t.iter().next().unwrap().note(), "later");
         let err = t
             .check_with(&ck, |e, file, _| {
                 Err(e.invalid(file.path(), "no floats here"))
