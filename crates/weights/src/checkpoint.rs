@@ -213,6 +213,15 @@ impl Checkpoint {
         &self.source
     }
 
+    /// Where the checkpoint is, the path an error about it as a whole names (a tensor it
+    /// lacks): its single file, its index, or its folder.
+    pub fn location(&self) -> &Path {
+        match &self.source {
+            CheckpointSource::File(path) | CheckpointSource::Folder(path) => path,
+            CheckpointSource::Index(index) => index.path(),
+        }
+    }
+
     /// The index, for a sharded checkpoint.
     pub fn index(&self) -> Option<&ShardIndex> {
         match &self.source {

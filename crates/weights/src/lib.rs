@@ -72,10 +72,13 @@
 
 mod backend_error;
 mod checkpoint;
+mod config_json;
 mod diffusers;
 mod discover;
 mod dtype;
 mod error;
+mod expected;
+mod fields;
 mod header;
 mod hugepage;
 mod index;
@@ -91,10 +94,13 @@ mod write;
 pub use backend_error::regular_file_or_error;
 pub use candle_core;
 pub use checkpoint::{Checkpoint, CheckpointSource};
+pub use config_json::{ConfigError, parse_config_json, read_config_json};
 pub use diffusers::{Component, DiffusersTree};
 pub use discover::{Layout, MODEL_INDEX, discover};
 pub use dtype::{Dtype, UnknownDtypeName};
 pub use error::{Result, WeightsError};
+pub use expected::{Expected, ExpectedTensors, TensorError};
+pub use fields::{FieldError, FieldErrorKind, Fields};
 pub use header::{MAX_HEADER_LEN, MAX_TENSORS};
 pub use index::{MAX_INDEX_LEN, ShardIndex};
 pub use inventory::{FileInventory, TensorInfo};

@@ -12,7 +12,9 @@ use crate::layout::Layout;
 use crate::options::Component;
 use crate::quant::{self, Quantization};
 use crate::shapes::Shapes;
-use crate::validate::{self, Expected};
+use modelcache_weights::ExpectedTensors;
+
+use crate::validate;
 
 /// The key prefix some repackagings put in front of BFL transformer keys.
 pub(crate) const BFL_PREFIX: &str = "model.diffusion_model.";
@@ -48,7 +50,7 @@ pub(crate) fn check(
     let config_json = dir.join("config.json");
     let from_json = format!("from {}", config_json.display());
     let mut checked = Checked::default();
-    let (expected, context): (Expected, String) = match (component, layout) {
+    let (mut expected, context): (ExpectedTensors, String) = match (component, layout) {
         (Component::Transformer, Layout::Bfl) => {
             let prefix = if s.has(&format!("{BFL_PREFIX}img_in.weight")) {
                 BFL_PREFIX
@@ -130,6 +132,7 @@ pub(crate) fn check(
             (c.expected(names), c.describe("inferred from the shapes"))
         }
     };
+    expected.default_note(context.as_str());
     let group = validate::check(&s, &expected, &context)?;
     checked.quantization = bits
         .zip(group)

@@ -135,7 +135,8 @@ impl FluxConfig {
     /// Reads a diffusers `transformer/config.json`; absent fields take the
     /// `FluxTransformer2DModel` constructor defaults.
     pub(crate) fn from_diffusers_json(path: &Path) -> Result<Self, BackendError> {
-        let c: DiffusersConfig = error::read_json(path, "the diffusers transformer config")?;
+        let c: DiffusersConfig = modelcache_weights::read_config_json(path)
+            .map_err(|e| e.into_backend_error("the diffusers transformer config"))?;
         let hidden_size = c.attention_head_dim.saturating_mul(c.num_attention_heads);
         if hidden_size == 0 {
             return Err(BackendError::invalid(

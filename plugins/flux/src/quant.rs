@@ -3,8 +3,6 @@
 use modelcache_backend::BackendError;
 use modelcache_weights::Checkpoint;
 
-use crate::shapes::location;
-
 /// The metadata key holding the bits per quantized value.
 const LEVEL: &str = "quantization_level";
 /// The metadata key holding the mflux version that saved the tree.
@@ -66,7 +64,7 @@ pub(crate) fn bits(ck: &Checkpoint) -> Result<Option<u8>, BackendError> {
         });
     let (level, path) = match (found, &index_level) {
         (Some((level, path)), _) => (level, path.to_path_buf()),
-        (None, Some(level)) => (level.as_str(), location(ck)),
+        (None, Some(level)) => (level.as_str(), ck.location().to_path_buf()),
         (None, None) => return Ok(None),
     };
     match level {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use modelcache_backend::BackendError;
-use modelcache_weights::{Checkpoint, CheckpointSource, Dtype, FileInventory, TensorInfo};
+use modelcache_weights::{Checkpoint, Dtype, FileInventory, TensorInfo};
 
 use crate::error;
 
@@ -21,13 +21,18 @@ impl<'a> Shapes<'a> {
         Self {
             ck,
             bits,
-            location: location(ck),
+            location: ck.location().to_path_buf(),
         }
     }
 
     /// Where a missing tensor is reported: the single file, the index, or the folder.
     pub(crate) fn location(&self) -> &Path {
         &self.location
+    }
+
+    /// The checkpoint viewed.
+    pub(crate) fn checkpoint(&self) -> &'a Checkpoint {
+        self.ck
     }
 
     /// The quantization level the view unpacks with.
@@ -132,18 +137,5 @@ impl<'a> Shapes<'a> {
         self.ck
             .tensors()
             .find(|(_, t)| t.name().starts_with(prefix))
-    }
-}
-
-/// Where a checkpoint is: its single file, its index, or its folder.
-pub(crate) fn location(ck: &Checkpoint) -> PathBuf {
-    match ck.source() {
-        CheckpointSource::File(p) | CheckpointSource::Folder(p) => p.clone(),
-        CheckpointSource::Index(index) => index.path().to_path_buf(),
-        _ => ck
-            .files()
-            .first()
-            .map(|f| f.path().to_path_buf())
-            .unwrap_or_default(),
     }
 }

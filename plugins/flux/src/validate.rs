@@ -1,75 +1,21 @@
 //! Checking a checkpoint against the key table its config implies, from headers only.
 //!
 //! Each component's config (inferred from shapes, or read from `config.json`) gives an
-//! [`Expected`] table: every required tensor with the shape the model needs. [`check`] walks it
-//! in model order and reports the first problem as [`BackendError::Invalid`] naming the file and
-//! the tensor. Extra tensors are tolerated. MLX-quantized weights (`U32` codes with `scales` and
+//! [`ExpectedTensors`] table (built in [`keys`](crate::keys)): every required tensor with the
+//! shape the model needs. [`check`] walks it in model order and reports the first problem as
+//! [`BackendError::Invalid`] naming the file and the tensor. Extra tensors are tolerated. MLX-quantized weights (`U32` codes with `scales` and
 //! `biases`, docs/checkpoint-layouts.md §5.10) are checked with the packing taken into account.
 
 use std::path::Path;
 
 use modelcache_backend::BackendError;
-use modelcache_weights::Dtype;
+use modelcache_weights::{Dtype, ExpectedTensors};
 
 use crate::error;
 use crate::shapes::Shapes;
 
 /// The MLX group sizes (`mlx.core.quantize`).
 const GROUP_SIZES: [u64; 3] = [32, 64, 128];
-
-/// The tensors a config requires, in model order, with their logical (unpacked) shapes.
-#[derive(Debug, Default)]
-pub(crate) struct Expected {
-    tensors: Vec<(String, Vec<u64>)>,
-    /// Conv weights in MLX's channels-last layout `[O, kH, kW, I]` (mflux), not `[O, I, kH, kW]`.
-    mlx_convs: bool,
-}
-
-impl Expected {
-    /// An empty table; `mlx_convs` selects MLX's conv weight layout.
-    pub(crate) fn new(mlx_convs: bool) -> Self {
-        Self {
-            tensors: Vec::new(),
-            mlx_convs,
-        }
-    }
-
-    /// Any tensor.
-    pub(crate) fn tensor(&mut self, name: impl Into<String>, shape: impl Into<Vec<u64>>) {
-        self.tensors.push((name.into(), shape.into()));
-    }
-
-    /// `Linear(i, o)`: `weight [o, i]` and, with `bias`, `bias [o]`.
-    pub(crate) fn linear(&mut self, name: &str, i: u64, o: u64, bias: bool) {
-        self.tensor(format!("{name}.weight"), [o, i]);
-        if bias {
-            self.tensor(format!("{name}.bias"), [o]);
-        }
-    }
-
-    /// A square-kernel `Conv2d(i, o, k)` with bias.
-    pub(crate) fn conv2d(&mut self, name: &str, i: u64, o: u64, k: u64) {
-        let weight = if self.mlx_convs {
-            [o, k, k, i]
-        } else {
-            [o, i, k, k]
-        };
-        self.tensor(format!("{name}.weight"), weight);
-        self.tensor(format!("{name}.bias"), [o]);
-    }
-
-    /// An affine norm over `c` channels.
-    pub(crate) fn norm(&mut self, name: &str, c: u64) {
-        self.tensor(format!("{name}.weight"), [c]);
-        self.tensor(format!("{name}.bias"), [c]);
-    }
-
-    /// The number of tensors.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.tensors.len()
-    }
-}
 
 /// Checks every expected tensor of `shapes`'s checkpoint; `context` says where the expected
 /// shapes come from (it ends every error's reason). Returns the MLX group size when the
@@ -79,33 +25,26 @@ impl Expected {
 /// The first missing tensor or wrong shape, as [`BackendError::Invalid`].
 pub(crate) fn check(
     shapes: &Shapes<'_>,
-    expected: &Expected,
+    expected: &ExpectedTensors,
     context: &str,
 ) -> Result<Option<u64>, BackendError> {
     let mut group = None;
-    for (name, shape) in &expected.tensors {
-        let Some((file, t)) = shapes.get(name) else {
-            return Err(error::tensor(
-                shapes.location(),
-                name,
-                format!("missing (required by {context})"),
-            ));
+    for e in expected.iter() {
+        let Some((file, t)) = e.find(shapes.checkpoint())? else {
+            continue;
         };
-        let found: Vec<u64> = t.shape().iter().map(|&d| d as u64).collect();
-        let packed = match (shapes.bits(), t.dtype(), &shape[..]) {
-            (Some(bits), Dtype::U32, &[o, i]) if name.ends_with(".weight") => Some((bits, o, i)),
+        let name = e.name();
+        let packed = match (shapes.bits(), t.dtype(), e.shape()) {
+            (Some(bits), Dtype::U32, Some(&[o, i])) if name.ends_with(".weight") => {
+                Some((bits, o, i))
+            }
             _ => None,
         };
         let Some((bits, o, i)) = packed else {
-            if found != *shape {
-                return Err(error::tensor(
-                    file.path(),
-                    name,
-                    format!("shape {found:?}, expected {shape:?} ({context})"),
-                ));
-            }
+            e.check_shape(file, t)?;
             continue;
         };
+        let found: Vec<u64> = t.shape().iter().map(|&d| d as u64).collect();
         let bits_u = u64::from(bits);
         let want = [o, i.saturating_mul(bits_u) / 32];
         if i.saturating_mul(bits_u) % 32 != 0 || found != want {

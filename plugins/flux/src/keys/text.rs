@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::error;
 use crate::shapes::Shapes;
-use crate::validate::Expected;
+use modelcache_weights::ExpectedTensors;
 
 /// The shape-relevant `CLIPTextConfig` fields.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -66,13 +66,14 @@ impl ClipConfig {
 
     /// Reads `text_encoder/config.json`.
     pub(crate) fn from_json(path: &Path) -> Result<Self, BackendError> {
-        error::read_json(path, "the CLIP text config")
+        modelcache_weights::read_config_json(path)
+            .map_err(|e| e.into_backend_error("the CLIP text config"))
     }
 
     /// Every tensor of `CLIPTextModel`.
-    pub(crate) fn expected(&self) -> Expected {
+    pub(crate) fn expected(&self) -> ExpectedTensors {
         let (h, i) = (self.hidden_size, self.intermediate_size);
-        let mut k = Expected::new(false);
+        let mut k = ExpectedTensors::new();
         k.tensor(
             "text_model.embeddings.token_embedding.weight",
             [self.vocab_size, h],
@@ -219,15 +220,16 @@ impl T5Config {
 
     /// Reads `text_encoder_2/config.json`.
     pub(crate) fn from_json(path: &Path) -> Result<Self, BackendError> {
-        error::read_json(path, "the T5 config")
+        modelcache_weights::read_config_json(path)
+            .map_err(|e| e.into_backend_error("the T5 config"))
     }
 
     /// Every tensor of the T5 encoder. `shared.weight` holds the (tied) embeddings; mflux copies
     /// `relative_attention_bias` into every block, transformers keeps it in block 0.
-    pub(crate) fn expected(&self, names: T5Names) -> Expected {
+    pub(crate) fn expected(&self, names: T5Names) -> ExpectedTensors {
         let d = self.d_model;
         let inner = self.num_heads.saturating_mul(self.d_kv);
-        let mut k = Expected::new(false);
+        let mut k = ExpectedTensors::new();
         k.tensor("shared.weight", [self.vocab_size, d]);
         for i in 0..self.num_layers {
             let (attn, ff) = names.parts(i);

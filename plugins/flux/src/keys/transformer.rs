@@ -3,12 +3,12 @@
 //! `ff.linear2`, §5.9).
 
 use crate::config::FluxConfig;
-use crate::validate::Expected;
+use modelcache_weights::ExpectedTensors;
 
 /// Every tensor of a BFL transformer with config `c`, keys under `prefix`.
-pub(crate) fn bfl(c: &FluxConfig, prefix: &str) -> Expected {
+pub(crate) fn bfl(c: &FluxConfig, prefix: &str) -> ExpectedTensors {
     let (h, hd, m) = (c.hidden_size, c.head_dim(), c.mlp_hidden);
-    let mut k = Expected::new(false);
+    let mut k = ExpectedTensors::new();
     let mut lin = |name: &str, i, o, bias| k.linear(&format!("{prefix}{name}"), i, o, bias);
     lin("img_in", c.in_channels, h, true);
     lin("time_in.in_layer", 256, h, true);
@@ -59,14 +59,14 @@ pub(crate) fn bfl(c: &FluxConfig, prefix: &str) -> Expected {
 
 /// Every tensor of a `FluxTransformer2DModel` with config `c`; `mflux` selects mflux's MLP
 /// names (`ff.linear1`/`ff.linear2` for `ff.net.0.proj`/`ff.net.2`).
-pub(crate) fn diffusers(c: &FluxConfig, mflux: bool) -> Expected {
+pub(crate) fn diffusers(c: &FluxConfig, mflux: bool) -> ExpectedTensors {
     let (d, hd, m) = (c.hidden_size, c.head_dim(), c.mlp_hidden);
     let (ff1, ff2) = if mflux {
         ("linear1", "linear2")
     } else {
         ("net.0.proj", "net.2")
     };
-    let mut k = Expected::new(false);
+    let mut k = ExpectedTensors::new();
     k.linear("time_text_embed.timestep_embedder.linear_1", 256, d, true);
     k.linear("time_text_embed.timestep_embedder.linear_2", d, d, true);
     if c.guidance_embed {

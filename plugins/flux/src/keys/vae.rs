@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::error;
 use crate::shapes::Shapes;
-use crate::validate::Expected;
+use modelcache_weights::ExpectedTensors;
 
 /// The shape-relevant autoencoder config (BFL `AutoEncoderParams` / diffusers `AutoencoderKL`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,8 @@ impl VaeConfig {
 
     /// Reads a diffusers `vae/config.json`; absent fields take `AutoencoderKL`'s defaults.
     pub(crate) fn from_diffusers_json(path: &Path) -> Result<Self, BackendError> {
-        let c: DiffusersVae = error::read_json(path, "the diffusers VAE config")?;
+        let c: DiffusersVae = modelcache_weights::read_config_json(path)
+            .map_err(|e| e.into_backend_error("the diffusers VAE config"))?;
         let Some(&base_channels) = c.block_out_channels.first() else {
             return Err(BackendError::invalid(path, "block_out_channels is empty"));
         };
@@ -101,7 +102,7 @@ impl VaeConfig {
     }
 }
 
-fn res_bfl(k: &mut Expected, n: &str, i: u64, o: u64) {
+fn res_bfl(k: &mut ExpectedTensors, n: &str, i: u64, o: u64) {
     k.norm(&format!("{n}.norm1"), i);
     k.conv2d(&format!("{n}.conv1"), i, o, 3);
     k.norm(&format!("{n}.norm2"), o);
@@ -111,7 +112,7 @@ fn res_bfl(k: &mut Expected, n: &str, i: u64, o: u64) {
     }
 }
 
-fn attn_bfl(k: &mut Expected, n: &str, c: u64) {
+fn attn_bfl(k: &mut ExpectedTensors, n: &str, c: u64) {
     k.norm(&format!("{n}.norm"), c);
     for q in ["q", "k", "v", "proj_out"] {
         k.conv2d(&format!("{n}.{q}"), c, c, 1); // 1x1 convs in BFL's code
@@ -119,8 +120,8 @@ fn attn_bfl(k: &mut Expected, n: &str, c: u64) {
 }
 
 /// Every tensor of BFL's `ae.safetensors` (244 for the real config).
-pub(crate) fn bfl(c: &VaeConfig) -> Expected {
-    let mut k = Expected::new(false);
+pub(crate) fn bfl(c: &VaeConfig) -> ExpectedTensors {
+    let mut k = ExpectedTensors::new();
     let levels = c.block_out.len();
     k.conv2d("encoder.conv_in", c.in_channels, c.base_channels, 3);
     let mut bi = c.base_channels;
@@ -163,7 +164,7 @@ pub(crate) fn bfl(c: &VaeConfig) -> Expected {
     k
 }
 
-fn res(k: &mut Expected, n: &str, i: u64, o: u64) {
+fn res(k: &mut ExpectedTensors, n: &str, i: u64, o: u64) {
     k.norm(&format!("{n}.norm1"), i);
     k.conv2d(&format!("{n}.conv1"), i, o, 3);
     k.norm(&format!("{n}.norm2"), o);
@@ -173,7 +174,7 @@ fn res(k: &mut Expected, n: &str, i: u64, o: u64) {
     }
 }
 
-fn attn(k: &mut Expected, n: &str, c: u64) {
+fn attn(k: &mut ExpectedTensors, n: &str, c: u64) {
     k.norm(&format!("{n}.group_norm"), c);
     for q in ["to_q", "to_k", "to_v", "to_out.0"] {
         k.linear(&format!("{n}.{q}"), c, c, true);
@@ -182,13 +183,13 @@ fn attn(k: &mut Expected, n: &str, c: u64) {
 
 /// Every tensor of an `AutoencoderKL` without quant convs; `mflux` selects mflux's names for
 /// `conv_in`/`conv_out`/`conv_norm_out` and MLX's conv layout.
-pub(crate) fn diffusers(c: &VaeConfig, mflux: bool) -> Expected {
+pub(crate) fn diffusers(c: &VaeConfig, mflux: bool) -> ExpectedTensors {
     let (conv_in, conv_out, norm_out) = if mflux {
         ("conv_in.conv2d", "conv_out.conv2d", "conv_norm_out.norm")
     } else {
         ("conv_in", "conv_out", "conv_norm_out")
     };
-    let mut k = Expected::new(mflux);
+    let mut k = ExpectedTensors::new().with_channels_last_convs(mflux);
     let boc = &c.block_out;
     let lpb = c.layers_per_block;
     k.conv2d(

@@ -5,7 +5,7 @@ use std::path::Path;
 use modelcache_backend::BackendError;
 use serde_json::{Map, Value};
 
-/// Reads `path` as a JSON object: through [`modelcache_weights::read_config_file`] (a regular
+/// Reads `path` as a JSON object: through [`modelcache_weights::read_config_json`] (a regular
 /// file of at most [`modelcache_weights::MAX_CONFIG_LEN`] bytes, links kept inside its folder).
 ///
 /// # Errors
@@ -16,27 +16,13 @@ pub(crate) fn read_config_file(
     path: &Path,
     what: &str,
 ) -> Result<Map<String, Value>, BackendError> {
-    let folder = path.parent().unwrap_or(Path::new("."));
-    let text = match modelcache_weights::read_config_file(folder, path) {
-        Ok(text) => text,
-        Err(e) if e.is_not_found() => {
-            return Err(BackendError::Missing {
-                path: path.to_path_buf(),
-                what: what.to_owned(),
-            });
-        }
-        Err(e) => return Err(crate::error::weights(e, path)),
-    };
-    match serde_json::from_slice(&text) {
+    match modelcache_weights::read_config_json(path) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(BackendError::invalid(
             path,
             format!("{what} is not a JSON object"),
         )),
-        Err(e) => Err(BackendError::invalid(
-            path,
-            format!("{what} is not JSON: {e}"),
-        )),
+        Err(e) => Err(e.into_backend_error(what)),
     }
 }
 
