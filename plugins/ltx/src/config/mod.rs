@@ -2,7 +2,6 @@
 //! diffusers `config.json` files. Parsing checks types and required fields; whether the tensors
 //! agree with a config is checked in [`keys`](crate::keys).
 
-mod fields;
 mod read;
 mod text_encoder;
 mod transformer;

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::fields::Fields;
+use modelcache_weights::Fields;
 
 /// The fields of the T5 encoder config that shape its tensors.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use super::fields::Fields;
 use crate::Naming;
+use modelcache_weights::Fields;
 
 /// The fields of the transformer config that shape its tensors. Both the original config (in
 /// the single file's metadata) and the diffusers `transformer/config.json` use these names.

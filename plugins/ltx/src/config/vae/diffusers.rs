@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{VaeBlockLayout, VaeConfig};
-use crate::config::fields::Fields;
+use modelcache_weights::Fields;
 
 impl VaeConfig {
     /// Parses a diffusers `vae/config.json`.

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::{VaeBlock, VaeBlockLayout, VaeConfig};
-use crate::config::fields::Fields;
+use modelcache_weights::Fields;
 
 impl VaeConfig {
     /// Parses the original `CausalVideoAutoencoder` config of a single file's metadata.
