@@ -119,6 +119,8 @@ pub(crate) struct Costs {
     demand: HashMap<Arc<str>, (f64, u64)>,
     /// Requests seen (the clock demand decays by).
     requests: u64,
+    /// Models tracked before the next prune (at least [`PRUNE_AT`]).
+    prune_at: usize,
 }
 
 impl Costs {
@@ -138,6 +140,31 @@ impl Costs {
         }
         self.requests += 1;
         self.demand.insert(id.into(), (1.0, self.requests));
+        if self.demand.len() > self.prune_at.max(PRUNE_AT) {
+            self.prune();
+        }
+    }
+
+    /// Forgets the models whose demand has decayed to nothing (and their load times), so that
+    /// a caller loading ever new IDs (`get_or_load_with`) does not grow the cache without
+    /// bound. The next prune waits until the count has doubled: amortized constant time per
+    /// request.
+    fn prune(&mut self) {
+        let now = self.requests;
+        self.demand.retain(|_, d| decayed(*d, now) >= FORGOTTEN);
+        let demand = &self.demand;
+        self.models.retain(|id, _| demand.contains_key(id));
+        self.prune_at = self.demand.len().saturating_mul(2);
+    }
+
+    /// [`value`](Self::value) as it will be once `id` is requested: what a plan's simulated
+    /// load of it is worth.
+    pub fn value_if_requested(&self, id: &str, backend: Option<&str>, bytes: u64) -> f64 {
+        let demand = self
+            .demand
+            .get(id)
+            .map_or(0.0, |&d| decayed(d, self.requests));
+        (demand + 1.0) * self.estimate(id, backend, bytes)
     }
 
     /// What evicting model `id` would cost, in expected seconds of reloading: its demand
@@ -208,13 +235,16 @@ pub(crate) fn order(policy: EvictionPolicy, candidates: &[Candidate]) -> Vec<usi
         }
     };
     // Stable: ties stay in least-recently-used order.
-    idle.sort_by(|a, b| {
-        key(a)
-            .partial_cmp(&key(b))
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    idle.sort_by(|a, b| key(a).total_cmp(&key(b)));
     idle
 }
+
+/// Models tracked before [`Costs::prune`] forgets those no longer asked for.
+const PRUNE_AT: usize = 4096;
+
+/// A decayed demand below which a model is forgotten (under 7 half-lives after its last
+/// request, for a model asked for once): worth nothing beside any model in use.
+const FORGOTTEN: f64 = 1e-2;
 
 /// A demand `(count, as of request)` decayed to request `now`.
 fn decayed((count, at): (f64, u64), now: u64) -> f64 {
@@ -265,4 +295,25 @@ pub(crate) fn least_value(
         .collect();
     victims.sort_unstable();
     Some(victims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_no_longer_asked_for_are_forgotten_so_costs_stay_bounded() {
+        let mut costs = Costs::default();
+        let backend: Arc<str> = "b".into();
+        for i in 0..100_000 {
+            let id: Arc<str> = format!("m{i}").into();
+            costs.requested_new(&id);
+            costs.record(&id, &backend, 1, Duration::from_millis(1));
+        }
+        // Forgotten within 7 half-lives (3,400 requests), pruned when the count doubles.
+        assert!(costs.demand.len() <= 2 * PRUNE_AT, "{}", costs.demand.len());
+        assert!(costs.models.len() <= costs.demand.len());
+        // The newest model is still known by its measured load time.
+        assert_eq!(costs.estimate("m99999", Some("b"), 1), 0.001);
+    }
 }

@@ -195,7 +195,14 @@ impl Leader {
             (None, work) => (0, work),
         };
         if let Err(e) = self.cache.shared.admit_blocking(&self.flight, need) {
-            return self.fail(e, false);
+            let shared = std::sync::Arc::clone(&self.cache.shared);
+            self.fail(e, false);
+            // The opened plan is the backend's: its destructor may panic, after the flight
+            // has failed for every waiter.
+            shared
+                .signals
+                .guarded("a backend's opened plan", || drop(work));
+            return;
         }
         self.load(work, progress);
     }

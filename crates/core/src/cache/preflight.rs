@@ -245,7 +245,7 @@ impl ModelCache {
                         pool: need.pool,
                         holder,
                         cost,
-                        value: st.costs.value(id, backend, need.bytes),
+                        value: st.costs.value_if_requested(id, backend, need.bytes),
                         keep_alive: st.models.get(id).and_then(|r| r.policy.keep_alive),
                     },
                     resident: true,
