@@ -6,7 +6,7 @@ use std::path::Path;
 use modelcache_backend::BackendError;
 use serde_json::Value;
 
-use crate::json::{FieldError, Object};
+use modelcache_weights::Fields;
 
 /// The name of the config file in a Kokoro folder.
 pub const CONFIG_FILE: &str = "config.json";
@@ -97,43 +97,28 @@ impl KokoroConfig {
     /// not JSON, lacks a field, has a field of the wrong type or is inconsistent.
     pub fn read(path: &Path) -> Result<Self, BackendError> {
         // A regular file of at most `MAX_CONFIG_LEN` bytes (the real one is about 3 KB), its
-        // links kept inside the model folder.
-        let folder = path.parent().unwrap_or(Path::new("."));
-        let bytes = modelcache_weights::read_config_file(folder, path).map_err(|e| {
-            if e.is_not_found() {
-                BackendError::Missing {
-                    path: path.to_path_buf(),
-                    what: "Kokoro config.json".to_owned(),
-                }
-            } else {
-                crate::errors::weights_error(path, e)
-            }
-        })?;
-        Self::parse(&bytes).map_err(|e| BackendError::invalid(path, e))
+        // links kept inside the model folder: the toolkit's one config reader.
+        let value: Value = modelcache_weights::read_config_json(path)
+            .map_err(|e| e.into_backend_error("Kokoro config.json"))?;
+        Self::from_value(&value).map_err(|e| BackendError::invalid(path, e))
     }
 
-    /// Parses and checks the text of a `config.json`; the error says what is wrong and where.
+    /// Reads and checks the parsed `config.json`; the error says what is wrong and where.
     ///
     /// # Errors
-    /// A message naming the field, when the text is not a valid Kokoro config.
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
-        let config = Self::from_value(&value).map_err(|e| match e.field.as_str() {
-            "" => e.reason,
-            field => format!("field `{field}`: {}", e.reason),
-        })?;
+    /// A message naming the field, when the value is not a valid Kokoro config.
+    pub(crate) fn from_value(value: &Value) -> Result<Self, String> {
+        let config = Self::fields(value)?;
         config.check()?;
         Ok(config)
     }
 
-    fn from_value(value: &Value) -> Result<Self, FieldError> {
-        let root = Object::root(value)?;
+    fn fields(value: &Value) -> Result<Self, String> {
+        let root = Fields::new(value, "the Kokoro config")?;
         if root.has("quantization") {
-            return Err(FieldError {
-                field: "quantization".to_owned(),
-                reason: "quantized MLX Kokoro checkpoints are not supported".to_owned(),
-            });
+            return Err(
+                "`quantization`: quantized MLX Kokoro checkpoints are not supported".to_owned(),
+            );
         }
         let p = root.object("plbert")?;
         let i = root.object("istftnet")?;
@@ -287,12 +272,12 @@ mod tests {
     fn edit(f: impl FnOnce(&mut Value)) -> Result<KokoroConfig, String> {
         let mut v: Value = serde_json::from_str(REAL).unwrap();
         f(&mut v);
-        KokoroConfig::parse(v.to_string().as_bytes())
+        KokoroConfig::from_value(&v)
     }
 
     #[test]
     fn parses_the_published_config() {
-        let c = KokoroConfig::parse(REAL.as_bytes()).unwrap();
+        let c = KokoroConfig::from_value(&serde_json::from_str(REAL).unwrap()).unwrap();
         assert_eq!(
             (c.n_token, c.hidden_dim, c.style_dim, c.n_layer),
             (178, 512, 128, 3)
@@ -312,7 +297,7 @@ mod tests {
             "{e}"
         );
         let e = edit(|v| drop(v.as_object_mut().unwrap().remove("style_dim"))).unwrap_err();
-        assert_eq!(e, "field `style_dim`: missing");
+        assert_eq!(e, "the Kokoro config: missing field `style_dim`");
         let e = edit(|v| v["plbert"]["num_attention_heads"] = 7.into()).unwrap_err();
         assert!(e.contains("does not divide"), "{e}");
         let e = edit(|v| v["plbert"]["num_attention_heads"] = 0.into()).unwrap_err();
@@ -333,14 +318,9 @@ mod tests {
         let e = edit(|v| v["hidden_dim"] = (-1).into()).unwrap_err();
         assert!(e.contains("`hidden_dim`"), "{e}");
         assert!(
-            KokoroConfig::parse(b"[1]")
+            KokoroConfig::from_value(&serde_json::json!([1]))
                 .unwrap_err()
-                .contains("JSON object")
-        );
-        assert!(
-            KokoroConfig::parse(b"{")
-                .unwrap_err()
-                .contains("not valid JSON")
+                .contains("not a JSON object")
         );
     }
 }

@@ -4,12 +4,6 @@ use std::io;
 use std::path::Path;
 
 use modelcache_backend::BackendError;
-use modelcache_weights::WeightsError;
-
-/// Wraps a weights error, keeping it for downcasting; `file` is named when the error names none.
-pub(crate) fn weights_error(file: &Path, e: WeightsError) -> BackendError {
-    e.into_backend_error(file)
-}
 
 /// [`BackendError::Missing`] for a file or folder that does not exist, [`BackendError::Io`]
 /// otherwise.

@@ -8,7 +8,6 @@ use modelcache_weights::{Checkpoint, Dtype, WeightsError};
 
 use crate::check::{check_weights, is_ignored};
 use crate::config::{CONFIG_FILE, KokoroConfig};
-use crate::errors::weights_error;
 use crate::layout::layout;
 use crate::options::KokoroOptions;
 use crate::voices::{open_voice, select};
@@ -36,7 +35,7 @@ impl Inspected {
         let config = KokoroConfig::read(&dir.join(CONFIG_FILE))?;
         let file = weights_file(dir, source.id)?;
         let weights = Checkpoint::open_file_in(dir, &file)
-            .map_err(|e| weights_error(&file, e))?
+            .map_err(|e| e.into_backend_error(&file))?
             .filtered(|t| !is_ignored(t.name()));
         let widths = Widths::derive(&weights, &file)?;
         let layout = layout(&config, &widths, weights.len().saturating_add(1));
@@ -77,7 +76,7 @@ impl Inspected {
     ) -> Result<(T, BTreeMap<String, T>), BackendError> {
         let read = |checkpoint: &Checkpoint| {
             read(checkpoint, &|n| progress.advance(n))
-                .map_err(|e| weights_error(file_of(checkpoint), e))
+                .map_err(|e| e.into_backend_error(file_of(checkpoint)))
         };
         read(&self.weights).and_then(|weights| {
             let voices = self

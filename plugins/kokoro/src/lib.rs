@@ -74,7 +74,6 @@ mod check;
 mod config;
 mod errors;
 mod inspect;
-mod json;
 mod layout;
 #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
 mod mlx;

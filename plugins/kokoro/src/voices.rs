@@ -7,7 +7,7 @@ use modelcache_weights::Checkpoint;
 
 use crate::check::check_float;
 use crate::config::KokoroConfig;
-use crate::errors::{missing_or_io, regular_file, weights_error};
+use crate::errors::{missing_or_io, regular_file};
 use crate::options::Voices;
 
 /// The folder of voice packs, inside the model folder.
@@ -99,7 +99,8 @@ pub(crate) fn open_voice(
     file: &Path,
     config: &KokoroConfig,
 ) -> Result<Checkpoint, BackendError> {
-    let voice = Checkpoint::open_file_in(model_dir, file).map_err(|e| weights_error(file, e))?;
+    let voice =
+        Checkpoint::open_file_in(model_dir, file).map_err(|e| e.into_backend_error(file))?;
     let fail = |tensor: &str, reason: String| BackendError::Invalid {
         path: file.to_path_buf(),
         tensor: Some(tensor.to_owned()),

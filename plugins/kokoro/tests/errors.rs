@@ -60,19 +60,19 @@ fn bad_config_json_names_the_file_and_the_field() {
             Box::new(|d| std::fs::write(d.join("config.json"), "{\"n_token\": ").unwrap()),
         ),
         (
-            "field `hidden_dim`: missing",
+            "missing field `hidden_dim`",
             Box::new(|d| edit_config(d, |v| drop(v.as_object_mut().unwrap().remove("hidden_dim")))),
         ),
         (
-            "field `plbert.num_attention_heads`: invalid type",
+            "`plbert.num_attention_heads`: invalid type",
             Box::new(|d| edit_config(d, |v| v["plbert"]["num_attention_heads"] = "two".into())),
         ),
         (
-            "field `istftnet.upsample_rates`",
+            "`istftnet.upsample_rates`",
             Box::new(|d| edit_config(d, |v| v["istftnet"]["upsample_rates"] = 2.into())),
         ),
         (
-            "field `quantization`",
+            "`quantization`",
             Box::new(|d| edit_config(d, |v| v["quantization"] = serde_json::json!({"bits": 4}))),
         ),
     ];

@@ -62,7 +62,7 @@ mod tests {
     #[test]
     fn the_real_model_has_548_tensors_and_81_763_410_parameters() {
         let json = modelcache_testkit::kokoro::KokoroConfig::v1_0().config_json();
-        let config = KokoroConfig::parse(json.to_string().as_bytes()).unwrap();
+        let config = KokoroConfig::from_value(&json).unwrap();
         let l = layout(&config, &Widths::V1_0, usize::MAX);
         assert_eq!(l.tensors.len(), 548);
         assert_eq!(layout(&config, &Widths::V1_0, 100).tensors.len(), 100);
