@@ -144,7 +144,8 @@ impl ExpectedTensors {
     }
 
     /// `Linear(i, o)`: `weight [o, i]` and, with `bias`, `bias [o]`.
-    pub fn linear(&mut self, name: &str, i: u64, o: u64, bias: bool) {
+    pub fn linear(&mut self, name: impl AsRef<str>, i: u64, o: u64, bias: bool) {
+        let name = name.as_ref();
         self.tensor(format!("{name}.weight"), [o, i]);
         if bias {
             self.tensor(format!("{name}.bias"), [o]);
@@ -343,13 +344,50 @@ pub enum TensorError {
         /// What fixes the shape.
         note: String,
     },
+    /// The numbered blocks are not the ones the config counts (see [`Blocks`](crate::Blocks)).
+    #[error("{} (tensor {tensor:?}): {}", path.display(), self.reason())]
+    Blocks {
+        /// The checkpoint location (a missing block) or the file holding `tensor` (an extra
+        /// one).
+        path: PathBuf,
+        /// The first tensor of the missing block, or of the first block beyond the count.
+        tensor: String,
+        /// The stored names' prefix up to the index.
+        prefix: String,
+        /// The config field that counts the blocks.
+        field: String,
+        /// Its value.
+        configured: u64,
+        /// The blocks the checkpoint holds (highest index + 1).
+        held: u64,
+        /// The block `tensor` belongs to.
+        block: u64,
+        /// Where the config came from.
+        note: String,
+    },
+    /// A block index no real checkpoint has: at or above its tensor count.
+    #[error("{} (tensor {tensor:?}): {}", path.display(), self.reason())]
+    Implausible {
+        /// The file holding the tensor.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// Its block index.
+        index: u64,
+        /// The checkpoint's tensor count.
+        tensors: u64,
+    },
 }
 
 impl TensorError {
     /// The file (or, for a missing tensor, the checkpoint location) the error names.
     pub fn path(&self) -> &Path {
         match self {
-            Self::Missing { path, .. } | Self::Shape { path, .. } | Self::Axis { path, .. } => path,
+            Self::Missing { path, .. }
+            | Self::Shape { path, .. }
+            | Self::Axis { path, .. }
+            | Self::Blocks { path, .. }
+            | Self::Implausible { path, .. } => path,
         }
     }
 
@@ -358,7 +396,9 @@ impl TensorError {
         match self {
             Self::Missing { tensor, .. }
             | Self::Shape { tensor, .. }
-            | Self::Axis { tensor, .. } => tensor,
+            | Self::Axis { tensor, .. }
+            | Self::Blocks { tensor, .. }
+            | Self::Implausible { tensor, .. } => tensor,
         }
     }
 
@@ -386,6 +426,29 @@ impl TensorError {
                 format!("shape {found:?}: dimension {axis} should be {what} = {size}"),
                 note,
             ),
+            Self::Blocks {
+                prefix,
+                field,
+                configured,
+                held,
+                block,
+                note,
+                ..
+            } => {
+                let blocks = if *held == 1 { "block" } else { "blocks" };
+                let holds = format!("the checkpoint holds {held} {blocks} `{prefix}N`");
+                let text = if block < configured {
+                    format!("missing: the config's {field} is {configured}, but {holds}")
+                } else {
+                    format!("block {block} is beyond the config's {field} = {configured}: {holds}")
+                };
+                (text, note)
+            }
+            Self::Implausible { index, tensors, .. } => {
+                return format!(
+                    "block index {index} is implausible: the checkpoint holds only {tensors} tensors"
+                );
+            }
         };
         if note.is_empty() {
             text

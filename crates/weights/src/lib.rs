@@ -71,6 +71,7 @@
 #![deny(unsafe_code)] // allowed in `hugepage` only
 
 mod backend_error;
+mod blocks;
 mod checkpoint;
 mod config_json;
 mod diffusers;
@@ -92,6 +93,7 @@ mod small;
 mod write;
 
 pub use backend_error::regular_file_or_error;
+pub use blocks::{Blocks, count_blocks};
 pub use candle_core;
 pub use checkpoint::{Checkpoint, CheckpointSource};
 pub use config_json::{ConfigError, parse_config_json, read_config_json};

@@ -8,7 +8,7 @@ use modelcache_weights::{DiffusersTree, MODEL_INDEX};
 use serde_json::Value;
 
 use crate::config::{LtxConfig, TextEncoderConfig, TransformerConfig, VaeConfig, read_config_file};
-use crate::expect::Expect;
+use crate::expect;
 use crate::options::{Component, LtxOptions};
 use crate::plan::Part;
 use crate::{Naming, error, keys};
@@ -60,23 +60,27 @@ pub(crate) fn open(
                 let c = TransformerConfig::from_json(&value, Naming::Diffusers, &origin)
                     .map_err(invalid)?;
                 let why = format!("{origin}: {}", c.summary());
-                keys::transformer::check(
-                    &Expect::new(&checkpoint, "", why),
-                    &c,
-                    Naming::Diffusers,
-                )?;
+                let blocks = keys::transformer::blocks(&c, Naming::Diffusers);
+                expect::check(&checkpoint, "", &why, Some(blocks), |t| {
+                    keys::transformer::expected(t, &c, Naming::Diffusers);
+                })?;
                 config.transformer = Some(c);
             }
             Component::Vae => {
                 let c = VaeConfig::from_diffusers_json(&value, &origin).map_err(invalid)?;
                 let why = format!("{origin}: {}", c.summary());
-                keys::vae_diffusers::check(&Expect::new(&checkpoint, "", why), &c)?;
+                expect::check(&checkpoint, "", &why, None, |t| {
+                    keys::vae_diffusers::expected(t, &c);
+                })?;
                 config.vae = Some(c);
             }
             Component::TextEncoder => {
                 let c = TextEncoderConfig::from_json(&value, &origin).map_err(invalid)?;
                 let why = format!("{origin}: {}", c.summary());
-                keys::text_encoder::check(&Expect::new(&checkpoint, "", why), &c)?;
+                let blocks = keys::text_encoder::blocks(&c);
+                expect::check(&checkpoint, "", &why, Some(blocks), |t| {
+                    keys::text_encoder::expected(t, &c);
+                })?;
                 config.text_encoder = Some(c);
             }
         }

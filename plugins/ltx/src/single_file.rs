@@ -8,7 +8,7 @@ use modelcache_weights::Checkpoint;
 use serde_json::{Map, Value};
 
 use crate::config::{LtxConfig, TransformerConfig, VaeConfig, sub_object};
-use crate::expect::Expect;
+use crate::expect;
 use crate::options::{Component, LtxOptions};
 use crate::plan::Part;
 use crate::{Naming, error, keys};
@@ -52,11 +52,10 @@ pub(crate) fn open(
         let c = TransformerConfig::from_json(value, Naming::Original, origin).map_err(invalid)?;
         let part = select(&checkpoint, file, TRANSFORMER_PREFIX, "transformer")?;
         let why = format!("{origin}: {}", c.summary());
-        keys::transformer::check(
-            &Expect::new(&part, TRANSFORMER_PREFIX, why),
-            &c,
-            Naming::Original,
-        )?;
+        let blocks = keys::transformer::blocks(&c, Naming::Original);
+        expect::check(&part, TRANSFORMER_PREFIX, &why, Some(blocks), |t| {
+            keys::transformer::expected(t, &c, Naming::Original);
+        })?;
         config.transformer = Some(c);
         parts.push(Part {
             component: Component::Transformer,
@@ -71,7 +70,9 @@ pub(crate) fn open(
         let c = VaeConfig::from_original_json(value, origin).map_err(invalid)?;
         let part = select(&checkpoint, file, VAE_PREFIX, "VAE")?;
         let why = format!("{origin}: {}", c.summary());
-        keys::vae_original::check(&Expect::new(&part, VAE_PREFIX, why), &c)?;
+        expect::check(&part, VAE_PREFIX, &why, None, |t| {
+            keys::vae_original::expected(t, &c);
+        })?;
         config.vae = Some(c);
         parts.push(Part {
             component: Component::Vae,

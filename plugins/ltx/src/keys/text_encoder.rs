@@ -1,41 +1,49 @@
 //! The T5 encoder's tensors in transformers naming (`encoder.embed_tokens` is tied to `shared`
 //! and not stored; `relative_attention_bias` lives in block 0 only).
 
-use modelcache_backend::BackendError;
-
 use crate::TextEncoderConfig;
-use crate::expect::Expect;
+use modelcache_weights::{Blocks, ExpectedTensors};
 
-/// Checks the block count, then every tensor, in module order.
-pub(crate) fn check(ex: &Expect<'_>, c: &TextEncoderConfig) -> Result<(), BackendError> {
-    ex.block_count("encoder.block.", c.num_layers(), "num_layers", |i| {
-        format!("encoder.block.{i}.layer.0.SelfAttention.q.weight")
-    })?;
+/// The numbered blocks, with the first tensor of each.
+pub(crate) fn blocks(c: &TextEncoderConfig) -> Blocks<'static> {
+    Blocks {
+        prefix: "encoder.block.",
+        first: "layer.0.SelfAttention.q.weight",
+        field: "num_layers",
+        configured: c.num_layers(),
+    }
+}
+
+/// Every tensor, in module order (the block count is checked first, see [`blocks`]).
+pub(crate) fn expected(t: &mut ExpectedTensors, c: &TextEncoderConfig) {
     let d = c.d_model();
     let inner = c.num_heads().saturating_mul(c.d_kv());
-    ex.tensor("shared.weight", &[c.vocab_size(), d])?;
+    t.tensor("shared.weight", [c.vocab_size(), d]);
     for i in 0..c.num_layers() {
+        if t.is_full() {
+            break;
+        }
         let p = format!("encoder.block.{i}.layer.");
         for q in ["q", "k", "v"] {
-            ex.tensor(&format!("{p}0.SelfAttention.{q}.weight"), &[inner, d])?;
+            t.tensor(format!("{p}0.SelfAttention.{q}.weight"), [inner, d]);
         }
-        ex.tensor(&format!("{p}0.SelfAttention.o.weight"), &[d, inner])?;
+        t.tensor(format!("{p}0.SelfAttention.o.weight"), [d, inner]);
         if i == 0 {
-            ex.tensor(
-                &format!("{p}0.SelfAttention.relative_attention_bias.weight"),
-                &[c.relative_attention_num_buckets(), c.num_heads()],
-            )?;
+            t.tensor(
+                format!("{p}0.SelfAttention.relative_attention_bias.weight"),
+                [c.relative_attention_num_buckets(), c.num_heads()],
+            );
         }
-        ex.tensor(&format!("{p}0.layer_norm.weight"), &[d])?;
+        t.tensor(format!("{p}0.layer_norm.weight"), [d]);
         let ff = format!("{p}1.DenseReluDense");
         if c.gated() {
-            ex.tensor(&format!("{ff}.wi_0.weight"), &[c.d_ff(), d])?;
-            ex.tensor(&format!("{ff}.wi_1.weight"), &[c.d_ff(), d])?;
+            t.tensor(format!("{ff}.wi_0.weight"), [c.d_ff(), d]);
+            t.tensor(format!("{ff}.wi_1.weight"), [c.d_ff(), d]);
         } else {
-            ex.tensor(&format!("{ff}.wi.weight"), &[c.d_ff(), d])?;
+            t.tensor(format!("{ff}.wi.weight"), [c.d_ff(), d]);
         }
-        ex.tensor(&format!("{ff}.wo.weight"), &[d, c.d_ff()])?;
-        ex.tensor(&format!("{p}1.layer_norm.weight"), &[d])?;
+        t.tensor(format!("{ff}.wo.weight"), [d, c.d_ff()]);
+        t.tensor(format!("{p}1.layer_norm.weight"), [d]);
     }
-    ex.tensor("encoder.final_layer_norm.weight", &[d])
+    t.tensor("encoder.final_layer_norm.weight", [d])
 }
