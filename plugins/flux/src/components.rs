@@ -12,7 +12,7 @@ use crate::layout::Layout;
 use crate::options::Component;
 use crate::quant::{self, Quantization};
 use crate::shapes::Shapes;
-use modelcache_weights::ExpectedTensors;
+use modelcache_weights::{Blocks, ExpectedTensors};
 
 use crate::validate;
 
@@ -67,10 +67,10 @@ pub(crate) fn check(
         (Component::Transformer, Layout::Diffusers) => {
             let c = FluxConfig::from_diffusers_json(&config_json)?;
             let double = ("transformer_blocks.", "norm1.linear.weight");
-            validate::check_count(&s, double, &config_json, "num_layers", c.depth)?;
+            blocks(ck, double, "num_layers", c.depth, &config_json)?;
             let single = ("single_transformer_blocks.", "norm.linear.weight");
             let n = c.depth_single_blocks;
-            validate::check_count(&s, single, &config_json, "num_single_layers", n)?;
+            blocks(ck, single, "num_single_layers", n, &config_json)?;
             let context = format!("{c}, {from_json}");
             let expected = transformer::diffusers(&c, false);
             checked.config = Some(c);
@@ -91,10 +91,10 @@ pub(crate) fn check(
             let c = vae::VaeConfig::from_diffusers_json(&config_json)?;
             let levels = ("encoder.down_blocks.", "resnets.0.conv1.weight");
             let n = c.block_out.len() as u64;
-            validate::check_count(&s, levels, &config_json, "len(block_out_channels)", n)?;
+            blocks(ck, levels, "len(block_out_channels)", n, &config_json)?;
             let resnets = ("encoder.down_blocks.0.resnets.", "conv1.weight");
             let n = c.layers_per_block;
-            validate::check_count(&s, resnets, &config_json, "layers_per_block", n)?;
+            blocks(ck, resnets, "layers_per_block", n, &config_json)?;
             (vae::diffusers(&c, false), c.describe(&from_json))
         }
         (Component::Vae, Layout::Mflux) => {
@@ -108,14 +108,14 @@ pub(crate) fn check(
             let c = ClipConfig::from_json(&config_json)?;
             let layers = (CLIP_LAYERS, "self_attn.q_proj.weight");
             let n = c.num_hidden_layers;
-            validate::check_count(&s, layers, &config_json, "num_hidden_layers", n)?;
+            blocks(ck, layers, "num_hidden_layers", n, &config_json)?;
             (c.expected(), c.describe(&from_json))
         }
         (Component::TextEncoder2, Layout::Diffusers) => {
             let c = T5Config::from_json(&config_json)?;
             let names = T5Names::HF;
-            let blocks = (names.blocks(), "layer.0.SelfAttention.q.weight");
-            validate::check_count(&s, blocks, &config_json, "num_layers", c.num_layers)?;
+            let layers = (names.blocks(), "layer.0.SelfAttention.q.weight");
+            blocks(ck, layers, "num_layers", c.num_layers, &config_json)?;
             (c.expected(names), c.describe(&from_json))
         }
         (Component::TextEncoder, _) => {
@@ -138,4 +138,22 @@ pub(crate) fn check(
         .zip(group)
         .map(|(bits, group_size)| Quantization { bits, group_size });
     Ok(checked)
+}
+
+/// Checks that `ck` holds exactly the `configured` blocks `{prefix}N` (first tensor `first`)
+/// that `field` in `config` counts.
+fn blocks(
+    ck: &Checkpoint,
+    (prefix, first): (&str, &str),
+    field: &str,
+    configured: u64,
+    config: &Path,
+) -> Result<(), BackendError> {
+    let blocks = Blocks {
+        prefix,
+        first,
+        field,
+        configured,
+    };
+    Ok(blocks.check(ck, &config.display().to_string())?)
 }

@@ -102,40 +102,6 @@ impl<'a> Shapes<'a> {
     /// [`BackendError::Invalid`] for an index larger than the checkpoint's tensor count, which
     /// no real checkpoint has (and which would make the expected key table absurdly long).
     pub(crate) fn count(&self, prefix: &str) -> Result<u64, BackendError> {
-        let mut max: Option<(u64, &str)> = None;
-        for name in self.ck.names() {
-            let Some(index) = name
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.split_once('.'))
-                .and_then(|(n, _)| n.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            if max.is_none_or(|(m, _)| index > m) {
-                max = Some((index, name));
-            }
-        }
-        let Some((max, name)) = max else {
-            return Ok(0);
-        };
-        if max >= self.ck.len() as u64 {
-            let path = self.get(name).map_or(self.location(), |(f, _)| f.path());
-            return Err(error::tensor(
-                path,
-                name,
-                format!(
-                    "block index {max} is implausible: the checkpoint holds only {} tensors",
-                    self.ck.len()
-                ),
-            ));
-        }
-        Ok(max + 1)
-    }
-
-    /// The first tensor (in name order) under `prefix`, with its file.
-    pub(crate) fn first_under(&self, prefix: &str) -> Option<(&'a FileInventory, &'a TensorInfo)> {
-        self.ck
-            .tensors()
-            .find(|(_, t)| t.name().starts_with(prefix))
+        Ok(modelcache_weights::count_blocks(self.ck, prefix)?)
     }
 }

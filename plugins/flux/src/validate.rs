@@ -6,8 +6,6 @@
 //! [`BackendError::Invalid`] naming the file and the tensor. Extra tensors are tolerated. MLX-quantized weights (`U32` codes with `scales` and
 //! `biases`, docs/checkpoint-layouts.md §5.10) are checked with the packing taken into account.
 
-use std::path::Path;
-
 use modelcache_backend::BackendError;
 use modelcache_weights::{Dtype, ExpectedTensors};
 
@@ -104,39 +102,4 @@ fn check_side(
         )),
         _ => Ok(g),
     }
-}
-
-/// Cross-checks a block count read from `config` (`field = configured`) with the blocks the
-/// weights hold under `prefix`, whose first tensor is `first`.
-///
-/// # Errors
-/// [`BackendError::Invalid`] naming the first missing or the first extra block's tensor.
-pub(crate) fn check_count(
-    shapes: &Shapes<'_>,
-    (prefix, first): (&str, &str),
-    config: &Path,
-    field: &str,
-    configured: u64,
-) -> Result<(), BackendError> {
-    let held = shapes.count(prefix)?;
-    let says = format!(
-        "{field} = {configured} in {}, but the weights hold {held} blocks `{prefix}N`",
-        config.display()
-    );
-    if held < configured {
-        return Err(error::tensor(
-            shapes.location(),
-            format!("{prefix}{held}.{first}"),
-            format!("missing: {says}"),
-        ));
-    }
-    if held > configured {
-        let extra = format!("{prefix}{configured}.");
-        let (file, t) = shapes.first_under(&extra).map_or_else(
-            || (shapes.location().to_path_buf(), format!("{extra}{first}")),
-            |(f, t)| (f.path().to_path_buf(), t.name().to_owned()),
-        );
-        return Err(error::tensor(file, t, says));
-    }
-    Ok(())
 }
