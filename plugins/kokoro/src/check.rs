@@ -4,9 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use modelcache_backend::BackendError;
-use modelcache_weights::{Checkpoint, Dtype};
-
-use crate::layout::Layout;
+use modelcache_weights::{Checkpoint, Dtype, ExpectedTensors};
 
 /// Tensors some conversions keep that Kokoro does not use; they are skipped, not loaded
 /// (`bert.embeddings.position_ids`, a buffer of the `.pth`).
@@ -19,46 +17,22 @@ pub(crate) fn is_ignored(name: &str) -> bool {
 /// the layout does not have (a config whose block counts differ from the checkpoint's).
 pub(crate) fn check_weights(
     weights: &Checkpoint,
-    layout: &Layout,
+    layout: &ExpectedTensors,
     file: &Path,
 ) -> Result<(), BackendError> {
-    let fail = |tensor: &str, reason: String| BackendError::Invalid {
-        path: file.to_path_buf(),
-        tensor: Some(tensor.to_owned()),
-        reason,
-    };
-    for want in &layout.tensors {
-        let Some(found) = weights.tensor(&want.name) else {
-            return Err(fail(
-                &want.name,
-                format!(
-                    "missing: config.json needs it with shape {:?} ({})",
-                    want.shape,
-                    layout.rule(want)
-                ),
-            ));
-        };
-        if found.shape() != want.shape {
-            return Err(fail(
-                &want.name,
-                format!(
-                    "shape {:?}, but config.json needs {:?} ({})",
-                    found.shape(),
-                    want.shape,
-                    layout.rule(want)
-                ),
-            ));
-        }
-        check_float(found.dtype()).map_err(|reason| fail(&want.name, reason))?;
-    }
-    let known: HashSet<&str> = layout.tensors.iter().map(|t| t.name.as_str()).collect();
+    layout.check_with(weights, |want, _, found| {
+        check_float(found.dtype()).map_err(|reason| want.invalid(file, reason))
+    })?;
+    let known: HashSet<&str> = layout.iter().map(|t| t.name()).collect();
     if let Some(extra) = weights.names().find(|n| !known.contains(n)) {
-        return Err(fail(
-            extra,
-            "not part of Kokoro's layout for this config.json: do its block counts (n_layer, \
-             istftnet.upsample_rates, istftnet.resblock_kernel_sizes) match the checkpoint?"
+        return Err(BackendError::Invalid {
+            path: file.to_path_buf(),
+            tensor: Some(extra.to_owned()),
+            reason: "not part of Kokoro's layout for this config.json: do its block counts \
+                     (n_layer, istftnet.upsample_rates, istftnet.resblock_kernel_sizes) match \
+                     the checkpoint?"
                 .to_owned(),
-        ));
+        });
     }
     Ok(())
 }

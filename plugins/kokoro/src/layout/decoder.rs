@@ -1,11 +1,11 @@
 //! The `decoder` and its iSTFTNet `generator` (docs/checkpoint-layouts.md §8.5; Kokoro's
 //! `istftnet.py`).
 
-use super::modules::Builder;
+use super::modules::Modules;
 use crate::config::KokoroConfig;
 use crate::widths::Widths;
 
-pub(super) fn decoder(b: &mut Builder, c: &KokoroConfig, w: &Widths) {
+pub(super) fn decoder(b: &mut Modules<'_>, c: &KokoroConfig, w: &Widths) {
     let (hidden, style) = (c.hidden_dim, c.style_dim);
     let (dd, asr) = (w.decoder_dim, w.asr_res_dim);
     let ist = &c.istftnet;

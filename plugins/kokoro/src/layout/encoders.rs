@@ -1,12 +1,12 @@
 //! The text side: ALBERT (`bert`), `bert_encoder`, the prosody `predictor` and the
 //! `text_encoder` (docs/checkpoint-layouts.md §8.5).
 
-use super::modules::Builder;
+use super::modules::Modules;
 use crate::config::KokoroConfig;
 use crate::widths::Widths;
 
 /// `bert`, `bert_encoder`, `predictor` and `text_encoder`.
-pub(super) fn encoders(b: &mut Builder, c: &KokoroConfig, w: &Widths) {
+pub(super) fn encoders(b: &mut Modules<'_>, c: &KokoroConfig, w: &Widths) {
     let (hidden, style, n_token) = (c.hidden_dim, c.style_dim, c.n_token);
     let half = hidden / 2;
     let hb = c.plbert.hidden_size;
@@ -85,7 +85,7 @@ pub(super) fn encoders(b: &mut Builder, c: &KokoroConfig, w: &Widths) {
     b.lstm("text_encoder.lstm", hidden, half);
 }
 
-fn bert(b: &mut Builder, c: &KokoroConfig, w: &Widths) {
+fn bert(b: &mut Modules<'_>, c: &KokoroConfig, w: &Widths) {
     let p = &c.plbert;
     let (hb, inter, emb) = (p.hidden_size, p.intermediate_size, w.albert_embedding_size);
     b.rule(format!(

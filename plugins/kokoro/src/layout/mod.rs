@@ -9,49 +9,28 @@ mod decoder;
 mod encoders;
 mod modules;
 
+use modelcache_weights::ExpectedTensors;
+
 use crate::config::KokoroConfig;
 use crate::widths::Widths;
 
-use modules::Builder;
+use modules::Modules;
 
-/// One required tensor.
-pub(crate) struct Expected {
-    pub(crate) name: String,
-    pub(crate) shape: Vec<usize>,
-    rule: usize,
-}
-
-/// The required tensors, in module order.
-pub(crate) struct Layout {
-    pub(crate) tensors: Vec<Expected>,
-    rules: Vec<String>,
-}
-
-impl Layout {
-    /// Why `t` has its shape, in words.
-    pub(crate) fn rule(&self, t: &Expected) -> &str {
-        &self.rules[t.rule]
-    }
-}
-
-/// The tensors a checkpoint for `c` must hold (548 for v1.0), in module order, cut after the
-/// first `cap`.
+/// The tensors a checkpoint for `c` must hold (548 for v1.0), in module order, each noted with
+/// the rule that fixes its shape, cut after the first `cap`.
 ///
 /// A checkpoint of `n` tensors is checked against at most `n + 1`: if the layout is longer,
 /// one of its first `n + 1` (distinct) names is missing, so its first problem is among them;
 /// and a config with absurd block counts (`n_layer = 2^40`) costs no more than the checkpoint.
-pub(crate) fn layout(c: &KokoroConfig, w: &Widths, cap: usize) -> Layout {
-    let mut b = Builder {
-        layout: Layout {
-            tensors: Vec::with_capacity(cap.min(1024)),
-            rules: Vec::new(),
-        },
+pub(crate) fn layout(c: &KokoroConfig, w: &Widths, cap: usize) -> ExpectedTensors {
+    let mut table = ExpectedTensors::new().with_cap(cap);
+    let mut b = Modules {
+        table: &mut table,
         style: c.style_dim,
-        cap,
     };
     encoders::encoders(&mut b, c, w);
     decoder::decoder(&mut b, c, w);
-    b.layout
+    table
 }
 
 #[cfg(test)]
@@ -64,28 +43,26 @@ mod tests {
         let json = modelcache_testkit::kokoro::KokoroConfig::v1_0().config_json();
         let config = KokoroConfig::from_value(&json).unwrap();
         let l = layout(&config, &Widths::V1_0, usize::MAX);
-        assert_eq!(l.tensors.len(), 548);
-        assert_eq!(layout(&config, &Widths::V1_0, 100).tensors.len(), 100);
-        let params: usize = l
-            .tensors
+        assert_eq!(l.len(), 548);
+        assert_eq!(layout(&config, &Widths::V1_0, 100).len(), 100);
+        let params: u64 = l
             .iter()
-            .map(|t| t.shape.iter().product::<usize>())
+            .map(|t| t.shape().unwrap().iter().product::<u64>())
             .sum();
         assert_eq!(params, 81_763_410);
-        let mut names: Vec<_> = l.tensors.iter().map(|t| t.name.as_str()).collect();
+        let mut names: Vec<_> = l.iter().map(|t| t.name()).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), 548);
         let t = l
-            .tensors
             .iter()
-            .find(|t| t.name == "predictor.lstm.weight_ih_l0")
+            .find(|t| t.name() == "predictor.lstm.weight_ih_l0")
             .unwrap();
-        assert_eq!(t.shape, [1024, 640]);
+        assert_eq!(t.shape().unwrap(), [1024, 640]);
         assert!(
-            l.rule(t).contains("hidden_dim + style_dim = 640"),
+            t.note().contains("hidden_dim + style_dim = 640"),
             "{}",
-            l.rule(t)
+            t.note()
         );
     }
 }

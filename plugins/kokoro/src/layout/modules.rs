@@ -1,46 +1,35 @@
-//! The tensors of each PyTorch module Kokoro is built from, by shape.
+//! The tensors of each PyTorch module Kokoro is built from, by shape, added to the toolkit's
+//! [`ExpectedTensors`] table.
 
-use super::{Expected, Layout};
+use modelcache_weights::ExpectedTensors;
 
-/// Collects tensors under the rule set last, up to `cap` of them.
-pub(super) struct Builder {
-    pub(super) layout: Layout,
+/// Kokoro's modules over a table; every tensor carries the rule set last.
+pub(super) struct Modules<'a> {
+    pub(super) table: &'a mut ExpectedTensors,
     pub(super) style: usize,
-    pub(super) cap: usize,
 }
 
-impl Builder {
+impl Modules<'_> {
+    /// Sets the rule (what fixes the shapes) of the tensors added from now on.
     pub(super) fn rule(&mut self, rule: String) {
-        self.layout.rules.push(rule);
+        self.table.note(rule);
     }
 
-    /// Whether the cap is reached: loops over config counts stop there.
+    /// Whether the table's cap is reached: loops over config counts stop there.
     pub(super) fn full(&self) -> bool {
-        self.layout.tensors.len() >= self.cap
+        self.table.is_full()
     }
 
     pub(super) fn tensor<const N: usize>(&mut self, name: String, shape: [usize; N]) {
-        if self.full() {
-            return;
-        }
-        let rule = self.layout.rules.len().saturating_sub(1);
-        self.layout.tensors.push(Expected {
-            name,
-            shape: shape.to_vec(),
-            rule,
-        });
+        self.table.tensor(name, shape.map(|d| d as u64));
     }
 
     pub(super) fn linear(&mut self, n: &str, i: usize, o: usize, bias: bool) {
-        self.tensor(format!("{n}.weight"), [o, i]);
-        if bias {
-            self.tensor(format!("{n}.bias"), [o]);
-        }
+        self.table.linear(n, i as u64, o as u64, bias);
     }
 
     pub(super) fn norm(&mut self, n: &str, c: usize) {
-        self.tensor(format!("{n}.weight"), [c]);
-        self.tensor(format!("{n}.bias"), [c]);
+        self.table.norm(n, c as u64);
     }
 
     /// Weight-normed conv, legacy names: `weight_g [o,1,1]`, `weight_v [o,i,k]`
