@@ -1,5 +1,15 @@
 //! FLUX.1 fixtures: BFL single files, the diffusers tree, both together as the Hub repos ship them, and mflux
 //! quantized trees (docs/checkpoint-layouts.md §5).
+//!
+//! # Why these key tables look like the plugin's
+//! `plugins/flux` holds the *validator's* tables (what a checkpoint must contain); these are the
+//! *generator's* (what a fixture does contain). Both describe the same PyTorch modules, so their
+//! helpers look alike (a resnet block is `norm1, conv1, norm2, conv2[, nin_shortcut]` in both),
+//! but neither is built from the other, and the generator's are not trusted on their own:
+//! `tests/reference_figures.rs` feeds them the real configs and pins tensor counts and parameter
+//! totals to figures the published checkpoints give (file sizes, index `total_size`), so a
+//! misreading shared by both sides fails there. The plugin's tables are held to these by its
+//! real-size test (every expected tensor of a real-size header must be present with its shape).
 
 mod ae;
 mod bfl;
