@@ -16,7 +16,7 @@
 //!
 //! Layouts: [`write_flux_bfl`], [`write_flux_diffusers`], [`write_flux_repo`] (both, as the Hub repos ship),
 //! [`write_flux_mflux`], [`write_ltx_single_file`], [`write_ltx_diffusers`], [`write_kokoro_mlx`], and
-//! [`write_bundle`] for the set the project's bundled `models.toml` uses.
+//! [`write_bert`] (a Hugging Face `transformers` folder), and [`write_bundle`] for the set the project's bundled `models.toml` uses.
 //!
 //! ```
 //! use modelcache_testkit::{KokoroSpec, write_kokoro_mlx};
@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bert;
 mod bundle;
 mod dtype;
 mod fill;
@@ -48,6 +49,7 @@ mod tensor;
 pub mod text_encoders;
 mod tokenizers;
 
+pub use bert::{BertSpec, write_bert};
 pub use bundle::{
     BUNDLE_MODELS, BundleReport, FORMAT_VERSION, MARKER_FILE, bundle_is_current, write_bundle,
 };

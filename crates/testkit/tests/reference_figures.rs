@@ -215,3 +215,13 @@ fn kokoro_calc_real_byte_exact() {
     assert_eq!(h.file_len(), 327_115_152);
     assert_eq!(kokoro_keys(&KokoroConfig::v1_0(), true).len(), 549);
 }
+
+#[test]
+fn bert_mini_lm_l6() {
+    // sentence-transformers/all-MiniLM-L6-v2: the 22.7M parameters its model card gives, 101
+    // tensors (5 embedding tensors, 16 per layer, the pooler's 2).
+    let k = modelcache_testkit::BertSpec::mini_lm_l6().keys();
+    assert_eq!(k.len(), 5 + 6 * 16 + 2);
+    assert_eq!(k.numel(), 22_713_216);
+    assert_eq!(k.byte_len(), 90_852_864);
+}

@@ -1,0 +1,159 @@
+//! The safetensors backend: open (headers only), then load what was opened.
+
+use std::collections::HashMap;
+
+use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
+use modelcache_weights::{Allowance, Checkpoint, Dtype, LoadOptions};
+use serde_json::{Map, Value};
+
+use crate::model::SafetensorsModel;
+use crate::options::SafetensorsOptions;
+use crate::source;
+
+/// Any Hugging Face safetensors folder, index or file (`backend = "safetensors"`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SafetensorsBackend;
+
+/// A ready [`SafetensorsBackend`], to register in one line.
+pub const BACKEND: SafetensorsBackend = SafetensorsBackend;
+
+impl SafetensorsBackend {
+    /// The name used as `backend = "safetensors"` in models.toml.
+    pub const NAME: &'static str = "safetensors";
+}
+
+/// A checkpoint opened by [`SafetensorsBackend`]'s `open`: its selected tensors (headers only),
+/// its `config.json`, and how to load them.
+pub struct SafetensorsPlan {
+    checkpoint: Checkpoint,
+    config: Option<Map<String, Value>>,
+    dtype: Option<Dtype>,
+    prefix: Option<String>,
+}
+
+impl Backend for SafetensorsBackend {
+    type Options = SafetensorsOptions;
+    type Model = SafetensorsModel;
+    type Plan = SafetensorsPlan;
+
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    /// The weights the path holds (a folder's `model.safetensors` or index, an index file, a
+    /// single file), the tensors the options select, and the exact bytes they take once
+    /// loaded with the `dtype` conversion, from the headers.
+    fn open(
+        &self,
+        source: &ModelSource<'_, SafetensorsOptions>,
+    ) -> Result<Opened<SafetensorsPlan>, BackendError> {
+        let options = source.options;
+        options.check(Self::NAME)?;
+        let found = source::find(source.path, source.id)?;
+        let layout = found.layout();
+        let mut checkpoint = found.checkpoint;
+        let stored = (
+            checkpoint.len(),
+            checkpoint.names().next().map(str::to_owned),
+        );
+        checkpoint.retain(|t| options.keeps(t.name()));
+        if checkpoint.is_empty() {
+            return Err(nothing_selected(&checkpoint, options, stored));
+        }
+        if let Some((file, t)) = checkpoint
+            .tensors()
+            .find(|(_, t)| t.dtype().to_candle().is_none())
+        {
+            return Err(BackendError::Invalid {
+                path: file.path().to_path_buf(),
+                tensor: Some(t.name().to_owned()),
+                reason: format!(
+                    "dtype {} has no candle equivalent: leave the tensor out with `skip`",
+                    t.dtype()
+                ),
+            });
+        }
+        let dtype = options.dtype.map(|d| d.dtype());
+        let files = checkpoint
+            .files()
+            .iter()
+            .map(|f| f.path().to_path_buf())
+            .collect();
+        let bytes = checkpoint.loaded_bytes(dtype);
+        let inspection = Inspection::new(layout, files, checkpoint.len(), bytes);
+        let read = checkpoint.tensor_bytes();
+        let plan = SafetensorsPlan {
+            checkpoint,
+            config: found.config,
+            dtype,
+            prefix: options.prefix.clone(),
+        };
+        Ok(Opened::new(plan, inspection).reading(read))
+    }
+
+    /// Loads the selected tensors allocating at most `limit` bytes: a file that grew or changed
+    /// since it was opened fails naming it, before anything is allocated for it.
+    fn load(
+        &self,
+        plan: SafetensorsPlan,
+        limit: u64,
+        progress: &dyn LoadProgress,
+    ) -> Result<SafetensorsModel, BackendError> {
+        let options = LoadOptions::default().within(Allowance::new(limit));
+        let options = match plan.dtype {
+            Some(dtype) => options.with_dtype(dtype),
+            None => options,
+        };
+        let loaded = plan
+            .checkpoint
+            .load_with_progress(&options, &|n| progress.advance(n))
+            .map_err(|e| e.into_backend_error(plan.checkpoint.location()))?;
+        let resident = loaded.resident_bytes();
+        let tensors: HashMap<String, _> = match plan.prefix.as_deref() {
+            None => loaded.into_inner(),
+            Some(prefix) => loaded
+                .into_iter()
+                .map(|(name, t)| match name.strip_prefix(prefix) {
+                    Some(short) => (short.to_owned(), t),
+                    None => (name, t),
+                })
+                .collect(),
+        };
+        Ok(SafetensorsModel {
+            tensors,
+            config: plan.config,
+            resident,
+        })
+    }
+
+    fn resident_bytes(&self, model: &SafetensorsModel) -> Option<u64> {
+        Some(model.resident_bytes())
+    }
+
+    /// `true`: the model is read-only candle tensors.
+    fn shareable(&self) -> bool {
+        true
+    }
+
+    /// Refuses an empty `prefix` or `skip` entry.
+    fn check_options(&self, options: &SafetensorsOptions) -> Result<(), BackendError> {
+        options.check(Self::NAME)
+    }
+}
+
+/// The options selected no tensor: say what the names look like instead.
+fn nothing_selected(
+    checkpoint: &Checkpoint,
+    options: &SafetensorsOptions,
+    (stored, first): (usize, Option<String>),
+) -> BackendError {
+    let what = match &options.prefix {
+        Some(prefix) => format!("no tensor name starts with the `prefix` option {prefix:?}"),
+        None => "no tensor is left after the `skip` option".to_owned(),
+    };
+    let first = first.map_or_else(String::new, |n| format!(", the first is {n:?}"));
+    BackendError::invalid(
+        checkpoint.location(),
+        format!("{what} ({stored} tensors stored{first})"),
+    )
+}

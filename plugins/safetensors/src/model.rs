@@ -1,0 +1,76 @@
+//! A loaded safetensors model: named candle tensors and the folder's `config.json`.
+
+use std::collections::HashMap;
+
+use modelcache_weights::candle_core::Tensor;
+use serde_json::{Map, Value};
+
+/// The tensors of a checkpoint, under their stored names (less the `prefix` option), and its
+/// `config.json`.
+///
+/// Read-only: candle tensors are immutable and reference-counted, so one model serves any
+/// number of threads, and [`tensor_map`](Self::tensor_map) hands a model-code constructor
+/// (`candle_nn::VarBuilder::from_tensors`) a map that shares the storage rather than copying it.
+pub struct SafetensorsModel {
+    pub(crate) tensors: HashMap<String, Tensor>,
+    pub(crate) config: Option<Map<String, Value>>,
+    pub(crate) resident: u64,
+}
+
+impl SafetensorsModel {
+    /// The tensor called `name`.
+    pub fn tensor(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.get(name)
+    }
+
+    /// Every tensor with its name, in no particular order.
+    pub fn tensors(&self) -> impl ExactSizeIterator<Item = (&str, &Tensor)> + '_ {
+        self.tensors.iter().map(|(n, t)| (n.as_str(), t))
+    }
+
+    /// A map of every tensor, for `candle_nn::VarBuilder::from_tensors`. The tensors share
+    /// their storage with the cached model (a clone of a candle tensor is a reference).
+    pub fn tensor_map(&self) -> HashMap<String, Tensor> {
+        self.tensors.clone()
+    }
+
+    /// The number of tensors.
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    /// Whether there are none (never, for a model that loaded: an empty selection is refused).
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// The folder's `config.json`, when it has one.
+    pub fn config(&self) -> Option<&Map<String, Value>> {
+        self.config.as_ref()
+    }
+
+    /// `config.json` parsed into the model code's own config type (for example
+    /// `candle_transformers::models::bert::Config`).
+    ///
+    /// # Errors
+    /// When there is no `config.json`, or it does not fit `T`.
+    pub fn config_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        let value = Value::Object(self.config.clone().unwrap_or_default());
+        serde_json::from_value(value)
+    }
+
+    /// Bytes held by the tensors' storage, measured from the tensors after the load.
+    pub fn resident_bytes(&self) -> u64 {
+        self.resident
+    }
+}
+
+impl std::fmt::Debug for SafetensorsModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SafetensorsModel")
+            .field("tensors", &self.tensors.len())
+            .field("resident_bytes", &self.resident)
+            .field("config", &self.config.is_some())
+            .finish()
+    }
+}
