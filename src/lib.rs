@@ -5,7 +5,8 @@
 //!
 //! * [`core`]: the [`Backend`](core::Backend) trait and the budgeted cache.
 //! * [`registry`]: models.toml, backends by name, dynamic plugins.
-//! * [`flux`], [`ltx`], [`kokoro`]: the built-in model families, registered by [`backends`].
+//! * [`flux`], [`ltx`], [`kokoro`]: the built-in model families, and [`safetensors`] for any
+//!   Hugging Face safetensors folder; all registered by [`backends`].
 //! * [`bench`]: the measurements of `modelcache bench`.
 #![deny(unsafe_code)]
 
@@ -18,16 +19,18 @@ pub use modelcache_flux as flux;
 pub use modelcache_kokoro as kokoro;
 pub use modelcache_ltx as ltx;
 pub use modelcache_registry as registry;
+pub use modelcache_safetensors as safetensors;
 
 pub use plugins::backends_for;
 
-/// The built-in backends: Flux, LTX-Video and Kokoro. A crate of yours adds its own with one
+/// The built-in backends: Flux, LTX-Video, Kokoro and the generic safetensors one. A crate of yours adds its own with one
 /// line: `backends.register(MyBackend::default())`.
 pub fn backends() -> registry::Backends {
     registry::Backends::new()
         .with(flux::BACKEND)
         .with(ltx::BACKEND)
         .with(kokoro::BACKEND)
+        .with(safetensors::BACKEND)
 }
 
 /// The README's Rust examples, compiled and run as doctests.

@@ -5,8 +5,8 @@ use modelcache_registry::{Backends, Config, RegistryError};
 /// The built-in backends plus those of the plugins in the config's `[plugins] paths`.
 ///
 /// Loading a plugin runs its code in this process: configure only libraries you trust, built
-/// by the same compiler against the same `modelcache-core` (the registry checks both and refuses
-/// a mismatch; see `modelcache_registry::plugin`).
+/// by the same compiler against the same contract, `modelcache-backend` (the registry checks both
+/// and refuses a mismatch; see `modelcache_registry::plugin`).
 ///
 /// # Errors
 /// When a plugin cannot be opened or is refused.

@@ -622,3 +622,46 @@ fn the_bundled_fixtures_are_generated_on_first_use() {
     let (_, _, err) = run(dir.path(), &["check"]);
     assert!(!err.contains("Generating"), "generated once: {err}");
 }
+
+/// A Hugging Face folder with the generic backend: `check` validates it from headers and
+/// `load` charges its exact size, sharded or not, with the options applied.
+#[test]
+fn check_and_load_work_on_a_hugging_face_folder() {
+    use modelcache_testkit::{BertSpec, write_bert};
+    let dir = tempfile::tempdir().unwrap();
+    write_bert(&dir.path().join("models/minilm"), &BertSpec::tiny()).unwrap();
+    let sharded = BertSpec::tiny().sharded(64 * 1024).with_seed(3);
+    write_bert(&dir.path().join("models/sharded"), &sharded).unwrap();
+    let config = r#"
+[cache]
+budget = "64MiB"
+
+[models.minilm]
+backend = "safetensors"
+path = "models/minilm"
+options = { dtype = "f16", skip = ["pooler."] }
+
+[models.sharded]
+backend = "safetensors"
+path = "models/sharded/model.safetensors.index.json"
+"#;
+    std::fs::write(dir.path().join("models.toml"), config).unwrap();
+    let (code, out, err) = run(dir.path(), &["check"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("all 2 models OK"), "{out}");
+    assert!(out.contains("sharded (2 files and an index)"), "{out}");
+    let (code, out, err) = run(dir.path(), &["load", "minilm", "sharded"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for id in ["minilm", "sharded"] {
+        let row = row(&out, id, "loaded");
+        assert!(row.contains("+0.00%"), "{out}");
+    }
+
+    // A typo in an option is named with the model and the key.
+    let bad = config.replace("skip = ", "skips = ");
+    std::fs::write(dir.path().join("models.toml"), bad).unwrap();
+    let (code, out, err) = run(dir.path(), &["check"]);
+    assert_ne!(code, 0, "{out}\n{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("minilm") && all.contains("skips"), "{all}");
+}

@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // The plugin targets: a few files per layout (the folders are the registered suites' case
     // names), with options that make the backend read them.
-    let plugins: [(Plugin, &[(&str, u8)]); 3] = [
+    let plugins: [(Plugin, &[(&str, u8)]); 4] = [
         (
             Plugin::Flux,
             &[
@@ -80,6 +80,14 @@ fn main() -> Result<(), Box<dyn Error>> {
                 ("all-voices/config.json", 0),
                 ("all-voices/kokoro-v1_0.safetensors", 0x04),
                 ("all-voices/voices/af_heart.safetensors", 0x01),
+            ],
+        ),
+        (
+            Plugin::Safetensors,
+            &[
+                ("folder/model.safetensors", 0),
+                ("folder/config.json", 0x04),
+                ("index-file/model.safetensors.index.json", 0x0a),
             ],
         ),
     ];

@@ -21,6 +21,8 @@ mod flux;
 mod kokoro;
 #[path = "../../../plugins/ltx/tests/suite/mod.rs"]
 mod ltx;
+#[path = "../../../plugins/safetensors/tests/suite/mod.rs"]
+mod safetensors;
 
 /// The model families with a backend and a registered suite in this workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,21 +33,31 @@ pub enum Plugin {
     Ltx,
     /// `modelcache-kokoro`.
     Kokoro,
+    /// `modelcache-safetensors`.
+    Safetensors,
 }
 
 impl Plugin {
     /// Every plugin.
-    pub const ALL: [Plugin; 3] = [Plugin::Flux, Plugin::Ltx, Plugin::Kokoro];
+    pub const ALL: [Plugin; 4] = [
+        Plugin::Flux,
+        Plugin::Ltx,
+        Plugin::Kokoro,
+        Plugin::Safetensors,
+    ];
 
     /// The plugin's registered suite, its backend type erased.
     fn registered(self) -> &'static dyn Registered {
         static FLUX: OnceLock<Suite<modelcache_flux::FluxBackend>> = OnceLock::new();
         static LTX: OnceLock<Suite<modelcache_ltx::LtxBackend>> = OnceLock::new();
         static KOKORO: OnceLock<Suite<modelcache_kokoro::KokoroBackend>> = OnceLock::new();
+        static SAFETENSORS: OnceLock<Suite<modelcache_safetensors::SafetensorsBackend>> =
+            OnceLock::new();
         match self {
             Plugin::Flux => FLUX.get_or_init(flux::suite),
             Plugin::Ltx => LTX.get_or_init(ltx::suite),
             Plugin::Kokoro => KOKORO.get_or_init(kokoro::suite),
+            Plugin::Safetensors => SAFETENSORS.get_or_init(safetensors::suite),
         }
     }
 

@@ -454,3 +454,8 @@ fn ltx_on_damaged_files() {
 fn kokoro_on_damaged_files() {
     damaged_fixture(Plugin::Kokoro);
 }
+
+#[test]
+fn safetensors_on_damaged_files() {
+    damaged_fixture(Plugin::Safetensors);
+}

@@ -7,10 +7,12 @@ use modelcache_backend::ModelLoader;
 use modelcache_core::{CacheError, CacheStats, ModelCache};
 use modelcache_reliability::Plugin;
 use modelcache_testkit::{
-    FluxSpec, KokoroSpec, LtxSpec, write_flux_diffusers, write_kokoro_mlx, write_ltx_single_file,
+    BertSpec, FluxSpec, KokoroSpec, LtxSpec, write_bert, write_flux_diffusers, write_kokoro_mlx,
+    write_ltx_single_file,
 };
 
-/// A Flux diffusers tree, an LTX single file and a Kokoro folder in one temporary folder.
+/// A Flux diffusers tree, an LTX single file, a Kokoro folder and a sharded BERT folder (the
+/// generic safetensors backend's) in one temporary folder.
 pub struct Models {
     pub dir: tempfile::TempDir,
 }
@@ -41,6 +43,13 @@ impl Models {
         write_flux_diffusers(&dir.path().join("flux"), &flux).unwrap();
         write_ltx_single_file(&dir.path().join("ltx"), &ltx).unwrap();
         write_kokoro_mlx(&dir.path().join("kokoro"), &kokoro).unwrap();
+        // Scaled through the vocabulary: the word embeddings take about `bytes`.
+        let mut bert = BertSpec::tiny().with_seed(seed).sharded(64 * 1024);
+        if let Some(bytes) = bytes {
+            bert.vocab_size = bert.vocab_size.max(bytes / (4 * bert.hidden_size));
+            bert.max_shard_bytes = Some(bytes / 2);
+        }
+        write_bert(&dir.path().join("safetensors"), &bert).unwrap();
         Self { dir }
     }
 
