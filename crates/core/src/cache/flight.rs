@@ -311,6 +311,7 @@ impl Leader {
         }
         st.counters.loads += 1;
         st.counters.load_time = st.counters.load_time.saturating_add(elapsed);
+        st.counters.load_times.record(elapsed);
         st.counters.bytes_loaded = st.counters.bytes_loaded.saturating_add(measured);
         st.emit(CacheEvent::Loaded {
             id: flight.id.to_string(),
