@@ -11,6 +11,7 @@
 //! |---|---|---|---|
 //! | `modelcache_model_resident_bytes` | gauge | `model`, `backend`, `device`, `pool` | each resident model's charged bytes |
 //! | `modelcache_model_loading_bytes` | gauge | as above | each load in flight: its reservation |
+//! | `modelcache_models_info` | gauge, always 1 | `running_lora_adapters`, `waiting_lora_adapters`, `max_lora` | resident and loading model IDs (sorted, comma-separated) and the number of registered models, in the labels of vLLM's `vllm:lora_requests_info`, which routers already read (docs/fleet.md) |
 //! | `modelcache_budget_bytes` | gauge | `scope` (`global`, `pool`), `pool` | a budget (`+Inf`: unlimited) |
 //! | `modelcache_charged_bytes` | gauge | as above | bytes charged against it |
 //! | `modelcache_resident_bytes`, `_loading_bytes`, `_held_bytes` | gauge | | the global charge by kind (held: evicted, still in use) |
@@ -84,6 +85,7 @@ impl Collector for CacheCollector {
         let mut entries = self.cache.entries();
         entries.sort_by(|a, b| a.id.cmp(&b.id));
         write_models(&mut encoder, &entries)?;
+        write_router_info(&mut encoder, &entries, self.cache.registered().len())?;
         write_budgets(&mut encoder, &stats)?;
         write_counters(&mut encoder, &stats)
     }
@@ -139,6 +141,33 @@ fn write_models(enc: &mut DescriptorEncoder, entries: &[EntryInfo]) -> fmt::Resu
         }
     }
     Ok(())
+}
+
+/// The one series a router that knows vLLM's adapter metric reads: the Gateway API inference
+/// extension's endpoint picker (its `lora-affinity-scorer`) splits `running_lora_adapters` and
+/// `waiting_lora_adapters` on commas and compares their count with `max_lora`.
+fn write_router_info(
+    enc: &mut DescriptorEncoder,
+    entries: &[EntryInfo],
+    registered: usize,
+) -> fmt::Result {
+    let ids = |loading: bool| -> String {
+        let ids: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.loading == loading)
+            .map(|e| e.id.as_str())
+            .collect();
+        ids.join(",")
+    };
+    let labels: Labels = vec![
+        ("running_lora_adapters", ids(false)),
+        ("waiting_lora_adapters", ids(true)),
+        ("max_lora", registered.to_string()),
+    ];
+    let help = "The resident (running) and loading (waiting) model IDs, comma-separated, and how \
+                many models are registered (max), in the labels vLLM's lora_requests_info uses.";
+    enc.encode_descriptor("modelcache_models", help, None, MetricType::Info)?
+        .encode_info(&labels)
 }
 
 /// Encodes a budget: `u64::MAX` (unlimited) as `+Inf`, any other as its integer.

@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -234,6 +235,14 @@ fn the_exposition_parses_back_to_the_cache_state() {
     );
     assert!(find(&samples, "modelcache_model_loading_bytes", &[]).is_empty());
 
+    // The same in the labels vLLM's adapter metric uses (see docs/fleet.md).
+    let router = [
+        ("running_lora_adapters", "speech,video"),
+        ("waiting_lora_adapters", ""),
+        ("max_lora", "6"),
+    ];
+    assert_eq!(value(&samples, "modelcache_models_info", &router), 1.0);
+
     // Budgets and charges per scope.
     let global = [("scope", "global")];
     let pool = [("scope", "pool"), ("pool", "gpu0")];
@@ -359,4 +368,95 @@ fn a_model_id_cannot_forge_a_line() {
     );
     assert_eq!(resident.len(), 1);
     assert_eq!(value(&samples, "modelcache_hits_total", &[]), 0.0);
+}
+
+/// One node of a fleet: a speech model and two large models sharing a GPU pool that holds one of
+/// them at a time. What docs/fleet.md shows.
+fn fleet_node() -> ModelCache {
+    let clock = Arc::new(ManualClock::new());
+    let gib = 1u64 << 30;
+    let cache = ModelCache::builder()
+        .budget(24 * gib)
+        .pool("gpu0", 16 * gib)
+        .clock(clock.clone())
+        .build();
+    let gpu = || ModelPolicy::default().pool("gpu0");
+    let s = Duration::from_millis;
+    model(
+        &cache,
+        &clock,
+        "kokoro",
+        "kokoro",
+        330_000_000,
+        s(400),
+        ModelPolicy::default(),
+    );
+    model(
+        &cache,
+        &clock,
+        "flux-schnell",
+        "flux",
+        12 * gib,
+        s(38_000),
+        gpu(),
+    );
+    model(
+        &cache,
+        &clock,
+        "ltx-video",
+        "ltx",
+        19 * gib / 2,
+        s(25_000),
+        gpu(),
+    );
+    for id in [
+        "kokoro",
+        "flux-schnell",
+        "ltx-video",
+        "kokoro",
+        "flux-schnell",
+    ] {
+        drop(cache.get::<u8>(id).unwrap());
+    }
+    cache
+}
+
+/// docs/fleet-example.prom is this node's exposition, and every line docs/fleet.md quotes in a
+/// `prom` block is one of its lines. `MODELCACHE_BLESS=1 cargo test -p modelcache-core --test
+/// metrics` rewrites the file.
+#[test]
+fn the_fleet_docs_quote_a_rendered_exposition() {
+    let cache = fleet_node();
+    let s = cache.stats();
+    assert_eq!((s.loads, s.hits, s.evicted_by.capacity), (4, 1, 2));
+    let text = metrics::render(&cache);
+    parse(&text);
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    let example = docs.join("fleet-example.prom");
+    if std::env::var_os("MODELCACHE_BLESS").is_some() {
+        std::fs::write(&example, &text).unwrap();
+    }
+    let written = std::fs::read_to_string(&example).unwrap();
+    assert_eq!(
+        written, text,
+        "docs/fleet-example.prom is stale: rerun with MODELCACHE_BLESS=1"
+    );
+    let guide = std::fs::read_to_string(docs.join("fleet.md")).unwrap();
+    let mut quoted = 0;
+    let mut in_block = false;
+    for line in guide.lines() {
+        match line.trim_end() {
+            "```prom" => in_block = true,
+            "```" => in_block = false,
+            l if in_block && !l.is_empty() => {
+                assert!(
+                    text.lines().any(|t| t == l),
+                    "docs/fleet.md quotes a line the exposition does not have: {l}"
+                );
+                quoted += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(quoted > 0, "docs/fleet.md quotes the exposition");
 }
