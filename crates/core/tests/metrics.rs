@@ -325,6 +325,7 @@ fn stats_count_evictions_by_reason_and_loads_by_duration() {
     assert_eq!(s.evicted_by.of(EvictReason::Expired), s.expirations);
     let by_reason: u64 = EvictReason::ALL.iter().map(|&r| s.evicted_by.of(r)).sum();
     assert_eq!(by_reason, s.evictions);
+    assert_eq!(s.evicted_by.total(), s.evictions);
     assert_eq!(s.load_times.count(), s.loads);
     assert_eq!(s.load_times.sum(), s.load_time);
 }
@@ -459,4 +460,19 @@ fn the_fleet_docs_quote_a_rendered_exposition() {
         }
     }
     assert!(quoted > 0, "docs/fleet.md quotes the exposition");
+}
+
+/// A cache of budget 0 loads on every request; those loads are counted and timed like any other.
+#[test]
+fn loads_that_are_not_kept_are_counted_in_the_histogram() {
+    let cache = ModelCache::new(0);
+    common::counting(&cache, "a", 100, ModelPolicy::default());
+    drop(cache.get::<common::Model>("a").unwrap());
+    drop(cache.get::<common::Model>("a").unwrap());
+    let samples = parse(&metrics::render(&cache));
+    assert_eq!(value(&samples, "modelcache_loads_total", &[]), 2.0);
+    let count = "modelcache_load_duration_seconds_count";
+    assert_eq!(value(&samples, count, &[]), 2.0);
+    assert_eq!(value(&samples, "modelcache_loaded_bytes_total", &[]), 200.0);
+    assert!(find(&samples, "modelcache_model_resident_bytes", &[]).is_empty());
 }

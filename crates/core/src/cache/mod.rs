@@ -22,6 +22,9 @@
 //! 6. **Nothing that takes the lock is dropped under it,** and no user code runs under it:
 //!    models and flights removed under the lock are dropped by [`effects::Effects::finish`]
 //!    after it is released, event hooks run there too, and a panic in either is caught.
+//! 7. **Counters agree.** Evictions by reason add up to the evictions (`State::evict` counts
+//!    both); the load histogram counts every successful load and sums their time
+//!    (`Counters::loaded` keeps them together, for cached and budget-zero loads alike).
 
 mod acquire;
 mod admission;

@@ -26,6 +26,16 @@ pub(crate) struct Counters {
     pub bytes_loaded: u64,
 }
 
+impl Counters {
+    /// Counts a successful load that took `elapsed` and measured `bytes`.
+    pub fn loaded(&mut self, elapsed: Duration, bytes: u64) {
+        self.loads += 1;
+        self.load_time = self.load_time.saturating_add(elapsed);
+        self.load_times.record(elapsed);
+        self.bytes_loaded = self.bytes_loaded.saturating_add(bytes);
+    }
+}
+
 /// Evictions counted by [`EvictReason`]; they add up to [`CacheStats::evictions`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -49,6 +59,13 @@ impl EvictionCounts {
             EvictReason::Invalidated => self.invalidated,
             EvictReason::Cleared => self.cleared,
         }
+    }
+
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        EvictReason::ALL
+            .iter()
+            .fold(0, |sum, &r| sum.saturating_add(self.of(r)))
     }
 
     /// Counts one eviction for `reason`.
