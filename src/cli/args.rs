@@ -100,7 +100,8 @@ pub struct BenchOpts {
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub policy_requests: u32,
     /// Write the cache's state and counters after the run to FILE, in the Prometheus text
-    /// exposition format (what a fleet's router scrapes; see docs/fleet.md).
+    /// exposition format (what a fleet's router scrapes; see docs/fleet.md). The counters cover
+    /// the whole run: the per-model measurements, the clear before the trace, and the trace.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
 }
