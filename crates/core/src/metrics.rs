@@ -3,8 +3,9 @@
 //! what loading and evicting have cost so far.
 //!
 //! Rendered with the official `prometheus-client` crate by a [`Collector`] that reads the
-//! cache on every scrape ([`ModelCache::stats`] and [`ModelCache::entries`], two snapshots
-//! taken one after the other), so nothing is updated on the hit path. Register a
+//! cache on every scrape ([`ModelCache::stats`], [`ModelCache::entries`] and
+//! [`ModelCache::registered`], snapshots taken one after the other, not at one instant), so
+//! nothing is updated on the hit path. Register a
 //! [`CacheCollector`] in your own [`Registry`], or call [`render`] for the text.
 //!
 //! | metric | type | labels | what |
