@@ -664,4 +664,62 @@ path = "models/sharded/model.safetensors.index.json"
     assert_ne!(code, 0, "{out}\n{err}");
     let all = format!("{out}{err}");
     assert!(all.contains("minilm") && all.contains("skips"), "{all}");
+
+/// `bench --metrics FILE` writes the cache's Prometheus exposition after the run: the models
+/// the trace left resident, with their backend, and the load counters agreeing with the
+/// load-duration histogram.
+#[test]
+fn bench_writes_metrics() {
+    let (dir, _) = workspace(&small());
+    let file = dir.path().join("metrics.prom");
+    let mut args = bench_args(true, "40", "2");
+    args.extend(["--metrics", "metrics.prom"]);
+    let (code, out, err) = run(dir.path(), &args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let sample = |name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.split([' ', '{']).next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name}: {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(sample("modelcache_loads_total") > 0.0, "{text}");
+    assert_eq!(
+        sample("modelcache_loads_total"),
+        sample("modelcache_load_duration_seconds_count")
+    );
+    assert!(
+        text.contains("modelcache_evictions_total{reason=\"capacity\"}"),
+        "{text}"
+    );
+    let resident: Vec<&str> = lines_with(&text, "modelcache_model_resident_bytes{");
+    assert!(!resident.is_empty(), "{text}");
+    assert!(
+        resident.iter().all(|l| l.contains("device=\"cpu\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains("modelcache_budget_bytes{scope=\"global\"} 1536000\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("modelcache_budget_bytes{scope=\"pool\",pool=\"video\"} 1048576\n"),
+        "{text}"
+    );
+}
+
+/// A metrics file that cannot be written is a usage error found before the run.
+#[test]
+fn bench_metrics_to_an_unwritable_path_fails_at_once() {
+    let (dir, _) = workspace(&small());
+    let mut args = bench_args(false, "8", "1");
+    args.extend(["--metrics", "no/such/folder/metrics.prom"]);
+    let (code, out, err) = run(dir.path(), &args);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("writing the metrics to no/such/folder/metrics.prom"),
+        "{err}"
+    );
+    assert!(!err.contains("measuring"), "nothing ran: {err}");
 }

@@ -99,6 +99,11 @@ pub struct BenchOpts {
     /// Requests of the eviction-policy comparison (replayed in simulated time), 1 to 10,000,000.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub policy_requests: u32,
+    /// Write the cache's state and counters after the run to FILE, in the Prometheus text
+    /// exposition format (what a fleet's router scrapes; see docs/fleet.md). The counters cover
+    /// the whole run: the per-model measurements, the clear before the trace, and the trace.
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
 }
 
 /// The size of generated fixtures: `None` for the smallest (`tiny`).

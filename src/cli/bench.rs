@@ -2,6 +2,9 @@
 //! beside the others), then the models that loaded are replayed as a mixed request trace.
 //! Every table has a key under it.
 
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use modelcache::bench::{
@@ -14,7 +17,7 @@ use serde::Serialize;
 use super::Failure;
 use super::args::{Args, BenchOpts};
 use super::output::{self, Table};
-use super::report::{EXIT_PROBLEM, Problem};
+use super::report::{EXIT_PROBLEM, EXIT_USAGE, Problem};
 use super::setup::{in_file_order, open};
 
 #[derive(Serialize)]
@@ -64,6 +67,16 @@ struct Failed {
 }
 
 pub fn bench(args: &Args, opts: &BenchOpts) -> Result<(), Failure> {
+    // Created first, so that a path that cannot be written fails before the run, not after it.
+    let metrics = opts
+        .metrics
+        .as_deref()
+        .map(|path| {
+            File::create(path)
+                .map(|file| (path, file))
+                .map_err(|e| Failure::usage(metrics_error(path, &e)))
+        })
+        .transpose()?;
     let opened = open(args, false)?;
     let registry = &opened.registry;
     let cache = registry.cache();
@@ -180,7 +193,28 @@ pub fn bench(args: &Args, opts: &BenchOpts) -> Result<(), Failure> {
     } else {
         print_tables(&report, opts);
     }
+    if let Some((path, mut file)) = metrics {
+        let text = modelcache_core::metrics::render(cache);
+        match file
+            .write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+        {
+            Ok(()) if !opts.json => output::err(format_args!(
+                "wrote the cache's metrics to {}",
+                output::escape(&path.display().to_string())
+            )),
+            Ok(()) => {}
+            Err(e) => problems.push(Problem::new(metrics_error(path, &e), EXIT_USAGE)),
+        }
+    }
     opened.finish(problems)
+}
+
+fn metrics_error(path: &Path, e: &std::io::Error) -> String {
+    format!(
+        "writing the metrics to {}: {e}",
+        output::escape(&path.display().to_string())
+    )
 }
 
 /// Prints a table's key: one `name  meaning` line per column, under it.

@@ -47,6 +47,7 @@
 mod cache;
 mod clock;
 mod error;
+pub mod metrics;
 mod sync;
 mod units;
 
@@ -54,8 +55,9 @@ mod units;
 pub use cache::OwnedModelGuard;
 pub use cache::{
     AnyHandle, CacheBuilder, CacheEvent, CacheStats, DEFAULT_THROUGHPUT, EntryInfo, EvictReason,
-    EvictionPolicy, HISTORY, Handle, ModelCache, ModelGuard, ModelPolicy, Plan, PlanStep,
-    PoolStats, Reaper, Served, StepOutcome, UnknownPolicy, Victim,
+    EvictionCounts, EvictionPolicy, HISTORY, Handle, LOAD_BUCKETS, LoadHistogram, ModelCache,
+    ModelGuard, ModelPolicy, Plan, PlanStep, PoolStats, Reaper, Served, StepOutcome, UnknownPolicy,
+    Victim,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CacheError, Holder, HolderState};

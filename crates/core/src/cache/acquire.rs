@@ -180,11 +180,13 @@ impl ModelCache {
         work: Work<'_>,
         progress: &dyn LoadProgress,
     ) -> Result<Lease, CacheError> {
+        let started = self.shared.signals.now();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let loaded = work.run(progress);
             progress.finish();
             loaded
         }));
+        let elapsed = self.shared.signals.now().saturating_duration_since(started);
         // The panic payload (user code) is dropped here, before the lock is taken.
         let result = match outcome {
             Ok(Ok(loaded)) => Ok(loaded),
@@ -197,7 +199,7 @@ impl ModelCache {
         };
         let mut st = self.shared.lock();
         match &result {
-            Ok(_) => st.counters.loads += 1,
+            Ok(loaded) => st.counters.loaded(elapsed, loaded.bytes()),
             Err(_) => st.counters.load_failures += 1,
         }
         drop(st);

@@ -18,6 +18,27 @@ pub enum EvictReason {
     Cleared,
 }
 
+impl EvictReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [EvictReason; 4] = [
+        EvictReason::Capacity,
+        EvictReason::Expired,
+        EvictReason::Invalidated,
+        EvictReason::Cleared,
+    ];
+
+    /// Its name in lower case (`capacity`, `expired`, `invalidated`, `cleared`): the `reason`
+    /// label of the exported eviction counter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvictReason::Capacity => "capacity",
+            EvictReason::Expired => "expired",
+            EvictReason::Invalidated => "invalidated",
+            EvictReason::Cleared => "cleared",
+        }
+    }
+}
+
 /// Something the cache did.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

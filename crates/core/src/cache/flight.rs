@@ -309,9 +309,7 @@ impl Leader {
                 .insert(Arc::clone(&resident.id), Slot::Ready(Arc::clone(&resident)));
             fx.drop_slot(replaced);
         }
-        st.counters.loads += 1;
-        st.counters.load_time = st.counters.load_time.saturating_add(elapsed);
-        st.counters.bytes_loaded = st.counters.bytes_loaded.saturating_add(measured);
+        st.counters.loaded(elapsed, measured);
         st.emit(CacheEvent::Loaded {
             id: flight.id.to_string(),
             backend: self.backend.to_string(),

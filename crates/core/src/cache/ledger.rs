@@ -174,6 +174,11 @@ impl State {
             add(h.bytes, h.pool);
         }
         assert_eq!(self.charged, global, "global ledger out of balance");
+        let c = &self.counters;
+        assert_eq!(c.evicted_by.total(), c.evictions, "evictions by reason");
+        assert_eq!(c.evicted_by.expired, c.expirations, "expirations");
+        assert_eq!(c.load_times.count(), c.loads, "load histogram");
+        assert_eq!(c.load_times.sum(), c.load_time, "load histogram sum");
         assert_eq!(self.over, self.scope_exceeded(None), "stale over flag");
         for (i, (p, sum)) in self.pools.iter().zip(pools).enumerate() {
             assert_eq!(p.charged, sum, "ledger of pool {} out of balance", p.name);

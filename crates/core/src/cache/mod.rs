@@ -22,6 +22,9 @@
 //! 6. **Nothing that takes the lock is dropped under it,** and no user code runs under it:
 //!    models and flights removed under the lock are dropped by [`effects::Effects::finish`]
 //!    after it is released, event hooks run there too, and a panic in either is caught.
+//! 7. **Counters agree.** Evictions by reason add up to the evictions (`State::evict` counts
+//!    both); the load histogram counts every successful load and sums their time
+//!    (`Counters::loaded` keeps them together, for cached and budget-zero loads alike).
 
 mod acquire;
 mod admission;
@@ -34,6 +37,7 @@ mod eviction;
 mod flight;
 mod handle;
 mod ledger;
+mod load_times;
 mod maintenance;
 mod policy;
 mod preflight;
@@ -56,10 +60,11 @@ pub use builder::CacheBuilder;
 pub use events::{CacheEvent, EvictReason};
 pub use eviction::{DEFAULT_THROUGHPUT, EvictionPolicy, HISTORY, UnknownPolicy};
 pub use handle::{AnyHandle, Handle, ModelGuard, Served};
+pub use load_times::{LOAD_BUCKETS, LoadHistogram};
 pub use maintenance::Reaper;
 pub use policy::ModelPolicy;
 pub use preflight::{Plan, PlanStep, StepOutcome, Victim};
-pub use stats::{CacheStats, EntryInfo, PoolStats};
+pub use stats::{CacheStats, EntryInfo, EvictionCounts, PoolStats};
 
 use signals::Signals;
 use state::State;

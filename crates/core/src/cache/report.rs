@@ -29,6 +29,7 @@ impl ModelCache {
             loads: c.loads,
             load_failures: c.load_failures,
             evictions: c.evictions,
+            evicted_by: c.evicted_by,
             bytes_evicted: c.bytes_evicted,
             expirations: c.expirations,
             waits: c.waits,
@@ -38,6 +39,7 @@ impl ModelCache {
             overruns: c.overruns,
             callback_panics: self.shared.signals.callback_panics.load(Ordering::Relaxed),
             load_time: c.load_time,
+            load_times: c.load_times.clone(),
             bytes_loaded: c.bytes_loaded,
             eviction: st.eviction,
             pools: st

@@ -207,6 +207,7 @@ impl State {
             self.uncharge(r.bytes, r.pool);
         }
         self.counters.evictions += 1;
+        self.counters.evicted_by.add(reason);
         self.counters.bytes_evicted = self.counters.bytes_evicted.saturating_add(r.bytes);
         if reason == EvictReason::Expired {
             self.counters.expirations += 1;

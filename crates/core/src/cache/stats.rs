@@ -2,16 +2,19 @@
 
 use std::time::{Duration, Instant};
 
+use super::events::EvictReason;
 use super::eviction::EvictionPolicy;
+use super::load_times::LoadHistogram;
 
 /// Running counters, kept under the cache lock.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Counters {
     pub hits: u64,
     pub misses: u64,
     pub loads: u64,
     pub load_failures: u64,
     pub evictions: u64,
+    pub evicted_by: EvictionCounts,
     pub bytes_evicted: u64,
     pub expirations: u64,
     pub waits: u64,
@@ -19,7 +22,62 @@ pub(crate) struct Counters {
     pub withdrawn: u64,
     pub overruns: u64,
     pub load_time: Duration,
+    pub load_times: LoadHistogram,
     pub bytes_loaded: u64,
+}
+
+impl Counters {
+    /// Counts a successful load that took `elapsed` and measured `bytes`.
+    pub fn loaded(&mut self, elapsed: Duration, bytes: u64) {
+        self.loads += 1;
+        self.load_time = self.load_time.saturating_add(elapsed);
+        self.load_times.record(elapsed);
+        self.bytes_loaded = self.bytes_loaded.saturating_add(bytes);
+    }
+}
+
+/// Evictions counted by [`EvictReason`]; they add up to [`CacheStats::evictions`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EvictionCounts {
+    /// Room was needed for another model.
+    pub capacity: u64,
+    /// Keep-alive ran out (equals [`CacheStats::expirations`]).
+    pub expired: u64,
+    /// Removed by `invalidate`.
+    pub invalidated: u64,
+    /// Removed by `clear`.
+    pub cleared: u64,
+}
+
+impl EvictionCounts {
+    /// The evictions for `reason`.
+    pub fn of(&self, reason: EvictReason) -> u64 {
+        match reason {
+            EvictReason::Capacity => self.capacity,
+            EvictReason::Expired => self.expired,
+            EvictReason::Invalidated => self.invalidated,
+            EvictReason::Cleared => self.cleared,
+        }
+    }
+
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        EvictReason::ALL
+            .iter()
+            .fold(0, |sum, &r| sum.saturating_add(self.of(r)))
+    }
+
+    /// Counts one eviction for `reason`.
+    pub(crate) fn add(&mut self, reason: EvictReason) {
+        let count = match reason {
+            EvictReason::Capacity => &mut self.capacity,
+            EvictReason::Expired => &mut self.expired,
+            EvictReason::Invalidated => &mut self.invalidated,
+            EvictReason::Cleared => &mut self.cleared,
+        };
+        *count = count.saturating_add(1);
+    }
 }
 
 /// A snapshot of the cache's state and counters.
@@ -53,6 +111,8 @@ pub struct CacheStats {
     pub load_failures: u64,
     /// Entries removed (capacity, expiry, invalidation, clear).
     pub evictions: u64,
+    /// Those evictions by reason.
+    pub evicted_by: EvictionCounts,
     /// Bytes of those entries.
     pub bytes_evicted: u64,
     /// Evictions by keep-alive.
@@ -71,6 +131,8 @@ pub struct CacheStats {
     pub callback_panics: u64,
     /// Total time spent in successful loads (by the cache's clock).
     pub load_time: Duration,
+    /// Successful loads by duration, in fixed buckets.
+    pub load_times: LoadHistogram,
     /// Bytes of those loads (measured sizes).
     pub bytes_loaded: u64,
     /// How idle models are chosen for eviction.
