@@ -664,6 +664,7 @@ path = "models/sharded/model.safetensors.index.json"
     assert_ne!(code, 0, "{out}\n{err}");
     let all = format!("{out}{err}");
     assert!(all.contains("minilm") && all.contains("skips"), "{all}");
+}
 
 /// `bench --metrics FILE` writes the cache's Prometheus exposition after the run: the models
 /// the trace left resident, with their backend, and the load counters agreeing with the
