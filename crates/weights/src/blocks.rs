@@ -121,7 +121,7 @@ mod tests {
         let data = [0u8; 4];
         let tensors = names
             .iter()
-            .map(|n| TensorData::new(*n, Dtype::F32, &[1], &data));
+            .map(|n| TensorData::new(n, Dtype::F32, &[1], &data));
         write_safetensors(&path, tensors, None).unwrap();
         let ck = Checkpoint::open_file(&path).unwrap();
         (dir, path, ck)

@@ -85,12 +85,12 @@ impl ClipConfig {
         for l in 0..self.num_hidden_layers {
             let p = format!("{CLIP_LAYERS}{l}.");
             for q in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-                k.linear(&format!("{p}self_attn.{q}"), h, h, true);
+                k.linear(format!("{p}self_attn.{q}"), h, h, true);
             }
             k.norm(&format!("{p}layer_norm1"), h);
             k.norm(&format!("{p}layer_norm2"), h);
-            k.linear(&format!("{p}mlp.fc1"), h, i, true);
-            k.linear(&format!("{p}mlp.fc2"), i, h, true);
+            k.linear(format!("{p}mlp.fc1"), h, i, true);
+            k.linear(format!("{p}mlp.fc2"), i, h, true);
         }
         k.norm("text_model.final_layer_norm", h);
         k

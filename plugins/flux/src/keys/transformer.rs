@@ -9,7 +9,7 @@ use modelcache_weights::ExpectedTensors;
 pub(crate) fn bfl(c: &FluxConfig, prefix: &str) -> ExpectedTensors {
     let (h, hd, m) = (c.hidden_size, c.head_dim(), c.mlp_hidden);
     let mut k = ExpectedTensors::new();
-    let mut lin = |name: &str, i, o, bias| k.linear(&format!("{prefix}{name}"), i, o, bias);
+    let mut lin = |name: &str, i, o, bias| k.linear(format!("{prefix}{name}"), i, o, bias);
     lin("img_in", c.in_channels, h, true);
     lin("time_in.in_layer", 256, h, true);
     lin("time_in.out_layer", h, h, true);
@@ -23,33 +23,33 @@ pub(crate) fn bfl(c: &FluxConfig, prefix: &str) -> ExpectedTensors {
     for i in 0..c.depth {
         let p = format!("{prefix}double_blocks.{i}.");
         for s in ["img", "txt"] {
-            k.linear(&format!("{p}{s}_mod.lin"), h, h.saturating_mul(6), true);
+            k.linear(format!("{p}{s}_mod.lin"), h, h.saturating_mul(6), true);
             k.linear(
-                &format!("{p}{s}_attn.qkv"),
+                format!("{p}{s}_attn.qkv"),
                 h,
                 h.saturating_mul(3),
                 c.qkv_bias,
             );
             k.tensor(format!("{p}{s}_attn.norm.query_norm.scale"), [hd]);
             k.tensor(format!("{p}{s}_attn.norm.key_norm.scale"), [hd]);
-            k.linear(&format!("{p}{s}_attn.proj"), h, h, true);
-            k.linear(&format!("{p}{s}_mlp.0"), h, m, true);
-            k.linear(&format!("{p}{s}_mlp.2"), m, h, true);
+            k.linear(format!("{p}{s}_attn.proj"), h, h, true);
+            k.linear(format!("{p}{s}_mlp.0"), h, m, true);
+            k.linear(format!("{p}{s}_mlp.2"), m, h, true);
         }
     }
     for j in 0..c.depth_single_blocks {
         let p = format!("{prefix}single_blocks.{j}.");
         let fused = h.saturating_mul(3).saturating_add(m);
-        k.linear(&format!("{p}linear1"), h, fused, true);
-        k.linear(&format!("{p}linear2"), h.saturating_add(m), h, true);
+        k.linear(format!("{p}linear1"), h, fused, true);
+        k.linear(format!("{p}linear2"), h.saturating_add(m), h, true);
         k.tensor(format!("{p}norm.query_norm.scale"), [hd]);
         k.tensor(format!("{p}norm.key_norm.scale"), [hd]);
-        k.linear(&format!("{p}modulation.lin"), h, h.saturating_mul(3), true);
+        k.linear(format!("{p}modulation.lin"), h, h.saturating_mul(3), true);
     }
     let p = prefix;
-    k.linear(&format!("{p}final_layer.linear"), h, c.out_channels, true);
+    k.linear(format!("{p}final_layer.linear"), h, c.out_channels, true);
     k.linear(
-        &format!("{p}final_layer.adaLN_modulation.1"),
+        format!("{p}final_layer.adaLN_modulation.1"),
         h,
         h.saturating_mul(2),
         true,
@@ -84,9 +84,9 @@ pub(crate) fn diffusers(c: &FluxConfig, mflux: bool) -> ExpectedTensors {
     k.linear("x_embedder", c.in_channels, d, true);
     for i in 0..c.depth {
         let p = format!("transformer_blocks.{i}.");
-        k.linear(&format!("{p}norm1.linear"), d, d.saturating_mul(6), true);
+        k.linear(format!("{p}norm1.linear"), d, d.saturating_mul(6), true);
         k.linear(
-            &format!("{p}norm1_context.linear"),
+            format!("{p}norm1_context.linear"),
             d,
             d.saturating_mul(6),
             true,
@@ -99,28 +99,28 @@ pub(crate) fn diffusers(c: &FluxConfig, mflux: bool) -> ExpectedTensors {
             "add_k_proj",
             "add_v_proj",
         ] {
-            k.linear(&format!("{p}attn.{q}"), d, d, c.qkv_bias);
+            k.linear(format!("{p}attn.{q}"), d, d, c.qkv_bias);
         }
         for q in ["norm_q", "norm_k", "norm_added_q", "norm_added_k"] {
             k.tensor(format!("{p}attn.{q}.weight"), [hd]);
         }
-        k.linear(&format!("{p}attn.to_out.0"), d, d, true);
-        k.linear(&format!("{p}attn.to_add_out"), d, d, true);
+        k.linear(format!("{p}attn.to_out.0"), d, d, true);
+        k.linear(format!("{p}attn.to_add_out"), d, d, true);
         for f in ["ff", "ff_context"] {
-            k.linear(&format!("{p}{f}.{ff1}"), d, m, true);
-            k.linear(&format!("{p}{f}.{ff2}"), m, d, true);
+            k.linear(format!("{p}{f}.{ff1}"), d, m, true);
+            k.linear(format!("{p}{f}.{ff2}"), m, d, true);
         }
     }
     for j in 0..c.depth_single_blocks {
         let p = format!("single_transformer_blocks.{j}.");
-        k.linear(&format!("{p}norm.linear"), d, d.saturating_mul(3), true);
+        k.linear(format!("{p}norm.linear"), d, d.saturating_mul(3), true);
         for q in ["to_q", "to_k", "to_v"] {
-            k.linear(&format!("{p}attn.{q}"), d, d, c.qkv_bias);
+            k.linear(format!("{p}attn.{q}"), d, d, c.qkv_bias);
         }
         k.tensor(format!("{p}attn.norm_q.weight"), [hd]);
         k.tensor(format!("{p}attn.norm_k.weight"), [hd]);
-        k.linear(&format!("{p}proj_mlp"), d, m, true);
-        k.linear(&format!("{p}proj_out"), d.saturating_add(m), d, true);
+        k.linear(format!("{p}proj_mlp"), d, m, true);
+        k.linear(format!("{p}proj_out"), d.saturating_add(m), d, true);
     }
     k.linear("norm_out.linear", d, d.saturating_mul(2), true);
     k.linear("proj_out", d, c.out_channels, true);

@@ -177,7 +177,7 @@ fn res(k: &mut ExpectedTensors, n: &str, i: u64, o: u64) {
 fn attn(k: &mut ExpectedTensors, n: &str, c: u64) {
     k.norm(&format!("{n}.group_norm"), c);
     for q in ["to_q", "to_k", "to_v", "to_out.0"] {
-        k.linear(&format!("{n}.{q}"), c, c, true);
+        k.linear(format!("{n}.{q}"), c, c, true);
     }
 }
 
