@@ -1,6 +1,6 @@
 //! A BERT folder in the Hugging Face `transformers` layout (`BertModel.save_pretrained`): what
 //! the generic safetensors backend and the embedding example read (docs/checkpoint-layouts.md
-//! §9).
+//! §11).
 //!
 //! ```text
 //! config.json         model_type "bert", hidden_size, num_hidden_layers, ...
