@@ -29,6 +29,7 @@ pub fn backends() -> registry::Backends {
     registry::Backends::new()
         .with(flux::BACKEND)
         .with(ltx::BACKEND)
+        .with(flux::PIPELINE_BACKEND)
         .with(kokoro::BACKEND)
         .with(safetensors::BACKEND)
 }

@@ -82,6 +82,7 @@ impl Backend for FluxBackend {
                 tensors,
                 quantization: part.checked.quantization,
                 prefix: part.checked.prefix,
+                dir: part.dir,
             });
         }
         Ok(FluxModel {

@@ -96,6 +96,8 @@ mod layout;
 mod mlx;
 mod model;
 mod options;
+#[cfg(feature = "candle-transformers")]
+mod pipeline;
 mod plan;
 mod quant;
 mod shapes;
@@ -106,4 +108,6 @@ pub use config::FluxConfig;
 pub use layout::Layout;
 pub use model::{FluxModel, LoadedComponent};
 pub use options::{Component, FluxOptions, LayoutChoice, LoadDtype};
+#[cfg(feature = "candle-transformers")]
+pub use pipeline::{FluxPipeline, FluxPipelineBackend, PIPELINE_BACKEND, PIPELINE_NAME};
 pub use quant::Quantization;

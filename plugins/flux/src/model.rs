@@ -14,6 +14,7 @@ pub struct LoadedComponent {
     pub(crate) tensors: LoadedTensors,
     pub(crate) quantization: Option<Quantization>,
     pub(crate) prefix: &'static str,
+    pub(crate) dir: std::path::PathBuf,
 }
 
 impl LoadedComponent {
@@ -47,6 +48,12 @@ impl LoadedComponent {
     /// Bytes held by the tensors' storage, measured from the tensors.
     pub fn resident_bytes(&self) -> u64 {
         self.tensors.resident_bytes()
+    }
+
+    /// The folder the component was read from, where a diffusers `config.json` lives (the
+    /// model folder for BFL files).
+    pub fn folder(&self) -> &std::path::Path {
+        &self.dir
     }
 }
 

@@ -20,6 +20,8 @@ pub(crate) struct Part {
     pub component: Component,
     pub checkpoint: Checkpoint,
     pub checked: Checked,
+    /// The folder holding the component's `config.json`, when its layout has one.
+    pub dir: PathBuf,
 }
 
 /// The validated components of one model path, in the order the options name them.
@@ -53,6 +55,7 @@ impl Plan {
                     component,
                     checkpoint,
                     checked,
+                    dir,
                 })
             })
             .collect::<Result<_, BackendError>>()?;

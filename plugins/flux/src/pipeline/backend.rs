@@ -1,0 +1,76 @@
+//! [`FluxPipelineBackend`]: the flux backend whose cached model is the runnable
+//! [`FluxPipeline`] (`backend = "flux-pipeline"`).
+
+use modelcache_backend::{Backend, BackendError, LoadProgress, ModelSource, Opened};
+
+use crate::backend::{FluxBackend, FluxPlan};
+use crate::layout::Layout;
+use crate::options::FluxOptions;
+
+use super::FluxPipeline;
+
+/// The backend's name: `backend = "flux-pipeline"` in models.toml.
+pub const PIPELINE_NAME: &str = "flux-pipeline";
+
+/// FLUX.1 as a runnable pipeline: the flux backend's open and load (same options, same
+/// validation, same bytes), then [`FluxPipeline::build`] on what it loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FluxPipelineBackend;
+
+/// A ready [`FluxPipelineBackend`], to register in one line.
+pub const PIPELINE_BACKEND: FluxPipelineBackend = FluxPipelineBackend;
+
+impl Backend for FluxPipelineBackend {
+    type Options = FluxOptions;
+    type Model = FluxPipeline;
+    type Plan = FluxPlan;
+
+    fn name(&self) -> &str {
+        PIPELINE_NAME
+    }
+
+    /// As the flux backend's open; an mflux tree is refused here, before anything loads.
+    fn open(
+        &self,
+        source: &ModelSource<'_, FluxOptions>,
+    ) -> Result<Opened<FluxPlan>, BackendError> {
+        let opened = FluxBackend.open(source)?;
+        if opened.plan.plan.layout == Layout::Mflux {
+            return Err(BackendError::invalid(
+                source.path,
+                format!(
+                    "model {:?} is an mflux tree, which `{PIPELINE_NAME}` does not build: its \
+                     weights are MLX-quantized or MLX-laid-out; use the BFL or diffusers layout, \
+                     or `backend = \"flux\"` for the tensors",
+                    source.id
+                ),
+            ));
+        }
+        Ok(opened)
+    }
+
+    /// The flux load, then the pipeline built on it. Building converts diffusers names in
+    /// place (one fused projection at a time), so the pipeline holds what the load held.
+    fn load(
+        &self,
+        plan: FluxPlan,
+        limit: u64,
+        progress: &dyn LoadProgress,
+    ) -> Result<FluxPipeline, BackendError> {
+        FluxPipeline::build(FluxBackend.load(plan, limit, progress)?)
+    }
+
+    fn resident_bytes(&self, model: &FluxPipeline) -> Option<u64> {
+        Some(model.resident_bytes())
+    }
+
+    /// `true`: candle's FLUX.1, autoencoder and CLIP run through `&self`; the T5 encoder,
+    /// which needs `&mut`, is behind its own lock.
+    fn shareable(&self) -> bool {
+        true
+    }
+
+    fn check_options(&self, options: &FluxOptions) -> Result<(), BackendError> {
+        FluxBackend.check_options(options)
+    }
+}
