@@ -86,7 +86,7 @@ fn check_reports_a_missing_folder_a_corrupt_file_and_an_unknown_backend_together
         "corrupt file: {err}"
     );
     assert!(
-        err.contains("unknown backend \"fluxx\" for model \"typo\"; known: flux, kokoro, ltx"),
+        err.contains("unknown backend \"fluxx\" for model \"typo\"; known: flux, flux-pipeline, kokoro, ltx, safetensors"),
         "{err}"
     );
     assert!(out.contains("6 models (1 left out"), "{out}");

@@ -83,6 +83,11 @@
 //! assert!(vae.tensors().get("decoder.conv_out.weight").is_some());
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! With the `candle-transformers` feature, `FluxPipeline` builds candle-transformers' FLUX.1
+//! transformer, autoencoder, CLIP and T5 on a loaded model (BFL files as they are, a diffusers
+//! tree converted to BFL names), and `PIPELINE_BACKEND` (`backend = "flux-pipeline"`) caches
+//! that pipeline, charged at the bytes its modules hold.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,0 +1,73 @@
+//! What a runnable FLUX.1 pipeline costs on top of the tensor load: for the ~1 GiB BFL and
+//! diffusers fixtures (transformer and VAE, the flux backend's defaults), page cache warm,
+//! - `tensors`: the `flux` backend's open and load (what `backend = "flux"` caches);
+//! - `pipeline`: the `flux-pipeline` backend's open, load and build (what
+//!   `backend = "flux-pipeline"` caches: candle-transformers' `Flux` and `AutoEncoder`).
+//!
+//! The difference is the build: for BFL the tensors are handed over as they are; for diffusers
+//! the split projections are fused and names converted first.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
+use modelcache_backend::{BackendExt, ModelSource, NoProgress};
+use modelcache_flux::{BACKEND, FluxOptions, PIPELINE_BACKEND};
+
+/// Times `iters` runs of `f`, each result dropped after its timer stopped.
+fn timed<T>(iters: u64, mut f: impl FnMut() -> T) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        let out = f();
+        total += start.elapsed();
+        drop(black_box(out));
+    }
+    total
+}
+
+fn pipeline_build(c: &mut Criterion) {
+    for name in ["flux-bfl", "flux-diffusers"] {
+        let dir = fixtures::ensure(name).unwrap();
+        let options = FluxOptions::default();
+        let source = ModelSource {
+            id: "bench",
+            path: &dir,
+            options: &options,
+        };
+        let bytes = BACKEND.memory_hint(&source).unwrap();
+        let mut group = c.benchmark_group(format!("pipeline_build/{name}"));
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .sample_size(10)
+            .throughput(Throughput::Bytes(bytes));
+        group.bench_function("tensors", |b| {
+            b.iter_custom(|iters| {
+                timed(iters, || {
+                    BACKEND.open_and_load(&source, &NoProgress).unwrap()
+                })
+            });
+        });
+        group.bench_function("pipeline", |b| {
+            b.iter_custom(|iters| {
+                timed(iters, || {
+                    PIPELINE_BACKEND
+                        .open_and_load(&source, &NoProgress)
+                        .unwrap()
+                })
+            });
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, pipeline_build);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
