@@ -129,6 +129,21 @@ fn a_bfl_checkpoint_builds_and_runs() {
 }
 
 #[test]
+fn a_bfl_file_with_the_model_diffusion_model_prefix_builds_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = FluxSpec {
+        prefix: true,
+        ..FluxSpec::tiny()
+    };
+    write_flux_repo(dir.path(), &spec).unwrap();
+    let model = load(dir.path(), LayoutChoice::Bfl);
+    let transformer = model.component(Component::Transformer).unwrap();
+    assert_eq!(transformer.prefix(), "model.diffusion_model.");
+    let pipeline = FluxPipeline::build(model).unwrap();
+    run(&pipeline, &text_encoders(dir.path()));
+}
+
+#[test]
 fn a_diffusers_tree_builds_and_runs() {
     let dir = tempfile::tempdir().unwrap();
     write_flux_diffusers(dir.path(), &FluxSpec::tiny()).unwrap();
