@@ -18,14 +18,17 @@
 
 #[path = "support/fixtures.rs"]
 mod fixtures;
+#[path = "support/timed.rs"]
+mod timed;
 
 use std::fs::File;
 use std::hint::black_box;
 use std::io::Read;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
+use timed::timed;
 
 fn read_fresh(files: &[PathBuf]) -> Vec<Vec<u8>> {
     files
@@ -38,18 +41,6 @@ fn read_fresh(files: &[PathBuf]) -> Vec<Vec<u8>> {
             buf
         })
         .collect()
-}
-
-/// Times `iters` runs of `f`, each result dropped after its timer stopped.
-fn timed<T>(iters: u64, mut f: impl FnMut() -> T) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let start = Instant::now();
-        let out = f();
-        total += start.elapsed();
-        drop(black_box(out));
-    }
-    total
 }
 
 fn load_1gib(c: &mut Criterion) {

@@ -10,25 +10,13 @@
 
 #[path = "support/fixtures.rs"]
 mod fixtures;
-
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+#[path = "support/timed.rs"]
+mod timed;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 use modelcache_backend::{BackendExt, ModelSource, NoProgress};
 use modelcache_flux::{BACKEND, FluxOptions, PIPELINE_BACKEND};
-
-/// Times `iters` runs of `f`, each result dropped after its timer stopped.
-fn timed<T>(iters: u64, mut f: impl FnMut() -> T) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let start = Instant::now();
-        let out = f();
-        total += start.elapsed();
-        drop(black_box(out));
-    }
-    total
-}
+use timed::timed;
 
 fn pipeline_build(c: &mut Criterion) {
     for name in ["flux-bfl", "flux-diffusers"] {

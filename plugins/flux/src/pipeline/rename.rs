@@ -175,6 +175,26 @@ fn attention(t: &mut Tensors, out: &mut Tensors, from: &str, to: &str) -> Result
     Ok(())
 }
 
+/// One level of the U: `resnets` resnet blocks (`{d}.resnets.r` to `{b}.block.r`) and its
+/// resampling conv (`{d}.{from}` to `{b}.{to}`, absent at the last level).
+fn level(
+    t: &mut Tensors,
+    out: &mut Tensors,
+    (d, b): (&str, &str),
+    resnets: u64,
+    (from, to): (&str, &str),
+) {
+    for r in 0..resnets {
+        resnet(
+            t,
+            out,
+            &format!("{d}.resnets.{r}"),
+            &format!("{b}.block.{r}"),
+        );
+    }
+    linear(t, out, &format!("{d}.{from}"), &format!("{b}.{to}"));
+}
+
 /// A diffusers `AutoencoderKL` with `levels` levels of `layers` resnets in BFL's
 /// `ae.safetensors` names.
 pub(super) fn vae(mut t: Tensors, levels: usize, layers: u64) -> Result<Tensors> {
@@ -215,39 +235,15 @@ pub(super) fn vae(mut t: Tensors, levels: usize, layers: u64) -> Result<Tensors>
             format!("encoder.down_blocks.{l}"),
             format!("encoder.down.{l}"),
         );
-        for r in 0..layers {
-            resnet(
-                &mut t,
-                &mut out,
-                &format!("{d}.resnets.{r}"),
-                &format!("{b}.block.{r}"),
-            );
-        }
-        linear(
-            &mut t,
-            &mut out,
-            &format!("{d}.downsamplers.0.conv"),
-            &format!("{b}.downsample.conv"),
-        );
+        let down = ("downsamplers.0.conv", "downsample.conv");
+        level(&mut t, &mut out, (&d, &b), layers, down);
         // diffusers counts the decoder's up blocks from the bottom, BFL from the top.
         let (d, b) = (
             format!("decoder.up_blocks.{l}"),
             format!("decoder.up.{}", levels - 1 - l),
         );
-        for r in 0..=layers {
-            resnet(
-                &mut t,
-                &mut out,
-                &format!("{d}.resnets.{r}"),
-                &format!("{b}.block.{r}"),
-            );
-        }
-        linear(
-            &mut t,
-            &mut out,
-            &format!("{d}.upsamplers.0.conv"),
-            &format!("{b}.upsample.conv"),
-        );
+        let up = ("upsamplers.0.conv", "upsample.conv");
+        level(&mut t, &mut out, (&d, &b), layers + 1, up);
     }
     out.extend(t);
     Ok(out)
