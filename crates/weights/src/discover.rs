@@ -145,9 +145,16 @@ pub(crate) fn list_dir(dir: &Path) -> Result<DirListing> {
             Err(e) if e.depth() == 0 => return Err(walk_error(dir, e)),
             Err(_) => continue,
         };
-        // Special files are listed too (not folders): opening one is refused by name
-        // (`NotRegularFile`), where skipping it would report a FIFO as "no weights".
-        if entry.depth() == 1 && !entry.file_type().is_dir() {
+        // Special files are listed too, and folders named as weights (`model.safetensors/`):
+        // opening one is refused by name (`NotRegularFile`), where skipping it would report a
+        // FIFO or a folder where a file belongs as "no weights".
+        let named_as_weights = || {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with(".safetensors") || n.ends_with(INDEX_SUFFIX))
+        };
+        if entry.depth() == 1 && (!entry.file_type().is_dir() || named_as_weights()) {
             listing.add(entry.into_path());
         }
     }
