@@ -512,3 +512,77 @@ fn files_changed_between_open_and_load_fail_naming_the_file() {
         assert!(err.to_string().contains("model.safetensors"), "{what}: {err}");
     }
 }
+
+/// BUG: a dangling (or looping) link named `model.safetensors`, as a Hugging Face snapshot
+/// whose blob was deleted leaves, is skipped while listing the folder, so the folder is read
+/// as whatever other `.safetensors` file it holds (here a variant), silently.
+#[cfg(unix)]
+#[test]
+fn a_dangling_model_safetensors_link_is_an_error_naming_it_not_skipped() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    symlink("blobs/gone", dir.path().join("model.safetensors")).unwrap();
+    write(&dir.path().join("model.fp16.safetensors"), &[("w", Dtype::F16, &[2])]);
+    let err = open_err(dir.path(), &SafetensorsOptions::default());
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
+    assert!(!matches!(err, BackendError::Missing { .. }), "{err:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    symlink("model.safetensors", dir.path().join("model.safetensors")).unwrap();
+    let err = open_err(dir.path(), &SafetensorsOptions::default());
+    assert!(!matches!(err, BackendError::Missing { .. }), "{err:?}");
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
+}
+
+/// Not a bug: a folder (or a device) where config.json or the weights file belongs is
+/// refused by name.
+#[test]
+fn folders_and_devices_where_files_belong() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("model.safetensors"), &[("w", Dtype::F32, &[1])]);
+    std::fs::create_dir(dir.path().join("config.json")).unwrap();
+    let err = open_err(dir.path(), &SafetensorsOptions::default());
+    assert!(err.to_string().contains("config.json"), "{err}");
+    let err = open_err(Path::new("/dev/zero"), &SafetensorsOptions::default());
+    assert!(matches!(weights(&err), Some(WeightsError::NotRegularFile { .. })), "{err:?}");
+}
+
+/// BUG: `config_as` promises an error "when there is no config.json", but parses an empty
+/// object instead, so a config type whose fields all have defaults builds a model with
+/// default hyper-parameters, silently.
+#[test]
+fn config_as_without_a_config_json_is_an_error() {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Defaulted {
+        #[serde(default)]
+        hidden_size: usize,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("model.safetensors"), &[("w", Dtype::F32, &[1])]);
+    let (_, model) = load(dir.path(), &SafetensorsOptions::default()).unwrap();
+    assert!(model.config().is_none());
+    let err = model.config_as::<Defaulted>().unwrap_err();
+    assert!(err.to_string().contains("config.json"), "{err}");
+}
+
+/// Design gap (ignored, not failing the suite): a file replaced between open and load by one
+/// with the same header and length (other weights, same layout) is not detected: the load
+/// checks the header and the length, not the file's identity (device, inode, mtime).
+#[test]
+#[ignore = "design question: detect a same-layout replacement between open and load?"]
+fn a_same_layout_replacement_between_open_and_load_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model.safetensors");
+    write(&file, &[("w", Dtype::F32, &[2])]);
+    let options = SafetensorsOptions::default();
+    let opened = BACKEND.open(&source(dir.path(), &options)).unwrap();
+    let other = dir.path().join("other");
+    let ones = [1u8; 8];
+    write_safetensors(&other, [TensorData::new("w", Dtype::F32, &[2], &ones)], None).unwrap();
+    std::fs::rename(&other, &file).unwrap();
+    let err = BACKEND
+        .load(opened.plan, opened.inspection.bytes, &NoProgress)
+        .unwrap_err();
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
+}
