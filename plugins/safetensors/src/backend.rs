@@ -64,11 +64,7 @@ impl Backend for SafetensorsBackend {
         if checkpoint.is_empty() {
             return Err(nothing_selected(&checkpoint, options, stored));
         }
-        if let Some((file, t)) = options
-            .prefix
-            .as_deref()
-            .and_then(|p| checkpoint.get(p))
-        {
+        if let Some((file, t)) = options.prefix.as_deref().and_then(|p| checkpoint.get(p)) {
             return Err(BackendError::Invalid {
                 path: file.path().to_path_buf(),
                 tensor: Some(t.name().to_owned()),
@@ -178,10 +174,12 @@ fn nothing_selected(
         first,
     } = stored;
     let what = match &options.prefix {
-        _ if tensors == 0 => return BackendError::invalid(
-            checkpoint.location(),
-            "the checkpoint holds no tensor (an empty index or header)",
-        ),
+        _ if tensors == 0 => {
+            return BackendError::invalid(
+                checkpoint.location(),
+                "the checkpoint holds no tensor (an empty index or header)",
+            );
+        }
         Some(prefix) if under_prefix == 0 => {
             format!("no tensor name starts with the `prefix` option {prefix:?}")
         }

@@ -238,10 +238,16 @@ fn dtypes_candle_cannot_hold_are_refused_by_name_and_can_be_skipped() {
         let text = err.to_string();
         assert!(matches!(err, BackendError::Invalid { .. }), "{err:?}");
         assert!(
-            text.contains("model.safetensors") && text.contains("odd.t") && text.contains(bad.as_str()),
+            text.contains("model.safetensors")
+                && text.contains("odd.t")
+                && text.contains(bad.as_str()),
             "{text}"
         );
-        let (hint, model) = load(dir.path(), &SafetensorsOptions::default().skipping(["odd."])).unwrap();
+        let (hint, model) = load(
+            dir.path(),
+            &SafetensorsOptions::default().skipping(["odd."]),
+        )
+        .unwrap();
         assert_eq!((hint, model.len()), (8, 1));
     }
 }
@@ -259,7 +265,11 @@ fn packed_sub_byte_floats_are_charged_exactly() {
             ("e8", Dtype::F8_E8M0, &[3]),
         ],
     );
-    let (hint, _) = load(&file, &SafetensorsOptions::default().with_dtype(LoadDtype::F32)).unwrap();
+    let (hint, _) = load(
+        &file,
+        &SafetensorsOptions::default().with_dtype(LoadDtype::F32),
+    )
+    .unwrap();
     assert_eq!(hint, 5 + 3 + 3);
 }
 
@@ -275,7 +285,11 @@ fn zero_size_tensors() {
         &file,
         &[("e", Dtype::F32, &[0, 3]), ("w", Dtype::BF16, &[2])],
     );
-    let (hint, model) = load(&file, &SafetensorsOptions::default().with_dtype(LoadDtype::F16)).unwrap();
+    let (hint, model) = load(
+        &file,
+        &SafetensorsOptions::default().with_dtype(LoadDtype::F16),
+    )
+    .unwrap();
     assert_eq!(hint, 4);
     assert_eq!(model.tensor("e").unwrap().dims(), [0, 3]);
 }
@@ -304,7 +318,10 @@ fn a_zero_size_tensor_with_absurd_dimensions_is_refused_not_a_panic() {
         Ok(Err(e)) => e,
     };
     let text = err.to_string();
-    assert!(text.contains("model.safetensors") && text.contains("`e`"), "{text}");
+    assert!(
+        text.contains("model.safetensors") && text.contains("`e`"),
+        "{text}"
+    );
 }
 
 /// Not a bug: offsets at `u64::MAX`, overflowing shapes and offsets past the data are header
@@ -327,7 +344,10 @@ fn offsets_and_shapes_at_the_limits_are_header_errors() {
         raw(&file, &header, 1);
         let err = open_err(&file, &SafetensorsOptions::default());
         assert!(weights(&err).is_some(), "{header}: {err:?}");
-        assert!(err.to_string().contains("model.safetensors"), "{header}: {err}");
+        assert!(
+            err.to_string().contains("model.safetensors"),
+            "{header}: {err}"
+        );
     }
     // A header length of u64::MAX: refused before anything is allocated.
     let mut bytes = u64::MAX.to_le_bytes().to_vec();
@@ -355,17 +375,26 @@ fn fifos_never_hang() {
     let fifo = dir.path().join("x.safetensors");
     mkfifo(&fifo).unwrap();
     let err = open_err(&fifo, &options);
-    assert!(matches!(weights(&err), Some(WeightsError::NotRegularFile { .. })), "{err:?}");
+    assert!(
+        matches!(weights(&err), Some(WeightsError::NotRegularFile { .. })),
+        "{err:?}"
+    );
 
     let index = dir.path().join("x.safetensors.index.json");
     mkfifo(&index).unwrap();
     let err = open_err(&index, &options);
-    assert!(err.to_string().contains("x.safetensors.index.json"), "{err}");
+    assert!(
+        err.to_string().contains("x.safetensors.index.json"),
+        "{err}"
+    );
 
     let other = tempfile::tempdir().unwrap();
     mkfifo(&other.path().join("model.safetensors")).unwrap();
     let err = open_err(other.path(), &options);
-    assert!(matches!(weights(&err), Some(WeightsError::NotRegularFile { .. })), "{err:?}");
+    assert!(
+        matches!(weights(&err), Some(WeightsError::NotRegularFile { .. })),
+        "{err:?}"
+    );
 }
 
 /// Not a bug: a huge, deeply nested or non-UTF-8 config.json is an error naming it, not an
@@ -382,7 +411,12 @@ fn hostile_config_json() {
     drop(huge);
     let err = open_err(dir.path(), &options);
     assert!(err.to_string().contains("config.json"), "{err}");
-    for text in [nested.as_bytes(), b"{\"a\": \"\xff\xfe\"}", b"\xef\xbb\xbf{}", b""] {
+    for text in [
+        nested.as_bytes(),
+        b"{\"a\": \"\xff\xfe\"}",
+        b"\xef\xbb\xbf{}",
+        b"",
+    ] {
         std::fs::write(&config, text).unwrap();
         let err = open_err(dir.path(), &options);
         assert!(err.to_string().contains("config.json"), "{err}");
@@ -404,11 +438,21 @@ fn links_out_of_the_folder_are_refused() {
     .unwrap();
     let options = SafetensorsOptions::default();
     let err = open_err(dir.path(), &options);
-    assert!(matches!(weights(&err), Some(WeightsError::LinkOutside { .. })), "{err:?}");
+    assert!(
+        matches!(weights(&err), Some(WeightsError::LinkOutside { .. })),
+        "{err:?}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("model.safetensors"), &[("w", Dtype::F32, &[1])]);
-    symlink(outside.path().join("config.json"), dir.path().join("config.json")).unwrap();
+    write(
+        &dir.path().join("model.safetensors"),
+        &[("w", Dtype::F32, &[1])],
+    );
+    symlink(
+        outside.path().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
     let err = open_err(dir.path(), &options);
     assert!(err.to_string().contains("config.json"), "{err}");
 }
@@ -418,18 +462,30 @@ fn links_out_of_the_folder_are_refused() {
 #[test]
 fn an_index_cannot_name_shards_outside_its_folder() {
     let outside = tempfile::tempdir().unwrap();
-    write(&outside.path().join("x.safetensors"), &[("w", Dtype::F32, &[1])]);
+    write(
+        &outside.path().join("x.safetensors"),
+        &[("w", Dtype::F32, &[1])],
+    );
     let dir = tempfile::tempdir().unwrap();
     let sub = dir.path().join("m");
     std::fs::create_dir(&sub).unwrap();
     let abs = outside.path().join("x.safetensors");
-    for shard in ["../x.safetensors", abs.to_str().unwrap(), "./x.safetensors", "", ".."] {
+    for shard in [
+        "../x.safetensors",
+        abs.to_str().unwrap(),
+        "./x.safetensors",
+        "",
+        "..",
+    ] {
         let index = sub.join("model.safetensors.index.json");
         let json = serde_json::json!({"weight_map": {"w": shard}});
         std::fs::write(&index, json.to_string()).unwrap();
         let err = open_err(&sub, &SafetensorsOptions::default());
         let text = err.to_string();
-        assert!(text.contains("model.safetensors.index.json"), "{shard:?}: {text}");
+        assert!(
+            text.contains("model.safetensors.index.json"),
+            "{shard:?}: {text}"
+        );
     }
 }
 
@@ -452,7 +508,10 @@ fn a_folder_named_model_safetensors_is_not_reported_as_missing_weights() {
 #[test]
 fn a_folder_with_only_a_variant_file_reads_it() {
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("model.fp16.safetensors"), &[("w", Dtype::F16, &[2])]);
+    write(
+        &dir.path().join("model.fp16.safetensors"),
+        &[("w", Dtype::F16, &[2])],
+    );
     let (hint, _) = load(dir.path(), &SafetensorsOptions::default()).unwrap();
     assert_eq!(hint, 4);
 }
@@ -464,7 +523,10 @@ fn a_folder_with_only_a_variant_file_reads_it() {
 #[test]
 fn the_standard_single_file_beats_variant_shards() {
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("model.safetensors"), &[("w", Dtype::F32, &[2])]);
+    write(
+        &dir.path().join("model.safetensors"),
+        &[("w", Dtype::F32, &[2])],
+    );
     write(
         &dir.path().join("model.fp16-00001-of-00001.safetensors"),
         &[("w", Dtype::F16, &[2])],
@@ -486,17 +548,28 @@ fn the_standard_single_file_beats_variant_shards() {
 #[test]
 fn files_changed_between_open_and_load_fail_naming_the_file() {
     let options = SafetensorsOptions::default();
-    let cases: [(&str, fn(&Path)); 4] = [
+    type Change = fn(&Path);
+    let cases: [(&str, Change); 4] = [
         ("rewritten", |f| {
             write(f, &[("w", Dtype::BF16, &[4]), ("v", Dtype::U8, &[0])])
         }),
         ("truncated", |f| {
             let len = std::fs::metadata(f).unwrap().len();
-            std::fs::OpenOptions::new().write(true).open(f).unwrap().set_len(len - 1).unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_len(len - 1)
+                .unwrap();
         }),
         ("grown", |f| {
             let len = std::fs::metadata(f).unwrap().len();
-            std::fs::OpenOptions::new().write(true).open(f).unwrap().set_len(len + 1).unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_len(len + 1)
+                .unwrap();
         }),
         ("removed", |f| std::fs::remove_file(f).unwrap()),
     ];
@@ -509,7 +582,10 @@ fn files_changed_between_open_and_load_fail_naming_the_file() {
         let err = BACKEND
             .load(opened.plan, opened.inspection.bytes, &NoProgress)
             .unwrap_err();
-        assert!(err.to_string().contains("model.safetensors"), "{what}: {err}");
+        assert!(
+            err.to_string().contains("model.safetensors"),
+            "{what}: {err}"
+        );
     }
 }
 
@@ -522,7 +598,10 @@ fn a_dangling_model_safetensors_link_is_an_error_naming_it_not_skipped() {
     use std::os::unix::fs::symlink;
     let dir = tempfile::tempdir().unwrap();
     symlink("blobs/gone", dir.path().join("model.safetensors")).unwrap();
-    write(&dir.path().join("model.fp16.safetensors"), &[("w", Dtype::F16, &[2])]);
+    write(
+        &dir.path().join("model.fp16.safetensors"),
+        &[("w", Dtype::F16, &[2])],
+    );
     let err = open_err(dir.path(), &SafetensorsOptions::default());
     assert!(err.to_string().contains("model.safetensors"), "{err}");
     assert!(!matches!(err, BackendError::Missing { .. }), "{err:?}");
@@ -539,12 +618,18 @@ fn a_dangling_model_safetensors_link_is_an_error_naming_it_not_skipped() {
 #[test]
 fn folders_and_devices_where_files_belong() {
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("model.safetensors"), &[("w", Dtype::F32, &[1])]);
+    write(
+        &dir.path().join("model.safetensors"),
+        &[("w", Dtype::F32, &[1])],
+    );
     std::fs::create_dir(dir.path().join("config.json")).unwrap();
     let err = open_err(dir.path(), &SafetensorsOptions::default());
     assert!(err.to_string().contains("config.json"), "{err}");
     let err = open_err(Path::new("/dev/zero"), &SafetensorsOptions::default());
-    assert!(matches!(weights(&err), Some(WeightsError::NotRegularFile { .. })), "{err:?}");
+    assert!(
+        matches!(weights(&err), Some(WeightsError::NotRegularFile { .. })),
+        "{err:?}"
+    );
 }
 
 /// BUG: `config_as` promises an error "when there is no config.json", but parses an empty
@@ -559,7 +644,10 @@ fn config_as_without_a_config_json_is_an_error() {
         hidden_size: usize,
     }
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("model.safetensors"), &[("w", Dtype::F32, &[1])]);
+    write(
+        &dir.path().join("model.safetensors"),
+        &[("w", Dtype::F32, &[1])],
+    );
     let (_, model) = load(dir.path(), &SafetensorsOptions::default()).unwrap();
     assert!(model.config().is_none());
     let err = model.config_as::<Defaulted>().unwrap_err();
@@ -579,7 +667,12 @@ fn a_same_layout_replacement_between_open_and_load_is_detected() {
     let opened = BACKEND.open(&source(dir.path(), &options)).unwrap();
     let other = dir.path().join("other");
     let ones = [1u8; 8];
-    write_safetensors(&other, [TensorData::new("w", Dtype::F32, &[2], &ones)], None).unwrap();
+    write_safetensors(
+        &other,
+        [TensorData::new("w", Dtype::F32, &[2], &ones)],
+        None,
+    )
+    .unwrap();
     std::fs::rename(&other, &file).unwrap();
     let err = BACKEND
         .load(opened.plan, opened.inspection.bytes, &NoProgress)
