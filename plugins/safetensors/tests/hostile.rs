@@ -679,3 +679,46 @@ fn a_same_layout_replacement_between_open_and_load_is_detected() {
         .unwrap_err();
     assert!(err.to_string().contains("model.safetensors"), "{err}");
 }
+
+/// BUG: tensor names from a hostile header reach error messages unescaped: a name holding a
+/// newline or a terminal escape sequence forges log lines or rewrites the terminal. The
+/// backend's own messages quote names with `{:?}`; `WeightsError`'s print them raw
+/// (`tensor \`{tensor}\``).
+#[test]
+fn control_characters_in_tensor_names_are_escaped_in_error_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model.safetensors");
+    let name = r"w\n\u001b[2K\rINFO model loaded";
+    let headers = [
+        // size mismatch, then an unknown dtype, then a dtype candle cannot hold (backend message)
+        format!(r#"{{"{name}":{{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}}}"#),
+        format!(r#"{{"{name}":{{"dtype":"F99","shape":[1],"data_offsets":[0,4]}}}}"#),
+        format!(r#"{{"{name}":{{"dtype":"I8","shape":[4],"data_offsets":[0,4]}}}}"#),
+    ];
+    for header in headers {
+        raw(&file, &header, 4);
+        let text = open_err(&file, &SafetensorsOptions::default()).to_string();
+        assert!(text.contains("model.safetensors"), "{text}");
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+    }
+}
+
+/// Not a bug (as documented, but a trap): `skip` entries match the names *before* the prefix
+/// is removed, so a `skip` written in the stripped form matches nothing and is silently
+/// ignored; the skipped-looking tensors are charged and loaded. (Suggestion: refuse a `skip`
+/// entry that matches no tensor while the prefix followed by it would.)
+#[test]
+fn skip_matches_stored_names_not_stripped_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    bert(dir.path());
+    let stripped = SafetensorsOptions::default()
+        .with_prefix("encoder.layer.0.")
+        .skipping(["attention."]);
+    let stored = SafetensorsOptions::default()
+        .with_prefix("encoder.layer.0.")
+        .skipping(["encoder.layer.0.attention."]);
+    let (_, a) = load(dir.path(), &stripped).unwrap();
+    let (_, b) = load(dir.path(), &stored).unwrap();
+    assert!(a.tensor("attention.self.query.weight").is_some());
+    assert!(b.tensor("attention.self.query.weight").is_none());
+}
