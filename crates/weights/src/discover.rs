@@ -139,15 +139,32 @@ pub(crate) fn list_dir(dir: &Path) -> Result<DirListing> {
         .min_depth(0)
         .max_depth(1)
         .sort_by_file_name();
+    let named_as_weights = |name: &std::ffi::OsStr| {
+        name.to_str()
+            .is_some_and(|n| n.ends_with(".safetensors") || n.ends_with(INDEX_SUFFIX))
+    };
     for entry in walk {
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) if e.depth() == 0 => return Err(walk_error(dir, e)),
-            Err(_) => continue,
+            Err(e) => {
+                // A dangling or looping link named as weights is listed, so that opening it
+                // fails naming it, rather than the folder being read as its other files.
+                if let Some(path) = e
+                    .path()
+                    .filter(|p| p.file_name().is_some_and(named_as_weights))
+                {
+                    listing.add(path.to_path_buf());
+                }
+                continue;
+            }
         };
-        // Special files are listed too (not folders): opening one is refused by name
-        // (`NotRegularFile`), where skipping it would report a FIFO as "no weights".
-        if entry.depth() == 1 && !entry.file_type().is_dir() {
+        // Special files are listed too, and folders named as weights (`model.safetensors/`):
+        // opening one is refused by name (`NotRegularFile`), where skipping it would report a
+        // FIFO or a folder where a file belongs as "no weights".
+        if entry.depth() == 1
+            && (!entry.file_type().is_dir() || named_as_weights(entry.file_name()))
+        {
             listing.add(entry.into_path());
         }
     }

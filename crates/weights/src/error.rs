@@ -64,7 +64,8 @@ pub enum WeightsError {
         reason: String,
     },
     /// A `__metadata__` value is not a string.
-    #[error("{}: __metadata__ value for key `{key}` is not a string", path.display())]
+    #[error("{}: __metadata__ value for key `{}` is not a string",
+        path.display(), key.escape_debug())]
     MetadataNotString {
         /// The file.
         path: PathBuf,
@@ -72,7 +73,8 @@ pub enum WeightsError {
         key: String,
     },
     /// A tensor entry lacks `dtype`, `shape` or `data_offsets`, or has the wrong JSON types.
-    #[error("{}: tensor `{tensor}`: invalid header entry: {reason}", path.display())]
+    #[error("{}: tensor `{}`: invalid header entry: {reason}",
+        path.display(), tensor.escape_debug())]
     InvalidTensorEntry {
         /// The file.
         path: PathBuf,
@@ -82,7 +84,8 @@ pub enum WeightsError {
         reason: String,
     },
     /// A tensor's dtype string is not one the safetensors format defines.
-    #[error("{}: tensor `{tensor}`: unknown dtype `{dtype}`", path.display())]
+    #[error("{}: tensor `{}`: unknown dtype `{}`",
+        path.display(), tensor.escape_debug(), dtype.escape_debug())]
     UnknownDtype {
         /// The file.
         path: PathBuf,
@@ -93,7 +96,8 @@ pub enum WeightsError {
     },
     /// A tensor's element count times its element size overflows, or is not a whole number of
     /// bytes (sub-byte dtypes).
-    #[error("{}: tensor `{tensor}`: shape {shape:?} gives no whole, representable byte size", path.display())]
+    #[error("{}: tensor `{}`: shape {shape:?} gives no whole, representable byte size",
+        path.display(), tensor.escape_debug())]
     BadShape {
         /// The file.
         path: PathBuf,
@@ -103,7 +107,8 @@ pub enum WeightsError {
         shape: Vec<u64>,
     },
     /// A tensor's `data_offsets` end before they begin.
-    #[error("{}: tensor `{tensor}`: data_offsets [{begin}, {end}] end before they begin", path.display())]
+    #[error("{}: tensor `{}`: data_offsets [{begin}, {end}] end before they begin",
+        path.display(), tensor.escape_debug())]
     InvalidOffsets {
         /// The file.
         path: PathBuf,
@@ -115,8 +120,8 @@ pub enum WeightsError {
         end: u64,
     },
     /// `END - BEGIN` differs from the size the dtype and shape imply.
-    #[error("{}: tensor `{tensor}`: data_offsets span {actual} bytes but dtype and shape need {expected}",
-        path.display())]
+    #[error("{}: tensor `{}`: data_offsets span {actual} bytes but dtype and shape need {expected}",
+        path.display(), tensor.escape_debug())]
     SizeMismatch {
         /// The file.
         path: PathBuf,
@@ -129,8 +134,8 @@ pub enum WeightsError {
     },
     /// Sorted by offset, this tensor starts after the previous one ends (or the first one does
     /// not start at 0).
-    #[error("{}: tensor `{tensor}`: gap before it (previous data ends at {expected}, it begins at {begin})",
-        path.display())]
+    #[error("{}: tensor `{}`: gap before it (previous data ends at {expected}, it begins at {begin})",
+        path.display(), tensor.escape_debug())]
     OffsetsGap {
         /// The file.
         path: PathBuf,
@@ -142,8 +147,8 @@ pub enum WeightsError {
         begin: u64,
     },
     /// Sorted by offset, this tensor starts before the previous one ends.
-    #[error("{}: tensor `{tensor}`: overlaps the previous tensor (previous data ends at {expected}, it begins at {begin})",
-        path.display())]
+    #[error("{}: tensor `{}`: overlaps the previous tensor (previous data ends at {expected}, it begins at {begin})",
+        path.display(), tensor.escape_debug())]
     OffsetsOverlap {
         /// The file.
         path: PathBuf,
@@ -155,7 +160,8 @@ pub enum WeightsError {
         begin: u64,
     },
     /// A tensor name occurs twice: twice in one header, or in two files of one checkpoint.
-    #[error("tensor `{tensor}` appears twice: in {} and in {}", first.display(), second.display())]
+    #[error("tensor `{}` appears twice: in {} and in {}",
+        tensor.escape_debug(), first.display(), second.display())]
     DuplicateTensor {
         /// The tensor.
         tensor: String,
@@ -173,7 +179,8 @@ pub enum WeightsError {
         reason: String,
     },
     /// An index names a shard file that does not exist.
-    #[error("{}: shard `{shard}` does not exist", index.display())]
+    #[error("{}: shard `{}` does not exist",
+        index.display(), shard.escape_debug())]
     MissingShard {
         /// The index file.
         index: PathBuf,
@@ -181,7 +188,8 @@ pub enum WeightsError {
         shard: String,
     },
     /// An index maps a tensor to a shard whose header does not have it.
-    #[error("{}: tensor `{tensor}` is mapped to shard `{shard}`, which does not contain it", index.display())]
+    #[error("{}: tensor `{}` is mapped to shard `{}`, which does not contain it",
+        index.display(), tensor.escape_debug(), shard.escape_debug())]
     MissingTensor {
         /// The index file.
         index: PathBuf,
@@ -205,7 +213,8 @@ pub enum WeightsError {
         candidates: Vec<PathBuf>,
     },
     /// A diffusers component that `model_index.json` does not list (or that has no weights).
-    #[error("{}: no component `{name}` with weights", root.display())]
+    #[error("{}: no component `{}` with weights",
+        root.display(), name.escape_debug())]
     UnknownComponent {
         /// The diffusers root.
         root: PathBuf,
@@ -266,7 +275,7 @@ pub enum WeightsError {
     },
     /// Memory for a tensor (or a header) could not be allocated: a typed error, not an abort.
     #[error("{}: {}cannot allocate {bytes} bytes", path.display(),
-        tensor.as_ref().map(|t| format!("tensor `{t}`: ")).unwrap_or_default())]
+        tensor.as_ref().map(|t| format!("tensor `{}`: ", t.escape_debug())).unwrap_or_default())]
     OutOfMemory {
         /// The file.
         path: PathBuf,
@@ -285,7 +294,8 @@ pub enum WeightsError {
         reason: String,
     },
     /// The tensor's dtype cannot be held by the target (e.g. `I8` or `U64` in candle).
-    #[error("{}: tensor `{tensor}`: dtype {dtype} cannot be loaded into {target}", path.display())]
+    #[error("{}: tensor `{}`: dtype {dtype} cannot be loaded into {target}",
+        path.display(), tensor.escape_debug())]
     UnsupportedDtype {
         /// The file.
         path: PathBuf,
@@ -303,7 +313,8 @@ pub enum WeightsError {
         target: crate::Dtype,
     },
     /// The tensor library rejected a tensor.
-    #[error("{}: tensor `{tensor}`: {source}", path.display())]
+    #[error("{}: tensor `{}`: {source}",
+        path.display(), tensor.escape_debug())]
     Candle {
         /// The file.
         path: PathBuf,
@@ -314,8 +325,8 @@ pub enum WeightsError {
         source: Box<candle_core::Error>,
     },
     /// A caller-supplied tensor does not match its declared dtype and shape (writer).
-    #[error("{}: tensor `{tensor}`: {actual} data bytes given, dtype and shape need {expected}",
-        path.display())]
+    #[error("{}: tensor `{}`: {actual} data bytes given, dtype and shape need {expected}",
+        path.display(), tensor.escape_debug())]
     WriteSizeMismatch {
         /// The file being written.
         path: PathBuf,
@@ -328,7 +339,8 @@ pub enum WeightsError {
     },
     /// MLX rejected a tensor (feature `mlx`).
     #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
-    #[error("{}: tensor `{tensor}`: {source}", path.display())]
+    #[error("{}: tensor `{}`: {source}",
+        path.display(), tensor.escape_debug())]
     Mlx {
         /// The file.
         path: PathBuf,

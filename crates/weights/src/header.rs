@@ -237,10 +237,14 @@ fn parse_entry(path: &Path, name: String, value: &RawValue) -> Result<TensorInfo
             dtype: raw.dtype,
         });
     };
+    // The product of the non-zero dimensions must fit too, so that a zero-size tensor such as
+    // `[0, 2^32, 2^32]` is refused here rather than overflowing candle's stride computation.
     let numel = raw
         .shape
         .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(d));
+        .filter(|&&d| d != 0)
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .map(|n| if raw.shape.contains(&0) { 0 } else { n });
     let shape: Option<Vec<usize>> = raw.shape.iter().map(|&d| usize::try_from(d).ok()).collect();
     let (Some(numel), Some(shape), Some(expected)) =
         (numel, shape, numel.and_then(|n| dtype.bytes_for(n)))
@@ -410,6 +414,10 @@ mod tests {
         ));
         assert!(matches!(
             parse(r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,4]}}"#),
+            Err(WeightsError::BadShape { tensor, .. }) if tensor == "a"
+        ));
+        assert!(matches!(
+            parse(r#"{"a":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}}"#),
             Err(WeightsError::BadShape { tensor, .. }) if tensor == "a"
         ));
         assert!(matches!(

@@ -98,7 +98,10 @@ impl ShardIndex {
                 (parts.next(), parts.next()),
                 (Some(Component::Normal(_)), None)
             ) {
-                return Err(invalid(format!("shard `{shard}` is not a plain file name")));
+                return Err(invalid(format!(
+                    "shard `{}` is not a plain file name",
+                    shard.escape_debug()
+                )));
             }
         }
         Ok(Self {

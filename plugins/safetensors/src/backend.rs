@@ -52,13 +52,26 @@ impl Backend for SafetensorsBackend {
         let found = source::find(source.path, source.id)?;
         let layout = found.layout();
         let mut checkpoint = found.checkpoint;
-        let stored = (
-            checkpoint.len(),
-            checkpoint.names().next().map(str::to_owned),
-        );
+        let stored = Stored {
+            tensors: checkpoint.len(),
+            under_prefix: checkpoint
+                .names()
+                .filter(|n| options.prefix.as_deref().is_none_or(|p| n.starts_with(p)))
+                .count(),
+            first: checkpoint.names().next().map(str::to_owned),
+        };
         checkpoint.retain(|t| options.keeps(t.name()));
         if checkpoint.is_empty() {
             return Err(nothing_selected(&checkpoint, options, stored));
+        }
+        if let Some((file, t)) = options.prefix.as_deref().and_then(|p| checkpoint.get(p)) {
+            return Err(BackendError::Invalid {
+                path: file.path().to_path_buf(),
+                tensor: Some(t.name().to_owned()),
+                reason: "the tensor's name is the `prefix` option itself, which would leave it \
+                         an empty name: choose a longer prefix"
+                    .to_owned(),
+            });
         }
         if let Some((file, t)) = checkpoint
             .tensors()
@@ -141,19 +154,44 @@ impl Backend for SafetensorsBackend {
     }
 }
 
-/// The options selected no tensor: say what the names look like instead.
+/// What the checkpoint held before the options selected: for the message when they select
+/// nothing.
+struct Stored {
+    tensors: usize,
+    under_prefix: usize,
+    first: Option<String>,
+}
+
+/// The options selected no tensor: say which one, and what the names look like instead.
 fn nothing_selected(
     checkpoint: &Checkpoint,
     options: &SafetensorsOptions,
-    (stored, first): (usize, Option<String>),
+    stored: Stored,
 ) -> BackendError {
+    let Stored {
+        tensors,
+        under_prefix,
+        first,
+    } = stored;
     let what = match &options.prefix {
-        Some(prefix) => format!("no tensor name starts with the `prefix` option {prefix:?}"),
+        _ if tensors == 0 => {
+            return BackendError::invalid(
+                checkpoint.location(),
+                "the checkpoint holds no tensor (an empty index or header)",
+            );
+        }
+        Some(prefix) if under_prefix == 0 => {
+            format!("no tensor name starts with the `prefix` option {prefix:?}")
+        }
+        Some(prefix) => format!(
+            "the `skip` option leaves out every tensor ({under_prefix} start with the `prefix` \
+             option {prefix:?})"
+        ),
         None => "no tensor is left after the `skip` option".to_owned(),
     };
     let first = first.map_or_else(String::new, |n| format!(", the first is {n:?}"));
     BackendError::invalid(
         checkpoint.location(),
-        format!("{what} ({stored} tensors stored{first})"),
+        format!("{what} ({tensors} tensors stored{first})"),
     )
 }

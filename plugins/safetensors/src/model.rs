@@ -55,8 +55,12 @@ impl SafetensorsModel {
     /// # Errors
     /// When there is no `config.json`, or it does not fit `T`.
     pub fn config_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        let value = Value::Object(self.config.clone().unwrap_or_default());
-        serde_json::from_value(value)
+        let Some(config) = &self.config else {
+            return Err(serde::de::Error::custom(
+                "the model folder has no config.json to parse",
+            ));
+        };
+        serde_json::from_value(Value::Object(config.clone()))
     }
 
     /// Bytes held by the tensors' storage, measured from the tensors after the load.
