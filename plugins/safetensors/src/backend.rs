@@ -60,6 +60,9 @@ impl Backend for SafetensorsBackend {
                 .count(),
             first: checkpoint.names().next().map(str::to_owned),
         };
+        if let Some(e) = skip_in_the_stripped_form(&checkpoint, options) {
+            return Err(e);
+        }
         checkpoint.retain(|t| options.keeps(t.name()));
         if checkpoint.is_empty() {
             return Err(nothing_selected(&checkpoint, options, stored));
@@ -163,6 +166,30 @@ struct Stored {
 }
 
 /// The options selected no tensor: say which one, and what the names look like instead.
+/// A `skip` entry written in the stripped form (`"attention."` under `prefix =
+/// "encoder.layer.0."`): it matches no stored name while the prefix followed by it does, so it
+/// would leave out nothing, silently. Entries match the stored names.
+fn skip_in_the_stripped_form(
+    checkpoint: &Checkpoint,
+    options: &SafetensorsOptions,
+) -> Option<BackendError> {
+    let prefix = options.prefix.as_deref()?;
+    let matches = |p: &str| checkpoint.names().any(|n| n.starts_with(p));
+    let entry = options
+        .skip
+        .iter()
+        .find(|s| !matches(s) && matches(&format!("{prefix}{s}")))?;
+    Some(BackendError::Options {
+        backend: SafetensorsBackend::NAME.to_owned(),
+        reason: format!(
+            "`skip` entry {entry:?} matches no tensor of {}: entries match the stored names, \
+             before the prefix is removed; write {:?}",
+            checkpoint.location().display(),
+            format!("{prefix}{entry}")
+        ),
+    })
+}
+
 fn nothing_selected(
     checkpoint: &Checkpoint,
     options: &SafetensorsOptions,

@@ -703,22 +703,29 @@ fn control_characters_in_tensor_names_are_escaped_in_error_messages() {
     }
 }
 
-/// Not a bug (as documented, but a trap): `skip` entries match the names *before* the prefix
-/// is removed, so a `skip` written in the stripped form matches nothing and is silently
-/// ignored; the skipped-looking tensors are charged and loaded. (Suggestion: refuse a `skip`
-/// entry that matches no tensor while the prefix followed by it would.)
+/// Was a trap: `skip` entries match the names *before* the prefix is removed, so a `skip`
+/// written in the stripped form matched nothing and was silently ignored (the tensors it meant
+/// were charged and loaded). Such an entry is now refused, with the form to write.
 #[test]
-fn skip_matches_stored_names_not_stripped_ones() {
+fn skip_matches_stored_names_and_the_stripped_form_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     bert(dir.path());
     let stripped = SafetensorsOptions::default()
         .with_prefix("encoder.layer.0.")
         .skipping(["attention."]);
+    let err = open_err(dir.path(), &stripped);
+    assert!(matches!(err, BackendError::Options { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("\"encoder.layer.0.attention.\""), "{text}");
     let stored = SafetensorsOptions::default()
         .with_prefix("encoder.layer.0.")
         .skipping(["encoder.layer.0.attention."]);
-    let (_, a) = load(dir.path(), &stripped).unwrap();
     let (_, b) = load(dir.path(), &stored).unwrap();
-    assert!(a.tensor("attention.self.query.weight").is_some());
     assert!(b.tensor("attention.self.query.weight").is_none());
+    assert!(b.tensor("intermediate.dense.weight").is_some());
+    // An entry that matches nothing either way is left alone (a config shared by models).
+    let elsewhere = SafetensorsOptions::default()
+        .with_prefix("encoder.layer.0.")
+        .skipping(["cls."]);
+    load(dir.path(), &elsewhere).unwrap();
 }
