@@ -133,19 +133,9 @@ criterion_group!(benches, load_1gib);
 /// Runs the benches with glibc's mmap threshold fixed at its default (128 KiB), which turns off
 /// its dynamic raise: otherwise, once a tensor buffer is freed, later tensors up to 32 MiB are
 /// carved from heap memory that earlier iterations already touched, and repeated loads would be
-/// timed into warm memory while `fs::read` of a whole file always gets fresh pages. Set
-/// `MALLOC_MMAP_THRESHOLD_` yourself to choose another regime (any value skips the re-exec).
+/// timed into warm memory while `fs::read` of a whole file always gets fresh pages.
 fn main() {
-    if std::env::var_os(MMAP_THRESHOLD).is_none() {
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(std::env::args_os().skip(1))
-            .env(MMAP_THRESHOLD, "131072")
-            .status()
-            .unwrap();
-        std::process::exit(status.code().unwrap_or(1));
-    }
+    timed::with_fresh_memory();
     benches();
     Criterion::default().configure_from_args().final_summary();
 }
-
-const MMAP_THRESHOLD: &str = "MALLOC_MMAP_THRESHOLD_";

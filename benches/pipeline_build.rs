@@ -55,7 +55,9 @@ fn pipeline_build(c: &mut Criterion) {
 
 criterion_group!(benches, pipeline_build);
 
+/// With fresh memory for every buffer, as `load_1gib` (see `timed::with_fresh_memory`).
 fn main() {
+    timed::with_fresh_memory();
     benches();
     Criterion::default().configure_from_args().final_summary();
 }
