@@ -86,6 +86,8 @@ pub struct FileInventory {
     /// The folder the file was found in, whose link rule a load's reopen applies again.
     within: Option<PathBuf>,
     file_len: u64,
+    /// Which file it was (device, inode, modification time) when inventoried, where known.
+    identity: Option<Identity>,
     header_len: u64,
     metadata: BTreeMap<String, String>,
     tensors: Vec<TensorInfo>,
@@ -125,6 +127,7 @@ impl FileInventory {
         let file_len = opened.len();
         let mut inv = Self::parse(path, opened.file(), file_len)?;
         inv.within = within.map(Path::to_path_buf);
+        inv.identity = Identity::of(opened.file());
         Ok(inv)
     }
 
@@ -143,6 +146,7 @@ impl FileInventory {
             path,
             within: None,
             file_len,
+            identity: None,
             header_len: h.len,
             metadata: h.metadata,
             tensors: h.tensors,
@@ -153,6 +157,23 @@ impl FileInventory {
     /// The folder whose link rule applies to this file, if it was found in one.
     pub(crate) fn within(&self) -> Option<&Path> {
         self.within.as_deref()
+    }
+
+    /// Checks that `file`, opened again under this inventory's name, is the file that was
+    /// inventoried: not another file renamed into its place, not rewritten since (its
+    /// modification time). Where the identity is unknown (an inventory parsed from a reader, a
+    /// platform without inodes), nothing is compared.
+    pub(crate) fn same_file(&self, file: &std::fs::File) -> std::result::Result<(), String> {
+        let (Some(then), Some(now)) = (self.identity, Identity::of(file)) else {
+            return Ok(());
+        };
+        if (then.dev, then.ino) != (now.dev, now.ino) {
+            return Err("another file was put in its place since it was opened".into());
+        }
+        if then.modified != now.modified {
+            return Err("it was modified since it was opened".into());
+        }
+        Ok(())
     }
 
     /// Checks that `other` (a fresh read of the same file) describes the same file.
@@ -219,6 +240,32 @@ impl FileInventory {
     /// Bytes all tensors take once loaded with `target` conversion.
     pub fn loaded_bytes(&self, target: Option<Dtype>) -> u64 {
         self.tensors.iter().map(|t| t.loaded_bytes(target)).sum()
+    }
+}
+
+/// Which file an open file is: device and inode (Unix), and its modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Identity {
+    #[cfg(unix)]
+    fn of(file: &std::fs::File) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata().ok()?;
+        Some(Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            modified: m.modified().ok(),
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn of(_file: &std::fs::File) -> Option<Self> {
+        None
     }
 }
 

@@ -18,9 +18,9 @@ pub(crate) const CHUNK_BYTES: usize = 16 << 20;
 /// cursor). Elsewhere loads run sequentially.
 pub(crate) const POSITIONED_READS: bool = cfg!(any(unix, windows));
 
-/// Opens a file for loading and checks that it is still the file that was inventoried: same
-/// length, same header. A file truncated since then gives [`WeightsError::Truncated`], never a
-/// crash.
+/// Opens a file for loading and checks that it is still the file that was inventoried: the
+/// same file (not one renamed into its place, not modified since), the same length, the same
+/// header. A file truncated since then gives [`WeightsError::Truncated`], never a crash.
 pub(crate) fn reopen(inv: &FileInventory) -> Result<File> {
     let path = inv.path();
     let opened = crate::inventory::open_for_reading(path, inv.within())?;
@@ -34,7 +34,9 @@ pub(crate) fn reopen(inv: &FileInventory) -> Result<File> {
         });
     }
     let fresh = FileInventory::parse(path, &file, len)?;
+    // The most precise finding first: a shorter file, another header, then another file.
     inv.same_as(&fresh)
+        .and_then(|()| inv.same_file(&file))
         .map_err(|reason| WeightsError::Changed {
             path: path.to_path_buf(),
             reason,

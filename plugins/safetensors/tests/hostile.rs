@@ -654,11 +654,10 @@ fn config_as_without_a_config_json_is_an_error() {
     assert!(err.to_string().contains("config.json"), "{err}");
 }
 
-/// Design gap (ignored, not failing the suite): a file replaced between open and load by one
-/// with the same header and length (other weights, same layout) is not detected: the load
-/// checks the header and the length, not the file's identity (device, inode, mtime).
+/// Was a gap: a file replaced between open and load by one with the same header and length
+/// (other weights, same layout) loaded the new weights. The load now compares the file's
+/// identity (device, inode, modification time) with the one it opened.
 #[test]
-#[ignore = "design question: detect a same-layout replacement between open and load?"]
 fn a_same_layout_replacement_between_open_and_load_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("model.safetensors");
@@ -677,7 +676,25 @@ fn a_same_layout_replacement_between_open_and_load_is_detected() {
     let err = BACKEND
         .load(opened.plan, opened.inspection.bytes, &NoProgress)
         .unwrap_err();
-    assert!(err.to_string().contains("model.safetensors"), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("model.safetensors") && text.contains("another file"),
+        "{text}"
+    );
+
+    // Rewritten in place, same bytes but a later modification time: changed too.
+    let opened = BACKEND.open(&source(dir.path(), &options)).unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::io::Write::write_all(&mut &f, &bytes).unwrap();
+    f.set_modified(later).unwrap();
+    drop(f);
+    let text = BACKEND
+        .load(opened.plan, opened.inspection.bytes, &NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("modified since it was opened"), "{text}");
 }
 
 /// BUG: tensor names from a hostile header reach error messages unescaped: a name holding a
