@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum BackendError {
     /// Reading a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", crate::shown(path))]
     Io {
         /// The file or folder that could not be read.
         path: PathBuf,
@@ -20,7 +20,7 @@ pub enum BackendError {
         source: std::io::Error,
     },
     /// A required file or folder is missing.
-    #[error("{}: missing ({what})", path.display())]
+    #[error("{}: missing ({what})", crate::shown(path))]
     Missing {
         /// Where it was expected.
         path: PathBuf,
@@ -28,7 +28,7 @@ pub enum BackendError {
         what: String,
     },
     /// The checkpoint exists but is malformed or inconsistent with its config.
-    #[error("{}{}: {reason}", path.display(), tensor.as_ref().map(|t| format!(" (tensor {t:?})")).unwrap_or_default())]
+    #[error("{}{}: {reason}", crate::shown(path), tensor.as_ref().map(|t| format!(" (tensor {t:?})")).unwrap_or_default())]
     Invalid {
         /// The offending file.
         path: PathBuf,

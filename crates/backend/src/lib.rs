@@ -58,6 +58,7 @@ mod inspection;
 mod loaded;
 pub mod plugin;
 mod progress;
+mod shown;
 
 /// The version of this contract: a dynamic plugin must be built against the same one.
 pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -70,3 +71,4 @@ pub use error::BackendError;
 pub use inspection::Inspection;
 pub use loaded::{Loaded, LoadedParts};
 pub use progress::{LoadProgress, NoProgress};
+pub use shown::{Shown, shown};

@@ -72,7 +72,7 @@ impl fmt::Display for FileKind {
 #[non_exhaustive]
 pub enum FileError {
     /// The operating system refused (`NotFound` when the path does not exist).
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", modelcache_backend::shown(path))]
     Io {
         /// The path.
         path: PathBuf,
@@ -81,7 +81,7 @@ pub enum FileError {
         source: std::io::Error,
     },
     /// The path exists but is not a regular file.
-    #[error("{}: is {kind}, not a regular file", path.display())]
+    #[error("{}: is {kind}, not a regular file", modelcache_backend::shown(path))]
     NotRegular {
         /// The path.
         path: PathBuf,
@@ -89,7 +89,10 @@ pub enum FileError {
         kind: FileKind,
     },
     /// The file is longer than the limit for what it is meant to hold.
-    #[error("{}: {len} bytes, over the limit of {limit} bytes", path.display())]
+    #[error(
+        "{}: {len} bytes, over the limit of {limit} bytes",
+        modelcache_backend::shown(path)
+    )]
     TooLarge {
         /// The path.
         path: PathBuf,
@@ -100,7 +103,12 @@ pub enum FileError {
     },
     /// A symbolic link inside a checkpoint folder leads out of it (see
     /// [`open_within`](crate::open_within) for the rule).
-    #[error("{}: a symbolic link to {}, outside {}", path.display(), target.display(), folder.display())]
+    #[error(
+        "{}: a symbolic link to {}, outside {}",
+        modelcache_backend::shown(path),
+        modelcache_backend::shown(target),
+        modelcache_backend::shown(folder)
+    )]
     LinkOutside {
         /// The path (the link, or a path through a linked folder).
         path: PathBuf,

@@ -25,7 +25,10 @@ pub enum ConfigError {
         source: WeightsError,
     },
     /// The text is not JSON.
-    #[error("{}: not valid JSON at line {line}, column {column}: {reason}", path.display())]
+    #[error(
+        "{}: not valid JSON at line {line}, column {column}: {reason}",
+        modelcache_backend::shown(path)
+    )]
     NotJson {
         /// The file.
         path: PathBuf,
@@ -37,7 +40,10 @@ pub enum ConfigError {
         reason: String,
     },
     /// The text is JSON, but not what the typed value needs (a missing field, a wrong type).
-    #[error("{}: invalid at line {line}, column {column}: {reason}", path.display())]
+    #[error(
+        "{}: invalid at line {line}, column {column}: {reason}",
+        modelcache_backend::shown(path)
+    )]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -49,7 +55,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// A field of the config is missing or has the wrong type.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", modelcache_backend::shown(path))]
     Field {
         /// The file.
         path: PathBuf,

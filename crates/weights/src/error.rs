@@ -13,7 +13,7 @@ pub type Result<T, E = WeightsError> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum WeightsError {
     /// Reading or opening a file or folder failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", modelcache_backend::shown(path))]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -22,7 +22,10 @@ pub enum WeightsError {
         source: std::io::Error,
     },
     /// The file is shorter than its header says (or too short to hold a header at all).
-    #[error("{}: truncated: needs {expected} bytes, has {actual}", path.display())]
+    #[error(
+        "{}: truncated: needs {expected} bytes, has {actual}",
+        modelcache_backend::shown(path)
+    )]
     Truncated {
         /// The file.
         path: PathBuf,
@@ -33,7 +36,7 @@ pub enum WeightsError {
     },
     /// The file is longer than its header says: bytes follow the last tensor.
     #[error("{}: {} bytes after the last tensor (expected length {expected}, found {actual})",
-        path.display(), actual.saturating_sub(*expected))]
+        modelcache_backend::shown(path), actual.saturating_sub(*expected))]
     TrailingBytes {
         /// The file.
         path: PathBuf,
@@ -45,8 +48,11 @@ pub enum WeightsError {
     /// The header length field is over the limit of the reference reader: not a safetensors
     /// file, most likely. The message does not repeat the field's value, which for another kind
     /// of file is its first 8 bytes.
-    #[error("{}: not a safetensors file, or one with a header over the limit of {limit} bytes \
-             (the first 8 bytes give the header length)", path.display())]
+    #[error(
+        "{}: not a safetensors file, or one with a header over the limit of {limit} bytes \
+             (the first 8 bytes give the header length)",
+        modelcache_backend::shown(path)
+    )]
     HeaderTooLarge {
         /// The file.
         path: PathBuf,
@@ -56,7 +62,10 @@ pub enum WeightsError {
         limit: u64,
     },
     /// The header is not a UTF-8 JSON object.
-    #[error("{}: header is not a UTF-8 JSON object: {reason}", path.display())]
+    #[error(
+        "{}: header is not a UTF-8 JSON object: {reason}",
+        modelcache_backend::shown(path)
+    )]
     HeaderNotJson {
         /// The file.
         path: PathBuf,
@@ -65,7 +74,7 @@ pub enum WeightsError {
     },
     /// A `__metadata__` value is not a string.
     #[error("{}: __metadata__ value for key `{}` is not a string",
-        path.display(), key.escape_debug())]
+        modelcache_backend::shown(path), key.escape_debug())]
     MetadataNotString {
         /// The file.
         path: PathBuf,
@@ -74,7 +83,7 @@ pub enum WeightsError {
     },
     /// A tensor entry lacks `dtype`, `shape` or `data_offsets`, or has the wrong JSON types.
     #[error("{}: tensor `{}`: invalid header entry: {reason}",
-        path.display(), tensor.escape_debug())]
+        modelcache_backend::shown(path), tensor.escape_debug())]
     InvalidTensorEntry {
         /// The file.
         path: PathBuf,
@@ -85,7 +94,7 @@ pub enum WeightsError {
     },
     /// A tensor's dtype string is not one the safetensors format defines.
     #[error("{}: tensor `{}`: unknown dtype `{}`",
-        path.display(), tensor.escape_debug(), dtype.escape_debug())]
+        modelcache_backend::shown(path), tensor.escape_debug(), dtype.escape_debug())]
     UnknownDtype {
         /// The file.
         path: PathBuf,
@@ -97,7 +106,7 @@ pub enum WeightsError {
     /// A tensor's element count times its element size overflows, or is not a whole number of
     /// bytes (sub-byte dtypes).
     #[error("{}: tensor `{}`: shape {shape:?} gives no whole, representable byte size",
-        path.display(), tensor.escape_debug())]
+        modelcache_backend::shown(path), tensor.escape_debug())]
     BadShape {
         /// The file.
         path: PathBuf,
@@ -108,7 +117,7 @@ pub enum WeightsError {
     },
     /// A tensor's `data_offsets` end before they begin.
     #[error("{}: tensor `{}`: data_offsets [{begin}, {end}] end before they begin",
-        path.display(), tensor.escape_debug())]
+        modelcache_backend::shown(path), tensor.escape_debug())]
     InvalidOffsets {
         /// The file.
         path: PathBuf,
@@ -121,7 +130,7 @@ pub enum WeightsError {
     },
     /// `END - BEGIN` differs from the size the dtype and shape imply.
     #[error("{}: tensor `{}`: data_offsets span {actual} bytes but dtype and shape need {expected}",
-        path.display(), tensor.escape_debug())]
+        modelcache_backend::shown(path), tensor.escape_debug())]
     SizeMismatch {
         /// The file.
         path: PathBuf,
@@ -135,7 +144,7 @@ pub enum WeightsError {
     /// Sorted by offset, this tensor starts after the previous one ends (or the first one does
     /// not start at 0).
     #[error("{}: tensor `{}`: gap before it (previous data ends at {expected}, it begins at {begin})",
-        path.display(), tensor.escape_debug())]
+        modelcache_backend::shown(path), tensor.escape_debug())]
     OffsetsGap {
         /// The file.
         path: PathBuf,
@@ -148,7 +157,7 @@ pub enum WeightsError {
     },
     /// Sorted by offset, this tensor starts before the previous one ends.
     #[error("{}: tensor `{}`: overlaps the previous tensor (previous data ends at {expected}, it begins at {begin})",
-        path.display(), tensor.escape_debug())]
+        modelcache_backend::shown(path), tensor.escape_debug())]
     OffsetsOverlap {
         /// The file.
         path: PathBuf,
@@ -161,7 +170,7 @@ pub enum WeightsError {
     },
     /// A tensor name occurs twice: twice in one header, or in two files of one checkpoint.
     #[error("tensor `{}` appears twice: in {} and in {}",
-        tensor.escape_debug(), first.display(), second.display())]
+        tensor.escape_debug(), modelcache_backend::shown(first), modelcache_backend::shown(second))]
     DuplicateTensor {
         /// The tensor.
         tensor: String,
@@ -171,7 +180,7 @@ pub enum WeightsError {
         second: PathBuf,
     },
     /// An index (`*.safetensors.index.json`) or `model_index.json` is malformed.
-    #[error("{}: invalid index: {reason}", path.display())]
+    #[error("{}: invalid index: {reason}", modelcache_backend::shown(path))]
     InvalidIndex {
         /// The index file.
         path: PathBuf,
@@ -180,7 +189,7 @@ pub enum WeightsError {
     },
     /// An index names a shard file that does not exist.
     #[error("{}: shard `{}` does not exist",
-        index.display(), shard.escape_debug())]
+        modelcache_backend::shown(index), shard.escape_debug())]
     MissingShard {
         /// The index file.
         index: PathBuf,
@@ -189,7 +198,7 @@ pub enum WeightsError {
     },
     /// An index maps a tensor to a shard whose header does not have it.
     #[error("{}: tensor `{}` is mapped to shard `{}`, which does not contain it",
-        index.display(), tensor.escape_debug(), shard.escape_debug())]
+        modelcache_backend::shown(index), tensor.escape_debug(), shard.escape_debug())]
     MissingTensor {
         /// The index file.
         index: PathBuf,
@@ -199,13 +208,19 @@ pub enum WeightsError {
         tensor: String,
     },
     /// A folder holds no safetensors checkpoint.
-    #[error("{}: no .safetensors file or index found", dir.display())]
+    #[error(
+        "{}: no .safetensors file or index found",
+        modelcache_backend::shown(dir)
+    )]
     NoWeights {
         /// The folder.
         dir: PathBuf,
     },
     /// A folder holds several index files and none is the standard name.
-    #[error("{}: several index files, open one explicitly: {candidates:?}", dir.display())]
+    #[error(
+        "{}: several index files, open one explicitly: {candidates:?}",
+        modelcache_backend::shown(dir)
+    )]
     Ambiguous {
         /// The folder.
         dir: PathBuf,
@@ -214,7 +229,7 @@ pub enum WeightsError {
     },
     /// A diffusers component that `model_index.json` does not list (or that has no weights).
     #[error("{}: no component `{}` with weights",
-        root.display(), name.escape_debug())]
+        modelcache_backend::shown(root), name.escape_debug())]
     UnknownComponent {
         /// The diffusers root.
         root: PathBuf,
@@ -223,7 +238,7 @@ pub enum WeightsError {
     },
     /// The file is not a regular file (a FIFO, socket, device or folder). Never opened, so
     /// never waited on.
-    #[error("{}: is {kind}, not a regular file", path.display())]
+    #[error("{}: is {kind}, not a regular file", modelcache_backend::shown(path))]
     NotRegularFile {
         /// The file.
         path: PathBuf,
@@ -232,8 +247,12 @@ pub enum WeightsError {
     },
     /// A symbolic link inside a checkpoint folder leads out of it (see
     /// [`modelcache_files::resolve_within`] for the rule).
-    #[error("{}: a symbolic link to {}, outside the checkpoint folder {}", path.display(),
-        target.display(), folder.display())]
+    #[error(
+        "{}: a symbolic link to {}, outside the checkpoint folder {}",
+        modelcache_backend::shown(path),
+        modelcache_backend::shown(target),
+        modelcache_backend::shown(folder)
+    )]
     LinkOutside {
         /// The link (or a path through a linked folder).
         path: PathBuf,
@@ -243,7 +262,10 @@ pub enum WeightsError {
         folder: PathBuf,
     },
     /// An index, `model_index.json` or config file is over its size limit.
-    #[error("{}: {len} bytes, over the limit of {limit} bytes for this kind of file", path.display())]
+    #[error(
+        "{}: {len} bytes, over the limit of {limit} bytes for this kind of file",
+        modelcache_backend::shown(path)
+    )]
     FileTooLarge {
         /// The file.
         path: PathBuf,
@@ -254,7 +276,10 @@ pub enum WeightsError {
     },
     /// A checkpoint's headers (or an index) describe more tensors than
     /// [`MAX_TENSORS`](crate::MAX_TENSORS); parsing stopped there.
-    #[error("{}: more than {limit} tensors in one checkpoint (the limit modelcache reads)", path.display())]
+    #[error(
+        "{}: more than {limit} tensors in one checkpoint (the limit modelcache reads)",
+        modelcache_backend::shown(path)
+    )]
     TooManyTensors {
         /// The file where the count went over.
         path: PathBuf,
@@ -263,8 +288,10 @@ pub enum WeightsError {
     },
     /// The headers of one checkpoint's files together are over
     /// [`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN) bytes.
-    #[error("{}: the headers of this checkpoint's files add up to {total} bytes, over the limit of {limit}",
-        path.display())]
+    #[error(
+        "{}: the headers of this checkpoint's files add up to {total} bytes, over the limit of {limit}",
+        modelcache_backend::shown(path)
+    )]
     HeadersTooLarge {
         /// The file where the total went over.
         path: PathBuf,
@@ -274,7 +301,7 @@ pub enum WeightsError {
         limit: u64,
     },
     /// Memory for a tensor (or a header) could not be allocated: a typed error, not an abort.
-    #[error("{}: {}cannot allocate {bytes} bytes", path.display(),
+    #[error("{}: {}cannot allocate {bytes} bytes", modelcache_backend::shown(path),
         tensor.as_ref().map(|t| format!("tensor `{}`: ", t.escape_debug())).unwrap_or_default())]
     OutOfMemory {
         /// The file.
@@ -286,7 +313,10 @@ pub enum WeightsError {
     },
     /// The file changed between inventory and load (header or length differ), or a load needs
     /// more bytes than were reserved for it (the checkpoint it sized has been replaced).
-    #[error("{}: changed since it was inventoried: {reason}", path.display())]
+    #[error(
+        "{}: changed since it was inventoried: {reason}",
+        modelcache_backend::shown(path)
+    )]
     Changed {
         /// The file.
         path: PathBuf,
@@ -295,7 +325,7 @@ pub enum WeightsError {
     },
     /// The tensor's dtype cannot be held by the target (e.g. `I8` or `U64` in candle).
     #[error("{}: tensor `{}`: dtype {dtype} cannot be loaded into {target}",
-        path.display(), tensor.escape_debug())]
+        modelcache_backend::shown(path), tensor.escape_debug())]
     UnsupportedDtype {
         /// The file.
         path: PathBuf,
@@ -314,7 +344,7 @@ pub enum WeightsError {
     },
     /// The tensor library rejected a tensor.
     #[error("{}: tensor `{}`: {source}",
-        path.display(), tensor.escape_debug())]
+        modelcache_backend::shown(path), tensor.escape_debug())]
     Candle {
         /// The file.
         path: PathBuf,
@@ -326,7 +356,7 @@ pub enum WeightsError {
     },
     /// A caller-supplied tensor does not match its declared dtype and shape (writer).
     #[error("{}: tensor `{}`: {actual} data bytes given, dtype and shape need {expected}",
-        path.display(), tensor.escape_debug())]
+        modelcache_backend::shown(path), tensor.escape_debug())]
     WriteSizeMismatch {
         /// The file being written.
         path: PathBuf,
@@ -340,7 +370,7 @@ pub enum WeightsError {
     /// MLX rejected a tensor (feature `mlx`).
     #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
     #[error("{}: tensor `{}`: {source}",
-        path.display(), tensor.escape_debug())]
+        modelcache_backend::shown(path), tensor.escape_debug())]
     Mlx {
         /// The file.
         path: PathBuf,

@@ -301,7 +301,7 @@ impl<'a> Expected<'a> {
 #[non_exhaustive]
 pub enum TensorError {
     /// A required tensor is absent.
-    #[error("{} (tensor {tensor:?}): {}", path.display(), self.reason())]
+    #[error("{} (tensor {tensor:?}): {}", modelcache_backend::shown(path), self.reason())]
     Missing {
         /// Where the checkpoint is ([`Checkpoint::location`]).
         path: PathBuf,
@@ -313,7 +313,7 @@ pub enum TensorError {
         note: String,
     },
     /// A tensor has another shape.
-    #[error("{} (tensor {tensor:?}): {}", path.display(), self.reason())]
+    #[error("{} (tensor {tensor:?}): {}", modelcache_backend::shown(path), self.reason())]
     Shape {
         /// The file holding it.
         path: PathBuf,
@@ -327,7 +327,7 @@ pub enum TensorError {
         note: String,
     },
     /// A tensor's axis has another size.
-    #[error("{} (tensor {tensor:?}): {}", path.display(), self.reason())]
+    #[error("{} (tensor {tensor:?}): {}", modelcache_backend::shown(path), self.reason())]
     Axis {
         /// The file holding it.
         path: PathBuf,
@@ -345,7 +345,7 @@ pub enum TensorError {
         note: String,
     },
     /// The numbered blocks are not the ones the config counts (see [`Blocks`](crate::Blocks)).
-    #[error("{} (tensor {tensor:?}): {}", path.display(), self.reason())]
+    #[error("{} (tensor {tensor:?}): {}", modelcache_backend::shown(path), self.reason())]
     Blocks {
         /// The checkpoint location (a missing block) or the file holding `tensor` (an extra
         /// one).
@@ -366,7 +366,7 @@ pub enum TensorError {
         note: String,
     },
     /// A block index no real checkpoint has: at or above its tensor count.
-    #[error("{} (tensor {tensor:?}): {}", path.display(), self.reason())]
+    #[error("{} (tensor {tensor:?}): {}", modelcache_backend::shown(path), self.reason())]
     Implausible {
         /// The file holding the tensor.
         path: PathBuf,

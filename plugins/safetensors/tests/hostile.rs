@@ -746,3 +746,19 @@ fn skip_matches_stored_names_and_the_stripped_form_is_refused() {
         .skipping(["cls."]);
     load(dir.path(), &elsewhere).unwrap();
 }
+
+/// Was a gap: a hostile file *name* (a folder read as its `.safetensors` files, as a repo from
+/// the internet may be) reached error messages raw. Paths are printed through
+/// `modelcache_backend::shown`, control characters escaped.
+#[test]
+fn control_characters_in_file_names_are_escaped_in_error_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w\n\u{1b}[2KINFO loaded.safetensors");
+    std::fs::write(&file, b"not a safetensors file").unwrap();
+    let text = open_err(dir.path(), &SafetensorsOptions::default()).to_string();
+    assert!(
+        text.contains("\\n\\u{1b}[2KINFO loaded.safetensors"),
+        "{text:?}"
+    );
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+}
