@@ -724,3 +724,26 @@ fn bench_metrics_to_an_unwritable_path_fails_at_once() {
     );
     assert!(!err.contains("measuring"), "nothing ran: {err}");
 }
+
+/// `backend = "flux-pipeline"` on the bundled Flux folder: `check` validates it as `flux` does,
+/// `load` builds candle-transformers' pipeline and charges exactly what it holds; an mflux tree
+/// is refused at `check`, with the reason.
+#[test]
+fn check_and_load_a_runnable_flux_pipeline() {
+    let config = format!(
+        "{BUNDLED}\n[models.flux-runnable]\nbackend = \"flux-pipeline\"\n\
+         path = \"models/generated/flux-schnell\"\noptions = {{ dtype = \"f32\" }}\n\n\
+         [models.mflux-runnable]\nbackend = \"flux-pipeline\"\npath = \"models/generated/flux-mflux-4bit\"\n"
+    );
+    let (dir, _) = workspace(&config);
+    let (code, out, err) = run(dir.path(), &["check"]);
+    assert_ne!(code, 0, "{out}\n{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("flux-runnable"), "{all}");
+    let mflux = lines_with(&all, "mflux-runnable");
+    assert!(mflux.iter().any(|l| l.contains("mflux tree")), "{all}");
+    let (code, out, err) = run(dir.path(), &["load", "flux-runnable"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let row = row(&out, "flux-runnable", "loaded");
+    assert!(row.contains("+0.00%"), "{out}");
+}
