@@ -1,5 +1,5 @@
 //! What a runnable FLUX.1 pipeline costs on top of the tensor load: for the ~1 GiB BFL and
-//! diffusers fixtures (transformer and VAE, the flux backend's defaults), page cache warm,
+//! diffusers fixtures (transformer and VAE, loaded as F32 by both), page cache warm,
 //! - `tensors`: the `flux` backend's open and load (what `backend = "flux"` caches);
 //! - `pipeline`: the `flux-pipeline` backend's open, load and build (what
 //!   `backend = "flux-pipeline"` caches: candle-transformers' `Flux` and `AutoEncoder`).
@@ -15,13 +15,14 @@ mod timed;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 use modelcache_backend::{BackendExt, ModelSource, NoProgress};
-use modelcache_flux::{BACKEND, FluxOptions, PIPELINE_BACKEND};
+use modelcache_flux::{BACKEND, FluxOptions, LoadDtype, PIPELINE_BACKEND};
 use timed::timed;
 
 fn pipeline_build(c: &mut Criterion) {
     for name in ["flux-bfl", "flux-diffusers"] {
         let dir = fixtures::ensure(name).unwrap();
-        let options = FluxOptions::default();
+        // F32 for both: the pipeline runs on the CPU, where candle has no BF16 matmul.
+        let options = FluxOptions::default().with_dtype(LoadDtype::F32);
         let source = ModelSource {
             id: "bench",
             path: &dir,

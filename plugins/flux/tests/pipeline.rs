@@ -78,10 +78,14 @@ fn run(p: &FluxPipeline, text: &FluxPipeline) -> Tensor {
 
     let (flux, cfg) = p.transformer.as_ref().unwrap();
     let (height, width) = (32, 32);
-    let latent = fixed(&[1, 16, 4, 4]);
+    let dtype = txt.dtype();
+    let latent = fixed(&[1, 16, 4, 4]).to_dtype(dtype).unwrap();
     let state = sampling::State::new(&txt, &vec, &latent).unwrap();
     assert_eq!(state.img.dims(), [1, 4, cfg.in_channels]);
-    let t = Tensor::full(1f32, 1, &dev).unwrap();
+    let t = Tensor::full(1f32, 1, &dev)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap();
     let pred = flux
         .forward(
             &state.img,
@@ -97,7 +101,7 @@ fn run(p: &FluxPipeline, text: &FluxPipeline) -> Tensor {
     let img = (&state.img + (pred * -0.5).unwrap()).unwrap();
     let img = sampling::unpack(&img, height, width).unwrap();
     let (ae, _) = p.autoencoder.as_ref().unwrap();
-    let image = ae.decode(&img).unwrap();
+    let image = ae.decode(&img).unwrap().to_dtype(DType::F32).unwrap();
     assert_eq!(image.dims(), [1, 3, 8, 8]);
     let values = image.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     assert!(values.iter().all(|v| v.is_finite()), "{values:?}");
@@ -183,6 +187,35 @@ fn the_same_weights_in_either_layout_give_the_same_image() {
     let b = run(&b, &text);
     let d = max_difference(&a, &b);
     assert!(d < 1e-4, "the layouts disagree by {d}");
+}
+
+/// candle 0.9's CPU backend has no BF16 matrix multiply: the pipeline backend refuses a BF16
+/// load (the default for checkpoints stored in BF16) at `check`, saying which dtype to set, and
+/// runs in F16.
+#[test]
+fn bf16_is_refused_on_the_cpu_and_f16_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    write_flux_diffusers(dir.path(), &FluxSpec::tiny()).unwrap();
+    for o in [
+        FluxOptions::default(),
+        FluxOptions::default().with_dtype(LoadDtype::Bf16),
+    ] {
+        let source = common::source(dir.path(), &o);
+        let err = modelcache_flux::PIPELINE_BACKEND
+            .inspect(&source)
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("BF16") && text.contains("dtype = \"f32\""),
+            "{text}"
+        );
+    }
+    let o = FluxOptions::default()
+        .with_components(Component::ALL)
+        .with_dtype(LoadDtype::F16);
+    let model = common::load(dir.path(), &o).unwrap();
+    let pipeline = FluxPipeline::build(model).unwrap();
+    run(&pipeline, &pipeline);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! [`FluxPipeline`] (`backend = "flux-pipeline"`).
 
 use modelcache_backend::{Backend, BackendError, LoadProgress, ModelSource, Opened};
+use modelcache_weights::Dtype;
 
 use crate::backend::{FluxBackend, FluxPlan};
 use crate::layout::Layout;
@@ -29,7 +30,8 @@ impl Backend for FluxPipelineBackend {
         PIPELINE_NAME
     }
 
-    /// As the flux backend's open; an mflux tree is refused here, before anything loads.
+    /// As the flux backend's open; refused here, before anything loads: an mflux tree, and a
+    /// load in BF16 (the pipeline runs on the CPU, where candle has no BF16 matrix multiply).
     fn open(
         &self,
         source: &ModelSource<'_, FluxOptions>,
@@ -45,6 +47,25 @@ impl Backend for FluxPipelineBackend {
                     source.id
                 ),
             ));
+        }
+        let bf16 = match opened.plan.dtype {
+            Some(dtype) => dtype == Dtype::BF16,
+            None => opened.plan.plan.parts.iter().any(|p| {
+                p.checkpoint
+                    .tensors()
+                    .any(|(_, t)| t.dtype() == Dtype::BF16)
+            }),
+        };
+        if bf16 {
+            return Err(BackendError::Options {
+                backend: PIPELINE_NAME.to_owned(),
+                reason: format!(
+                    "model {:?} would run in BF16 (its dtype option, or as stored), and the \
+                     pipeline runs on the CPU, where candle 0.9 has no BF16 matrix multiply: set \
+                     `dtype = \"f32\"` (or \"f16\")",
+                    source.id
+                ),
+            });
         }
         Ok(opened)
     }
