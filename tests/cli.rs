@@ -53,10 +53,16 @@ fn check_passes_on_the_bundled_config() {
     let (dir, _) = workspace(BUNDLED);
     let (code, out, err) = run(dir.path(), &["check"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    for id in ["flux-schnell", "flux-mflux-4bit", "ltx-video", "kokoro"] {
+    for id in [
+        "flux-schnell",
+        "flux-mflux-4bit",
+        "ltx-video",
+        "kokoro",
+        "minilm",
+    ] {
         assert!(out.contains(id), "{out}");
     }
-    assert!(out.contains("all 4 models OK"), "{out}");
+    assert!(out.contains("all 5 models OK"), "{out}");
     assert!(err.is_empty(), "{err}");
 }
 
@@ -89,7 +95,7 @@ fn check_reports_a_missing_folder_a_corrupt_file_and_an_unknown_backend_together
         err.contains("unknown backend \"fluxx\" for model \"typo\"; known: flux, flux-pipeline, kokoro, ltx, safetensors"),
         "{err}"
     );
-    assert!(out.contains("6 models (1 left out"), "{out}");
+    assert!(out.contains("7 models (1 left out"), "{out}");
     assert!(err.contains("models.toml:"), "locations: {err}");
 }
 
@@ -230,7 +236,7 @@ fn check_plan_and_load_agree_at_budget_zero() {
     let (dir, _) = workspace(&BUNDLED.replace("budget = \"160MiB\"", "budget = 0"));
     let (code, out, err) = run(dir.path(), &["check"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(lines_with(&out, "yes, not kept").len(), 4, "{out}");
+    assert_eq!(lines_with(&out, "yes, not kept").len(), 5, "{out}");
     let (code, out, err) = run(dir.path(), &["plan", "kokoro", "kokoro"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(
@@ -485,7 +491,7 @@ fn bench_json_measures_every_model_and_the_trace() {
     assert_eq!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let models = v["models"].as_array().unwrap();
-    assert_eq!(models.len(), 4);
+    assert_eq!(models.len(), 5);
     for m in models {
         assert!(m["measured_bytes"].as_u64().unwrap() > 0);
         assert!(m["hint_error_pct"].as_f64().unwrap().abs() <= 1.0, "{m}");
@@ -649,7 +655,14 @@ path = "models/sharded/model.safetensors.index.json"
     let (code, out, err) = run(dir.path(), &["check"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("all 2 models OK"), "{out}");
-    assert!(out.contains("sharded (2 files and an index)"), "{out}");
+    let sharded: Vec<&str> = row(&out, "sharded", "safetensors")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        sharded[..4],
+        ["sharded", "safetensors", "sharded", "2"],
+        "{out}"
+    );
     let (code, out, err) = run(dir.path(), &["load", "minilm", "sharded"]);
     assert_eq!(code, 0, "{out}\n{err}");
     for id in ["minilm", "sharded"] {

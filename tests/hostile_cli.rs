@@ -105,7 +105,7 @@ fn strings_from_checkpoints_are_escaped_when_printed() {
     );
     let mut value: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
-    let fake = "\u{1b}[2J\u{1b}[H\nall 4 models OK\n";
+    let fake = "\u{1b}[2J\u{1b}[H\nall 5 models OK\n";
     value["weight_map"][format!("x{fake}")] = format!("{fake}.safetensors").into();
     std::fs::write(&index, serde_json::to_vec(&value).unwrap()).unwrap();
 
@@ -119,7 +119,7 @@ fn strings_from_checkpoints_are_escaped_when_printed() {
         for text in [&out, &err] {
             assert!(!text.contains('\u{1b}'), "{args:?}: raw escape: {text}");
             assert!(
-                !text.lines().any(|l| l.trim() == "all 4 models OK"),
+                !text.lines().any(|l| l.trim() == "all 5 models OK"),
                 "{args:?}: {text}"
             );
         }

@@ -115,6 +115,19 @@ impl BertSpec {
         self
     }
 
+    /// Grown to about `bytes` of tensor data through its vocabulary (the word embeddings), the
+    /// rest of the model as it is; never shrunk. The tokenizer keeps its words, which stay valid
+    /// ids.
+    #[must_use]
+    pub fn with_scale(mut self, bytes: u64) -> Self {
+        let have = self.keys().byte_len();
+        let row = self.hidden_size.saturating_mul(self.dtype.size());
+        if bytes > have && row > 0 {
+            self.vocab_size = self.vocab_size.saturating_add((bytes - have) / row);
+        }
+        self
+    }
+
     /// Every tensor `BertModel` saves, in module order.
     pub fn keys(&self) -> KeyTable {
         let (h, i) = (self.hidden_size, self.intermediate_size);

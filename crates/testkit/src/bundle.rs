@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
+use crate::bert::{BertSpec, write_bert};
 use crate::flux::{FluxSpec, MfluxSpec, write_flux_mflux, write_flux_repo};
 use crate::kokoro::{KokoroSpec, write_kokoro_mlx};
 use crate::ltx::{LtxSpec, write_ltx_diffusers, write_ltx_single_file};
@@ -15,15 +16,16 @@ use crate::report::FixtureReport;
 pub const MARKER_FILE: &str = ".modelcache-fixtures.json";
 
 /// Bumped whenever a generator's output changes for the same seed and scale, so old bundles read as stale.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 /// The model folders of a bundle, in writing order.
-pub const BUNDLE_MODELS: [&str; 5] = [
+pub const BUNDLE_MODELS: [&str; 6] = [
     "flux-schnell",
     "ltx-video",
     "kokoro",
     "flux-mflux-4bit",
     "ltx-diffusers",
+    "minilm",
 ];
 
 /// What [`write_bundle`] wrote.
@@ -83,13 +85,16 @@ fn write_models(
     kokoro.scale = scale;
     let mut mflux = MfluxSpec::tiny().with_seed(seed);
     mflux.flux.scale = scale;
-    let [a, b, c, d, e] = BUNDLE_MODELS;
+    let bert = BertSpec::tiny().with_seed(seed);
+    let bert = scale.map_or(bert.clone(), |s| bert.with_scale(s));
+    let [a, b, c, d, e, f] = BUNDLE_MODELS;
     Ok(vec![
         (a.to_owned(), write_flux_repo(&dir.join(a), &flux)?),
         (b.to_owned(), write_ltx_single_file(&dir.join(b), &ltx)?),
         (c.to_owned(), write_kokoro_mlx(&dir.join(c), &kokoro)?),
         (d.to_owned(), write_flux_mflux(&dir.join(d), &mflux)?),
         (e.to_owned(), write_ltx_diffusers(&dir.join(e), &ltx)?),
+        (f.to_owned(), write_bert(&dir.join(f), &bert)?),
     ])
 }
 
@@ -115,6 +120,7 @@ fn marker(seed: u64, scale: Option<u64>, models: &[(String, FixtureReport)]) -> 
 /// - `kokoro/`: Kokoro in the MLX layout with three voices,
 /// - `flux-mflux-4bit/`: an mflux 4-bit tree,
 /// - `ltx-diffusers/`: the LTX-Video diffusers tree,
+/// - `minilm/`: a BERT sentence-embedding folder in the Hugging Face `transformers` layout,
 ///
 /// and the marker [`MARKER_FILE`] (seed, scale, format version, sizes). `scale` is the target size of *each* model
 /// folder; `None` writes the tiny presets (about 5.5 MB in all).

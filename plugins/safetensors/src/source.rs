@@ -18,13 +18,14 @@ pub(crate) struct Found {
 }
 
 impl Found {
-    /// How the weights were found, for the inspection.
-    pub(crate) fn layout(&self) -> String {
-        let files = self.checkpoint.files().len();
+    /// How the weights were found, for the inspection (the other backends' style: one word;
+    /// the file count is the inspection's): `single-file`, `sharded` (an index) or `folder`
+    /// (every `.safetensors` file of a folder).
+    pub(crate) fn layout(&self) -> &'static str {
         match self.checkpoint.source() {
-            CheckpointSource::Index(_) => format!("sharded ({files} files and an index)"),
-            CheckpointSource::Folder(_) => format!("folder of {files} files"),
-            _ => "single file".to_owned(),
+            CheckpointSource::Index(_) => "sharded",
+            CheckpointSource::Folder(_) => "folder",
+            _ => "single-file",
         }
     }
 }
