@@ -3,41 +3,16 @@
 //! panic, no hang, no unbounded allocation, a hint equal to the loaded bytes).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use modelcache_backend::{Backend, BackendError, BackendExt, ModelSource, NoProgress};
-use modelcache_safetensors::{BACKEND, LoadDtype, SafetensorsModel, SafetensorsOptions};
+use common::{load, open_err, source};
+use modelcache_backend::{Backend, BackendError, BackendExt, NoProgress};
+use modelcache_safetensors::{BACKEND, LoadDtype, SafetensorsOptions};
 use modelcache_testkit::{BertSpec, mkfifo, write_bert};
 use modelcache_weights::candle_core::DType;
 use modelcache_weights::{Dtype, TensorData, WeightsError, write_safetensors};
-
-fn source<'a>(
-    path: &'a Path,
-    options: &'a SafetensorsOptions,
-) -> ModelSource<'a, SafetensorsOptions> {
-    ModelSource {
-        id: "hostile",
-        path,
-        options,
-    }
-}
-
-fn load(
-    path: &Path,
-    options: &SafetensorsOptions,
-) -> Result<(u64, SafetensorsModel), BackendError> {
-    let hint = BACKEND.memory_hint(&source(path, options))?;
-    let model = BACKEND.open_and_load(&source(path, options), &NoProgress)?;
-    assert_eq!(model.resident_bytes(), hint, "the hint is the loaded size");
-    Ok((hint, model))
-}
-
-fn open_err(path: &Path, options: &SafetensorsOptions) -> BackendError {
-    match BACKEND.inspect(&source(path, options)) {
-        Ok(i) => panic!("opened: {i:?}"),
-        Err(e) => e,
-    }
-}
 
 /// The `WeightsError` inside a backend error, if it carries one.
 fn weights(e: &BackendError) -> Option<&WeightsError> {

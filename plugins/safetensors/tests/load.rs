@@ -2,32 +2,13 @@
 //! names it hands over, and clear errors for what it refuses.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+mod common;
 
-use modelcache_backend::{BackendError, BackendExt, ModelSource, NoProgress};
-use modelcache_safetensors::{BACKEND, LoadDtype, SafetensorsModel, SafetensorsOptions};
+use common::{load, source};
+use modelcache_backend::{BackendError, BackendExt};
+use modelcache_safetensors::{BACKEND, LoadDtype, SafetensorsOptions};
 use modelcache_testkit::{BertSpec, write_bert};
 use modelcache_weights::candle_core::DType;
-
-fn source<'a>(
-    path: &'a Path,
-    options: &'a SafetensorsOptions,
-) -> ModelSource<'a, SafetensorsOptions> {
-    ModelSource {
-        id: "embed",
-        path,
-        options,
-    }
-}
-
-fn load(
-    path: &Path,
-    options: &SafetensorsOptions,
-) -> Result<(u64, SafetensorsModel), BackendError> {
-    let hint = BACKEND.memory_hint(&source(path, options))?;
-    let model = BACKEND.open_and_load(&source(path, options), &NoProgress)?;
-    Ok((hint, model))
-}
 
 #[test]
 fn every_dtype_is_charged_exactly_and_integer_buffers_keep_theirs() {
