@@ -128,11 +128,7 @@ fn memory_hint(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     for (name, path, options) in cases {
-        let source = ModelSource {
-            id: "flux-schnell",
-            path,
-            options,
-        };
+        let source = ModelSource::new("flux-schnell", path, options);
         let bytes = BACKEND.inspect(&source).unwrap().bytes;
         eprintln!("{name}: hint {bytes} bytes ({:.2} GB)", bytes as f64 / 1e9);
         group.bench_function(name, |b| {

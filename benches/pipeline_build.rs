@@ -23,11 +23,7 @@ fn pipeline_build(c: &mut Criterion) {
         let dir = fixtures::ensure(name).unwrap();
         // F32 for both: the pipeline runs on the CPU, where candle has no BF16 matmul.
         let options = FluxOptions::default().with_dtype(LoadDtype::F32);
-        let source = ModelSource {
-            id: "bench",
-            path: &dir,
-            options: &options,
-        };
+        let source = ModelSource::new("bench", &dir, &options);
         let bytes = BACKEND.memory_hint(&source).unwrap();
         let mut group = c.benchmark_group(format!("pipeline_build/{name}"));
         group

@@ -90,11 +90,7 @@ fn flux_spec() -> FluxSpec {
 }
 
 fn source<'a, O>(dir: &'a Path, options: &'a O) -> ModelSource<'a, O> {
-    ModelSource {
-        id: "bench",
-        path: dir,
-        options,
-    }
+    ModelSource::new("bench", dir, options)
 }
 
 /// What the plugin reads for fixture `name` with default options (headers only): the files,

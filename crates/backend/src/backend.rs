@@ -1,6 +1,6 @@
 //! The [`Backend`] trait every model family implements.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
@@ -10,6 +10,7 @@ use crate::progress::LoadProgress;
 
 /// Where a model lives and how its backend should load it.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct ModelSource<'a, O> {
     /// The model ID (the key of `[models.ID]` in models.toml).
     pub id: &'a str,
@@ -17,6 +18,48 @@ pub struct ModelSource<'a, O> {
     pub path: &'a Path,
     /// The backend's typed options.
     pub options: &'a O,
+    /// Parts of the model that other cache entries provide (one T5 for Flux and LTX): the
+    /// backend leaves them out of its plan and checks from their headers that they fit.
+    /// Only roles the backend lists in [`Backend::components`] appear here.
+    pub components: &'a [Component],
+}
+
+impl<'a, O> ModelSource<'a, O> {
+    /// The model `id` at `path`, with `options` and no components from other entries.
+    pub const fn new(id: &'a str, path: &'a Path, options: &'a O) -> Self {
+        Self {
+            id,
+            path,
+            options,
+            components: &[],
+        }
+    }
+
+    /// The same source with `components` provided by other cache entries.
+    #[must_use]
+    pub const fn with_components(mut self, components: &'a [Component]) -> Self {
+        self.components = components;
+        self
+    }
+
+    /// The component given for `role`, if another entry provides it.
+    pub fn component(&self, role: &str) -> Option<&'a Component> {
+        self.components.iter().find(|c| c.role == role)
+    }
+}
+
+/// A part of a model that another cache entry provides: the cache loads that entry once,
+/// charges it once, and keeps it resident while any model that uses it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    /// The part it plays, one of the using backend's [`Backend::components`] (e.g. `"text_encoder_2"`).
+    pub role: String,
+    /// The cache entry that provides it.
+    pub id: String,
+    /// That entry's checkpoint folder or file, for the using backend's header checks.
+    pub path: PathBuf,
+    /// That entry's backend.
+    pub backend: String,
 }
 
 /// One model family: opens a checkpoint into a plan (headers only), then loads that plan.
@@ -75,6 +118,15 @@ pub trait Backend: Send + Sync + 'static {
     /// cache serializes callers of one model (`Handle::lock`).
     fn shareable(&self) -> bool {
         false
+    }
+
+    /// The parts of a model this backend can take from other cache entries (the roles of
+    /// [`ModelSource::components`]), e.g. `["text_encoder", "text_encoder_2"]` for a pipeline
+    /// whose text encoders may be shared. The default, none, is a backend that loads all of
+    /// its model itself. A role names the folder of that part in the backend's own layout, so
+    /// a registry can also find two models whose parts are the same files.
+    fn components(&self) -> &[&str] {
+        &[]
     }
 
     /// Checks options when the configuration is read, before any request.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::backend::{Backend, ModelSource, Opened};
+use crate::backend::{Backend, Component, ModelSource, Opened};
 use crate::error::BackendError;
 use crate::inspection::Inspection;
 use crate::loaded::Loaded;
@@ -17,6 +17,10 @@ pub trait ModelLoader: Send + Sync {
     fn backend(&self) -> &str;
     /// The checkpoint path, for reports.
     fn path(&self) -> &Path;
+    /// The parts of the model that other cache entries provide.
+    fn components(&self) -> &[Component] {
+        &[]
+    }
     /// See [`Backend::open`].
     ///
     /// # Errors
@@ -82,6 +86,7 @@ pub struct BackendModel<B: Backend> {
     id: String,
     path: PathBuf,
     options: B::Options,
+    components: Vec<Component>,
 }
 
 impl<B: Backend> BackendModel<B> {
@@ -97,7 +102,15 @@ impl<B: Backend> BackendModel<B> {
             id: id.into(),
             path: path.into(),
             options,
+            components: Vec::new(),
         }
+    }
+
+    /// The same model with parts provided by other cache entries (see [`ModelSource::components`]).
+    #[must_use]
+    pub fn with_components(mut self, components: Vec<Component>) -> Self {
+        self.components = components;
+        self
     }
 }
 
@@ -110,12 +123,13 @@ impl<B: Backend> ModelLoader for BackendModel<B> {
         &self.path
     }
 
+    fn components(&self) -> &[Component] {
+        &self.components
+    }
+
     fn open(&self) -> Result<Box<dyn OpenedModel>, BackendError> {
-        let source = ModelSource {
-            id: &self.id,
-            path: &self.path,
-            options: &self.options,
-        };
+        let source =
+            ModelSource::new(&self.id, &self.path, &self.options).with_components(&self.components);
         let opened = self.backend.open(&source)?;
         Ok(Box::new(OpenedPlan {
             backend: Arc::clone(&self.backend),
@@ -157,6 +171,9 @@ pub trait DynBackend: Send + Sync {
     /// The backend's name.
     fn name(&self) -> &str;
 
+    /// See [`Backend::components`].
+    fn components(&self) -> &[&str];
+
     /// Parses `options` (absent = defaults), checks them, and binds the backend to one model.
     ///
     /// # Errors
@@ -166,6 +183,21 @@ pub trait DynBackend: Send + Sync {
         id: &str,
         path: &Path,
         options: Option<&mut dyn erased_serde::Deserializer<'_>>,
+    ) -> Result<Arc<dyn ModelLoader>, BackendError> {
+        self.prepare_using(id, path, Vec::new(), options)
+    }
+
+    /// [`prepare`](DynBackend::prepare) a model some of whose parts other cache entries provide.
+    ///
+    /// # Errors
+    /// As [`prepare`](DynBackend::prepare), and [`BackendError::Options`] when a component's
+    /// role is not one of [`components`](DynBackend::components).
+    fn prepare_using(
+        self: Arc<Self>,
+        id: &str,
+        path: &Path,
+        components: Vec<Component>,
+        options: Option<&mut dyn erased_serde::Deserializer<'_>>,
     ) -> Result<Arc<dyn ModelLoader>, BackendError>;
 }
 
@@ -174,12 +206,36 @@ impl<B: Backend> DynBackend for B {
         Backend::name(self)
     }
 
-    fn prepare(
+    fn components(&self) -> &[&str] {
+        Backend::components(self)
+    }
+
+    fn prepare_using(
         self: Arc<Self>,
         id: &str,
         path: &Path,
+        components: Vec<Component>,
         options: Option<&mut dyn erased_serde::Deserializer<'_>>,
     ) -> Result<Arc<dyn ModelLoader>, BackendError> {
+        let roles = Backend::components(&*self);
+        if let Some(c) = components
+            .iter()
+            .find(|c| !roles.contains(&c.role.as_str()))
+        {
+            return Err(BackendError::Options {
+                backend: Backend::name(&*self).to_owned(),
+                reason: format!(
+                    "model {id:?}: no component {:?} (from {:?}) can be given to this backend; {}",
+                    c.role,
+                    c.id,
+                    if roles.is_empty() {
+                        "it takes none".to_owned()
+                    } else {
+                        format!("it takes {}", roles.join(", "))
+                    }
+                ),
+            });
+        }
         let options = match options {
             Some(de) => {
                 erased_serde::deserialize::<B::Options>(de).map_err(|e| BackendError::Options {
@@ -198,6 +254,8 @@ impl<B: Backend> DynBackend for B {
             }
             other => other,
         })?;
-        Ok(Arc::new(BackendModel::new(self, id, path, options)))
+        Ok(Arc::new(
+            BackendModel::new(self, id, path, options).with_components(components),
+        ))
     }
 }

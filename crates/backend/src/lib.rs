@@ -63,7 +63,7 @@ mod shown;
 /// The version of this contract: a dynamic plugin must be built against the same one.
 pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub use backend::{Backend, BackendExt, ModelSource, Opened};
+pub use backend::{Backend, BackendExt, Component, ModelSource, Opened};
 pub use closure::FnLoader;
 pub use erased::{BackendModel, DynBackend, ModelLoader, OpenedModel, open_and_load};
 pub use erased_serde;

@@ -132,11 +132,7 @@ pub fn corrupt_files_give_the_same_errors<B: Backend>(suite: &Suite<B>, hooks: &
     for_each_corruption(suite, |case, fx, file, corruption| {
         corruption.apply(file).unwrap();
         let options = (case.options)();
-        let source = ModelSource {
-            id: case.name,
-            path: &fx.model,
-            options: &options,
-        };
+        let source = ModelSource::new(case.name, &fx.model, &options);
         same(
             &format!("case {}, {corruption:?} {}", case.name, file.display()),
             &source,
@@ -163,11 +159,7 @@ fn for_each_case<B: Backend>(
     for case in &suite.cases {
         let fx = write(case);
         let options = (case.options)();
-        let source = ModelSource {
-            id: case.name,
-            path: &fx.model,
-            options: &options,
-        };
+        let source = ModelSource::new(case.name, &fx.model, &options);
         check(case, &fx, &source);
     }
 }
@@ -176,11 +168,7 @@ fn for_each_case<B: Backend>(
 fn with_missing_path<B: Backend>(check: impl FnOnce(&ModelSource<'_, B::Options>)) {
     let (_dir, missing) = missing_path();
     let options = B::Options::default();
-    check(&ModelSource {
-        id: "missing",
-        path: &missing,
-        options: &options,
-    });
+    check(&ModelSource::new("missing", &missing, &options));
 }
 
 fn names<T>(parts: &[(String, T)]) -> Vec<&str> {

@@ -161,11 +161,7 @@ pub(crate) fn run<B: Backend>(
     if backend.check_options(&options).is_err() {
         return Ok(Outcome::OptionsRefused);
     }
-    let source = ModelSource {
-        id: "fuzzed",
-        path: tree,
-        options: &options,
-    };
+    let source = ModelSource::new("fuzzed", tree, &options);
     let opened = match backend.open(&source) {
         Ok(opened) => opened,
         Err(e) => {

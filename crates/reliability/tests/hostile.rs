@@ -87,11 +87,7 @@ fn mkfifo(path: &Path) {
 /// FIFO (each used to block forever in `open`).
 fn refuses_fifo<B: Backend>(backend: &B, path: &Path, file: &Path) {
     let options = B::Options::default();
-    let source = ModelSource {
-        id: "m",
-        path,
-        options: &options,
-    };
+    let source = ModelSource::new("m", path, &options);
     let errors = [
         backend.open(&source).err(),
         backend.open_and_load(&source, &NoProgress).err(),

@@ -129,11 +129,7 @@ mod tests {
         path: &'a std::path::Path,
         options: &'a ExampleOptions,
     ) -> ModelSource<'a, ExampleOptions> {
-        ModelSource {
-            id: "hello",
-            path,
-            options,
-        }
+        ModelSource::new("hello", path, options)
     }
 
     #[test]

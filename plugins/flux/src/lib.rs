@@ -72,7 +72,7 @@
 //! write_flux_repo(dir.path(), &FluxSpec::tiny())?;
 //!
 //! let options = FluxOptions::default().with_dtype(LoadDtype::F32);
-//! let source = ModelSource { id: "flux-schnell", path: dir.path(), options: &options };
+//! let source = ModelSource::new("flux-schnell", dir.path(), &options);
 //! let opened = BACKEND.open(&source)?; // headers only
 //! let bytes = opened.inspection.bytes;
 //! let model = BACKEND.load(opened.plan, bytes, &NoProgress)?; // that same plan

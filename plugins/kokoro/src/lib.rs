@@ -46,7 +46,7 @@
 //! let dir = tempfile::tempdir()?;
 //! write_kokoro_mlx(dir.path(), &KokoroSpec::tiny())?; // af_heart, am_adam, bf_emma
 //! let options = KokoroOptions::default().with_voices(["af_heart"]);
-//! let source = ModelSource { id: "tts", path: dir.path(), options: &options };
+//! let source = ModelSource::new("tts", dir.path(), &options);
 //!
 //! let opened = BACKEND.open(&source)?; // headers only
 //! let bytes = opened.inspection.bytes;
@@ -58,7 +58,7 @@
 //!
 //! // A voice that does not exist is an error that lists the ones that do.
 //! let options = KokoroOptions::default().with_voices(["zz_nobody"]);
-//! let source = ModelSource { id: "tts", path: dir.path(), options: &options };
+//! let source = ModelSource::new("tts", dir.path(), &options);
 //! let err = BACKEND.inspect(&source).unwrap_err().to_string();
 //! assert!(err.contains("zz_nobody.safetensors") && err.contains("af_heart, am_adam, bf_emma"));
 //! Ok::<(), Box<dyn std::error::Error>>(())

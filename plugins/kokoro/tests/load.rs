@@ -131,11 +131,7 @@ fn progress_counts_every_byte_read() {
     let (dir, report) = fixture();
     let options = KokoroOptions::default().with_dtype(LoadDtype::Bf16);
     let progress = Counter::default();
-    let source = modelcache_backend::ModelSource {
-        id: "tts",
-        path: dir.path(),
-        options: &options,
-    };
+    let source = modelcache_backend::ModelSource::new("tts", dir.path(), &options);
     modelcache_backend::BackendExt::open_and_load(&BACKEND, &source, &progress).unwrap();
     assert_eq!(progress.total.load(Relaxed), report.tensor_bytes());
     assert_eq!(progress.read.load(Relaxed), report.tensor_bytes());

@@ -50,7 +50,7 @@
 //! write_ltx_single_file(dir.path(), &LtxSpec::tiny())?; // a tiny, layout-faithful fixture
 //!
 //! let options = LtxOptions::default(); // transformer and VAE, as stored
-//! let source = ModelSource { id: "ltx-2b", path: dir.path(), options: &options };
+//! let source = ModelSource::new("ltx-2b", dir.path(), &options);
 //! let opened = BACKEND.open(&source)?; // headers only
 //! let bytes = opened.inspection.bytes;
 //! let model = BACKEND.load(opened.plan, bytes, &NoProgress)?; // that same plan

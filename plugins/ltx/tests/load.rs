@@ -253,11 +253,7 @@ fn progress_adds_up_to_the_bytes_read() {
         dtype: Some(LoadDtype::Bf16),
         ..LtxOptions::default()
     };
-    let source = ModelSource {
-        id: "m",
-        path: dir.path(),
-        options: &o,
-    };
+    let source = ModelSource::new("m", dir.path(), &o);
     BACKEND.open_and_load(&source, &count).unwrap();
     let read = report.component("transformer").unwrap().tensor_bytes()
         + report.component("vae").unwrap().tensor_bytes();

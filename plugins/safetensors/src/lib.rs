@@ -48,7 +48,7 @@
 //! let dir = tempfile::tempdir()?;
 //! write_bert(dir.path(), &BertSpec::tiny())?; // config.json, model.safetensors, tokenizer.json
 //! let options = SafetensorsOptions::default().skipping(["pooler."]);
-//! let source = ModelSource { id: "embed", path: dir.path(), options: &options };
+//! let source = ModelSource::new("embed", dir.path(), &options);
 //!
 //! let bytes = BACKEND.memory_hint(&source)?; // headers only
 //! let model = BACKEND.open_and_load(&source, &NoProgress)?;

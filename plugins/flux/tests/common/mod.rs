@@ -21,11 +21,7 @@ pub fn load(path: &Path, options: &FluxOptions) -> Result<FluxModel, BackendErro
 }
 
 pub fn source<'a>(path: &'a Path, options: &'a FluxOptions) -> ModelSource<'a, FluxOptions> {
-    ModelSource {
-        id: "flux-test",
-        path,
-        options,
-    }
+    ModelSource::new("flux-test", path, options)
 }
 
 /// name -> (dtype, shape) of a loaded component.

@@ -19,22 +19,11 @@ pub fn fixture() -> (tempfile::TempDir, FixtureReport) {
 }
 
 pub fn hint(dir: &Path, options: &KokoroOptions) -> Result<u64, BackendError> {
-    BACKEND.memory_hint(&ModelSource {
-        id: "tts",
-        path: dir,
-        options,
-    })
+    BACKEND.memory_hint(&ModelSource::new("tts", dir, options))
 }
 
 pub fn load(dir: &Path, options: &KokoroOptions) -> Result<KokoroModel, BackendError> {
-    BACKEND.open_and_load(
-        &ModelSource {
-            id: "tts",
-            path: dir,
-            options,
-        },
-        &NoProgress,
-    )
+    BACKEND.open_and_load(&ModelSource::new("tts", dir, options), &NoProgress)
 }
 
 /// Both `memory_hint` and `load` fail; returns the hint's error after checking both say the

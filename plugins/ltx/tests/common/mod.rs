@@ -28,22 +28,11 @@ pub fn options(components: &[Component]) -> LtxOptions {
 }
 
 pub fn hint(path: &Path, options: &LtxOptions) -> Result<u64, BackendError> {
-    BACKEND.memory_hint(&ModelSource {
-        id: "ltx-test",
-        path,
-        options,
-    })
+    BACKEND.memory_hint(&ModelSource::new("ltx-test", path, options))
 }
 
 pub fn load(path: &Path, options: &LtxOptions) -> Result<LtxModel, BackendError> {
-    BACKEND.open_and_load(
-        &ModelSource {
-            id: "ltx-test",
-            path,
-            options,
-        },
-        &NoProgress,
-    )
+    BACKEND.open_and_load(&ModelSource::new("ltx-test", path, options), &NoProgress)
 }
 
 /// Hint and load fail alike; returns the load's error after checking that the hint's says

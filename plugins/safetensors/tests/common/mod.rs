@@ -11,11 +11,7 @@ pub fn source<'a>(
     path: &'a Path,
     options: &'a SafetensorsOptions,
 ) -> ModelSource<'a, SafetensorsOptions> {
-    ModelSource {
-        id: "test",
-        path,
-        options,
-    }
+    ModelSource::new("test", path, options)
 }
 
 /// The hint, then the loaded model, which must measure exactly the hint.
