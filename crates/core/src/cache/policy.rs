@@ -14,6 +14,10 @@ pub struct ModelPolicy {
     pub size: Option<u64>,
     /// A named pool whose budget it also counts against.
     pub pool: Option<String>,
+    /// Its components: other registered models it uses, as (role, model ID) pairs. Loading it
+    /// loads them first (once, however many models use them), and while it is resident they
+    /// stay resident; see [`ModelCache::register`](crate::ModelCache::register).
+    pub uses: Vec<(String, String)>,
 }
 
 impl ModelPolicy {
@@ -35,6 +39,13 @@ impl ModelPolicy {
     #[must_use]
     pub fn size(mut self, bytes: u64) -> Self {
         self.size = Some(bytes);
+        self
+    }
+
+    /// Adds a component: the registered model `id` plays `role` in this one (see [`uses`](Self::uses)).
+    #[must_use]
+    pub fn using(mut self, role: impl Into<String>, id: impl Into<String>) -> Self {
+        self.uses.push((role.into(), id.into()));
         self
     }
 
