@@ -174,6 +174,7 @@ fn register(cache: &ModelCache, setup: &Setup, m: usize) {
         keep_alive: spec.keep_alive,
         size: spec.size,
         pool: None,
+        uses: Vec::new(),
     };
     if let Some(p) = spec.pool {
         policy = policy.pool(format!("pool{p}"));

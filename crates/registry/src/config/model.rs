@@ -145,6 +145,7 @@ impl ModelConfig {
             keep_alive: self.keep_alive_or(default_keep_alive).as_policy(),
             size: self.size,
             pool: self.pool.clone(),
+            uses: Vec::new(),
         }
     }
 }
