@@ -79,6 +79,37 @@ pub enum CacheError {
         /// The requested ID.
         id: String,
     },
+    /// A model's `uses` names a model that is not registered, or itself.
+    #[error("model {id:?} uses {component:?} as its {role}, but {}", if component == id { "a model cannot use itself".to_owned() } else { format!("no model {component:?} is registered (register it first)") })]
+    UnknownComponent {
+        /// The model ID.
+        id: String,
+        /// The part the component plays.
+        role: String,
+        /// The ID it names.
+        component: String,
+    },
+    /// A model's `uses` would make it, through its components, use itself.
+    #[error("model {id:?} cannot use these components: they form a cycle {}", cycle.join(" -> "))]
+    ComponentCycle {
+        /// The model ID.
+        id: String,
+        /// The cycle, from `id` back to it.
+        cycle: Vec<String>,
+    },
+    /// A component of the requested model could not be provided (its own load failed, or it
+    /// found no room), so the model was not loaded.
+    #[error("model {id:?} needs {component:?} as its {role}, which failed: {source}")]
+    Component {
+        /// The requested model.
+        id: String,
+        /// The part the component plays.
+        role: String,
+        /// The component's ID.
+        component: String,
+        /// Why the component failed.
+        source: Arc<CacheError>,
+    },
     /// A model names a pool the cache does not have.
     #[error("model {id:?} names unknown pool {pool:?}; known pools: {}", if known.is_empty() { "none".to_owned() } else { known.join(", ") })]
     UnknownPool {

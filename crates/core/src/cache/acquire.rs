@@ -11,8 +11,8 @@ use super::eviction::EvictionPolicy;
 use super::flight::{Flight, Leader, Work, panicked};
 use super::handle::{AnyHandle, Handle, Served};
 
-use super::resident::{Lease, Resident};
-use super::state::{Slot, State};
+use super::resident::{Hold, Lease, Resident};
+use super::state::{Slot, State, Uses};
 use super::{Locked, ModelCache};
 use crate::error::CacheError;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
@@ -27,8 +27,14 @@ pub(crate) struct Job<'a> {
     pub keep_alive: Option<Duration>,
     pub pin: bool,
     pub pool: Option<usize>,
+    /// Its components, (role, model ID): acquired before it is admitted.
+    pub uses: Uses,
     pub work: Work<'a>,
 }
+
+/// The components a leader acquired for its model: leases, held until the model lands (then
+/// its resident holds them) or the load fails.
+pub(crate) type Components = Vec<(Arc<str>, Lease)>;
 
 /// What a request found under the lock.
 pub(crate) enum Start<'a> {
@@ -126,15 +132,42 @@ impl ModelCache {
             Start::Join(flight) => flight
                 .wait(self.shared.lock_ledger_unchanged())
                 .map(|l| (l, Served::Joined)),
-            Start::Uncached(job) => self
-                .load_uncached(id, &job.backend, job.keep_alive, job.work, progress)
-                .map(|l| (l, Served::Loaded)),
+            Start::Uncached(job) => {
+                let components = self.acquire_components(id, &job.uses, progress)?;
+                self.load_uncached(
+                    id,
+                    &job.backend,
+                    job.keep_alive,
+                    job.work,
+                    components,
+                    progress,
+                )
+                .map(|l| (l, Served::Loaded))
+            }
             Start::Lead(leader, job) => {
                 let flight = Arc::clone(&leader.flight);
                 leader.lead_blocking(job, progress);
                 flight.outcome().map(|l| (l, Served::Loaded))
             }
         }
+    }
+
+    /// Gets the components of `id` (each a request of its own: a hit, a join or a load), in
+    /// the order `uses` lists them, on the calling thread.
+    pub(crate) fn acquire_components(
+        &self,
+        id: &str,
+        uses: &[(Arc<str>, Arc<str>)],
+        progress: &dyn LoadProgress,
+    ) -> Result<Components, CacheError> {
+        let mut out = Vec::with_capacity(uses.len());
+        for (role, component) in uses {
+            match self.acquire(component, None, progress) {
+                Ok((lease, _)) => out.push((Arc::clone(role), lease)),
+                Err(e) => return Err(component_failed(id, role, component, e)),
+            }
+        }
+        Ok(out)
     }
 
     /// Looks at `id` under the lock: a hit, a flight to join, or a new flight to lead (created
@@ -178,6 +211,7 @@ impl ModelCache {
         backend: &Arc<str>,
         keep_alive: Option<Duration>,
         work: Work<'_>,
+        components: Components,
         progress: &dyn LoadProgress,
     ) -> Result<Lease, CacheError> {
         let started = self.shared.signals.now();
@@ -205,6 +239,7 @@ impl ModelCache {
         drop(st);
         let resident = self.resident(id, backend, result?, keep_alive, None, 1);
         resident.settled.store(true, Ordering::Release);
+        hold_components(&resident, &components);
         Ok(Lease::adopt(resident))
     }
 
@@ -238,9 +273,33 @@ impl ModelCache {
             users: AtomicUsize::new(users),
             idle_since: AtomicU64::new(now),
             settled: AtomicBool::new(false),
+            components: crate::sync::Mutex::new(Vec::new()),
             cache: Arc::downgrade(&self.shared),
             signals: Arc::clone(signals),
         })
+    }
+}
+
+/// Makes `resident` hold the components its leader acquired (each count rises from at least
+/// one, the leader's lease, so no lock is needed); the leases themselves are dropped by the caller.
+pub(crate) fn hold_components(resident: &Resident, components: &Components) {
+    let holds: Vec<Hold> = components
+        .iter()
+        .map(|(role, lease)| {
+            lease.resident.users.fetch_add(1, Ordering::AcqRel);
+            (Arc::clone(role), Arc::clone(&lease.resident))
+        })
+        .collect();
+    *resident.components.lock() = holds;
+}
+
+/// The error of a model whose component failed.
+pub(crate) fn component_failed(id: &str, role: &str, component: &str, e: CacheError) -> CacheError {
+    CacheError::Component {
+        id: id.into(),
+        role: role.into(),
+        component: component.into(),
+        source: Arc::new(e),
     }
 }
 
@@ -274,6 +333,7 @@ fn job_for<'a>(st: &State, id: &str, work: Option<(u64, Work<'a>)>) -> Result<Jo
             keep_alive,
             pin,
             pool,
+            uses: Vec::new(),
             work,
         }),
         (None, Some(r)) => Ok(Job {
@@ -282,6 +342,7 @@ fn job_for<'a>(st: &State, id: &str, work: Option<(u64, Work<'a>)>) -> Result<Jo
             keep_alive,
             pin,
             pool,
+            uses: r.uses.clone(),
             work: Work::Loader(Arc::clone(&r.loader)),
         }),
         (None, None) => Err(CacheError::UnknownModel { id: id.into() }),

@@ -34,6 +34,9 @@ pub(crate) struct Candidate {
     pub value: f64,
     /// Its keep-alive (resident models).
     pub keep_alive: Option<std::time::Duration>,
+    /// For a component that only idle models hold (its `holder` says in use): those holders'
+    /// IDs. Evicting them all lets it go too, so it can be evicted with them.
+    pub freed_with: Vec<Arc<str>>,
 }
 
 impl Candidate {
@@ -48,6 +51,7 @@ impl Candidate {
             cost: 0.0,
             value: 0.0,
             keep_alive: None,
+            freed_with: Vec::new(),
         }
     }
 }
@@ -192,8 +196,30 @@ pub(crate) fn decide(
             global = global.saturating_sub(u128::from(candidates[i].bytes));
         }
     }
+    // Then components that only idle models hold, with those holders: evicting a pipeline
+    // alone may not make room, but the pipelines and the encoder they share may.
+    for (i, c) in candidates.iter().enumerate() {
+        if global == 0 && in_pool == 0 {
+            break;
+        }
+        if c.freed_with.is_empty() || victims.contains(&i) {
+            continue;
+        }
+        if c.pool.is_none_or(|p| Some(p) != pool) && global == 0 {
+            continue; // it would not help the pool that is short
+        }
+        for v in with_holders(candidates, i) {
+            if !victims.contains(&v) {
+                victims.push(v);
+                global = global.saturating_sub(u128::from(candidates[v].bytes));
+                if pool.is_some() && candidates[v].pool == pool {
+                    in_pool = in_pool.saturating_sub(u128::from(candidates[v].bytes));
+                }
+            }
+        }
+    }
     if global == 0 && in_pool == 0 {
-        if choice.least_value {
+        if choice.least_value && victims.iter().all(|&v| candidates[v].freed_with.is_empty()) {
             spare_needless(candidates, &mut victims, pool, global_deficit, pool_deficit);
         }
         victims.sort_unstable();
@@ -217,6 +243,39 @@ pub(crate) fn decide(
         short.push(shortfall);
     }
     Verdict::Wait(short)
+}
+
+/// The candidate an ID in `freed_with` names: the evictable entry of that ID.
+fn holder_index(candidates: &[Candidate], id: &str) -> Option<usize> {
+    candidates
+        .iter()
+        .position(|c| &*c.id == id && (c.holder.is_none() || !c.freed_with.is_empty()))
+}
+
+/// Candidate `i` after every holder it is freed with (theirs first), each once.
+fn with_holders(candidates: &[Candidate], i: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut stack = vec![(i, false)];
+    while let Some((j, expanded)) = stack.pop() {
+        if out.contains(&j) {
+            continue;
+        }
+        if expanded || candidates[j].freed_with.is_empty() {
+            out.push(j);
+        } else {
+            stack.push((j, true));
+            // Registration refuses cycles; `out` and the bound keep a bad graph finite anyway.
+            if stack.len() <= candidates.len() * 2 {
+                let holders = candidates[j].freed_with.iter();
+                stack.extend(
+                    holders
+                        .filter_map(|h| holder_index(candidates, h))
+                        .map(|h| (h, false)),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// Keeps the victims (last chosen first: the ones the policy values most) whose bytes the
@@ -331,7 +390,15 @@ impl Shared {
                 match queued_ahead(st, Some(flight), flight.pool).filter(|_| need > 0) {
                     None => {
                         let mut fx = Effects::default();
-                        for i in victims {
+                        // Holders before the components they free: a component is idle by
+                        // the time it is evicted.
+                        let (shared, alone): (Vec<usize>, Vec<usize>) = victims
+                            .into_iter()
+                            .partition(|&i| !candidates[i].freed_with.is_empty());
+                        for i in alone {
+                            st.evict(&candidates[i].id, EvictReason::Capacity, &mut fx);
+                        }
+                        for i in order_components(&candidates, shared) {
                             st.evict(&candidates[i].id, EvictReason::Capacity, &mut fx);
                         }
                         st.charge(need, flight.pool);
@@ -434,6 +501,32 @@ impl Shared {
     }
 }
 
+/// Components to evict, each after the components among them that hold it.
+fn order_components(candidates: &[Candidate], mut pending: Vec<usize>) -> Vec<usize> {
+    let mut out = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut k = 0;
+        while k < pending.len() {
+            let i = pending[k];
+            let held_by_pending = candidates[i]
+                .freed_with
+                .iter()
+                .filter_map(|h| holder_index(candidates, h))
+                .any(|h| pending.contains(&h));
+            if held_by_pending {
+                k += 1;
+            } else {
+                out.push(pending.remove(k));
+            }
+        }
+        if pending.len() == before {
+            out.append(&mut pending); // a cycle, which registration refuses
+        }
+    }
+    out
+}
+
 fn no_room(st: &State, flight: &Flight, need: u64, short: Shortfall, waited: bool) -> CacheError {
     let (charged, budget) = st.ledger().scope(short.scope);
     CacheError::NoRoom {
@@ -477,6 +570,7 @@ mod tests {
             cost: 0.0,
             value: 0.0,
             keep_alive: None,
+            freed_with: Vec::new(),
         }
     }
 

@@ -21,12 +21,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::ModelCache;
-use super::acquire::{Start, hit};
+use super::acquire::{Components, Start, component_failed, hit};
 use super::admission::{Attempt, RoomWaiter};
 use super::effects::Effects;
 use super::flight::{Flight, Leader, Work, panicked};
 use super::handle::Handle;
 use super::resident::Lease;
+use super::state::Uses;
 use crate::error::CacheError;
 use modelcache_backend::ModelLoader;
 use modelcache_backend::NoProgress;
@@ -47,6 +48,11 @@ impl ModelCache {
         if let Some(lease) = lease {
             return Handle::from_lease(lease);
         }
+        Handle::from_lease(self.lease_async(id).await?)
+    }
+
+    /// The untyped part of [`get_async`](Self::get_async), past the inline hit.
+    async fn lease_async(&self, id: &str) -> Result<Lease, CacheError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| CacheError::Runtime {
             id: id.into(),
             message: e.to_string(),
@@ -54,19 +60,43 @@ impl ModelCache {
         let lease = match self.begin(id, &runtime)? {
             Begin::Hit(lease) => lease,
             Begin::Join(join) => join.wait().await?,
-            Begin::Uncached(backend, keep_alive, loader) => {
+            Begin::Uncached(backend, keep_alive, loader, uses) => {
                 let cache = self.clone();
                 let owned = id.to_owned();
                 runtime
                     .spawn_blocking(move || {
                         let work = Work::Loader(loader);
-                        cache.load_uncached(&owned, &backend, keep_alive, work, &NoProgress)
+                        let components = cache.acquire_components(&owned, &uses, &NoProgress)?;
+                        cache.load_uncached(
+                            &owned,
+                            &backend,
+                            keep_alive,
+                            work,
+                            components,
+                            &NoProgress,
+                        )
                     })
                     .await
                     .map_err(|e| runtime_error(id, &e))??
             }
         };
-        Handle::from_lease(lease)
+        Ok(lease)
+    }
+
+    /// The components of a model an async leader loads, each an async request of its own.
+    async fn components_async(&self, id: &str, uses: &Uses) -> Result<Components, CacheError> {
+        let mut out = Vec::with_capacity(uses.len());
+        for (role, component) in uses {
+            // Boxed: a component's own components are loaded by a task of their own, but the
+            // future type would otherwise contain itself.
+            let lease: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+                Box::pin(self.lease_async(component));
+            match lease.await {
+                Ok(lease) => out.push((Arc::clone(role), lease)),
+                Err(e) => return Err(component_failed(id, role, component, e)),
+            }
+        }
+        Ok(out)
     }
 
     /// The synchronous part of a request: a hit, or the flight to wait for (a new one is led by
@@ -81,14 +111,19 @@ impl ModelCache {
                 let join = Join::new(self, Arc::clone(&leader.flight));
                 match job.work {
                     Work::Loader(loader) => {
-                        runtime.spawn(drive(leader, loader, job.size));
+                        runtime.spawn(drive(leader, loader, job.size, job.uses));
                     }
                     Work::Opened(_) | Work::Once(_) => leader.fail(not_registered(id), false),
                 }
                 Ok(Begin::Join(join))
             }
             Ok(Start::Uncached(job)) => match job.work {
-                Work::Loader(loader) => Ok(Begin::Uncached(job.backend, job.keep_alive, loader)),
+                Work::Loader(loader) => Ok(Begin::Uncached(
+                    job.backend,
+                    job.keep_alive,
+                    loader,
+                    job.uses,
+                )),
                 Work::Opened(_) | Work::Once(_) => Err(not_registered(id)),
             },
             Err(e) => Err(e),
@@ -103,7 +138,7 @@ impl ModelCache {
 enum Begin {
     Hit(Lease),
     Join(Join),
-    Uncached(Arc<str>, Option<Duration>, Arc<dyn ModelLoader>),
+    Uncached(Arc<str>, Option<Duration>, Arc<dyn ModelLoader>, Uses),
 }
 
 fn runtime_error(id: &str, e: &tokio::task::JoinError) -> CacheError {
@@ -119,7 +154,20 @@ fn not_registered(id: &str) -> CacheError {
 
 /// Leads a flight started by an async request: open (headers) and load on the blocking pool,
 /// the wait for room here.
-async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u64>) {
+async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u64>, uses: Uses) {
+    if leader.withdrawn() {
+        return;
+    }
+    // Components first, before this model reserves anything (as `Leader::lead_blocking`). A
+    // component whose load started goes on even if every request for this model withdraws.
+    let components = match leader
+        .cache
+        .components_async(&leader.flight.id, &uses)
+        .await
+    {
+        Ok(components) => components,
+        Err(e) => return leader.fail(e, true),
+    };
     if leader.withdrawn() {
         return;
     }
@@ -161,7 +209,7 @@ async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u6
             Some(opened) => Work::Opened(opened),
             None => Work::Loader(loader),
         };
-        leader.load(work, &NoProgress);
+        leader.load(work, components, &NoProgress);
     }));
 }
 

@@ -21,6 +21,9 @@ use super::state::Slot;
 pub(crate) struct Effects {
     pub dropped: Vec<Arc<Resident>>,
     pub flights: Vec<Arc<Flight>>,
+    /// A model became idle under the lock (a component let go by its evicted holder): requests
+    /// waiting for room are woken once the lock is released.
+    pub room: bool,
 }
 
 impl Effects {
@@ -35,7 +38,14 @@ impl Effects {
 
     /// Runs after the lock is released: drops evicted models, then delivers events.
     pub(crate) fn finish(self, shared: &Shared) {
-        let Effects { dropped, flights } = self;
+        let Effects {
+            dropped,
+            flights,
+            room,
+        } = self;
+        if room {
+            shared.room.notify_all();
+        }
         drop_all(&shared.signals, dropped, flights);
         shared.deliver_events();
     }

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::acquire::Job;
+use super::acquire::{Components, Job, hold_components};
 use super::effects::Effects;
 use super::events::{CacheEvent, EvictReason};
 use super::resident::{Lease, Resident};
@@ -177,6 +177,15 @@ impl Leader {
     /// Leads a flight on the calling thread: open (headers), admission (waiting for room) for the
     /// opened bytes, then the load of that same plan.
     pub(crate) fn lead_blocking(self, job: Job<'_>, progress: &dyn LoadProgress) {
+        // Components first, each a request of its own, before this model reserves anything:
+        // while it waits for them it holds no room another load might need.
+        let components = match self
+            .cache
+            .acquire_components(&self.flight.id, &job.uses, progress)
+        {
+            Ok(components) => components,
+            Err(e) => return self.fail(e, true),
+        };
         let (need, work) = match (job.size, job.work) {
             (Some(size), work) => (size, work),
             (None, Work::Loader(loader)) => {
@@ -204,11 +213,12 @@ impl Leader {
                 .guarded("a backend's opened plan", || drop(work));
             return;
         }
-        self.load(work, progress);
+        self.load(work, components, progress);
     }
 
-    /// Runs the loader (admission done) and publishes its outcome.
-    pub fn load(self, work: Work<'_>, progress: &dyn LoadProgress) {
+    /// Runs the loader (admission done) and publishes its outcome; a loaded model holds
+    /// `components` while it is resident.
+    pub fn load(self, work: Work<'_>, components: Components, progress: &dyn LoadProgress) {
         let span = tracing::info_span!(target: "modelcache", "load", model = %self.flight.id, backend = %self.backend);
         let signals = &self.cache.shared.signals;
         let started = signals.now();
@@ -221,7 +231,7 @@ impl Leader {
         });
         let elapsed = signals.now().saturating_duration_since(started);
         match outcome {
-            Ok(Ok(loaded)) => self.succeed(loaded, elapsed),
+            Ok(Ok(loaded)) => self.succeed(loaded, elapsed, components),
             Ok(Err(e)) => {
                 let error = self.load_error(e);
                 self.fail(error, true);
@@ -253,7 +263,7 @@ impl Leader {
 
     /// Publishes a loaded model: charged at its measured size, handed to every waiter, and
     /// resident unless it was invalidated meanwhile or alone exceeds its budget.
-    fn succeed(mut self, loaded: Loaded, elapsed: Duration) {
+    fn succeed(mut self, loaded: Loaded, elapsed: Duration, components: Components) {
         self.armed = false;
         let shared = &self.cache.shared;
         let flight = &self.flight;
@@ -265,6 +275,7 @@ impl Leader {
         if let Some(error) = outgrown(&st, flight, reserved, measured) {
             fail_locked(shared, &mut st, flight, error, true, &mut fx);
             drop(st);
+            drop(components);
             shared
                 .signals
                 .guarded("a model destructor", || drop(loaded));
@@ -282,6 +293,7 @@ impl Leader {
             users,
         );
         resident.pinned.store(pinned, Ordering::Relaxed);
+        hold_components(&resident, &components);
         st.costs
             .record(&flight.id, &self.backend, measured, elapsed);
         let orphan = st.drop_orphan(flight);
@@ -338,6 +350,8 @@ impl Leader {
             shared.room.notify_all();
         }
         drop(st);
+        // The resident holds them now; the leader's own leases go.
+        drop(components);
         fx.finish(shared);
     }
 }

@@ -87,6 +87,17 @@ impl<T> Handle<T> {
         self.lease.resident.bytes
     }
 
+    /// The component playing `role` in this model (see
+    /// [`ModelPolicy::uses`](crate::ModelPolicy::uses)), as a handle of its own: the one
+    /// instance every model that uses it shares.
+    ///
+    /// # Errors
+    /// [`CacheError::UnknownComponent`] when the model has no component `role`;
+    /// [`CacheError::WrongType`] when the component is not a `C`.
+    pub fn component<C: Send + Sync + 'static>(&self, role: &str) -> Result<Handle<C>, CacheError> {
+        component_lease(&self.lease, role).and_then(Handle::from_lease)
+    }
+
     /// Whether two handles refer to the same loaded model.
     pub fn ptr_eq(a: &Self, b: &Self) -> bool {
         Arc::ptr_eq(&a.lease.resident, &b.lease.resident)
@@ -164,6 +175,14 @@ impl AnyHandle {
         self.lease.resident.type_name
     }
 
+    /// The component playing `role` in this model, whatever its type.
+    ///
+    /// # Errors
+    /// [`CacheError::UnknownComponent`] when the model has no component `role`.
+    pub fn component(&self, role: &str) -> Result<AnyHandle, CacheError> {
+        component_lease(&self.lease, role).map(|lease| AnyHandle { lease })
+    }
+
     /// The typed handle.
     ///
     /// # Errors
@@ -180,4 +199,16 @@ impl std::fmt::Debug for AnyHandle {
             .field("type", &self.type_name())
             .finish()
     }
+}
+
+/// A lease on the component `role` of the model `lease` holds (which keeps it held).
+fn component_lease(lease: &Lease, role: &str) -> Result<Lease, CacheError> {
+    let r = &lease.resident;
+    r.component(role)
+        .map(|c| Lease::share(&c))
+        .ok_or_else(|| CacheError::UnknownComponent {
+            id: r.id.to_string(),
+            role: role.to_owned(),
+            component: String::new(),
+        })
 }

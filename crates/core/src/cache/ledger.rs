@@ -107,14 +107,23 @@ impl State {
         // Raised before looking at who is idle, as a room waiter registers (see `Lease::drop`):
         // a handle dropped meanwhile either is seen idle here or sees the flag and trims.
         signals.over_budget.store(true, Ordering::SeqCst);
-        for c in self.candidates() {
-            if c.holder.is_some() {
-                continue;
-            }
-            if self.scope_exceeded(None) || c.pool.is_some_and(|p| self.scope_exceeded(Some(p))) {
-                self.evict(&c.id, EvictReason::Capacity, fx);
-            } else if !self.exceeded() {
-                return;
+        // Evicting a model may let go of a component only it held: then look again.
+        let mut evicted = true;
+        while evicted && self.exceeded() {
+            evicted = false;
+            for c in self.candidates() {
+                if c.holder.is_some() {
+                    continue;
+                }
+                if self.scope_exceeded(None) || c.pool.is_some_and(|p| self.scope_exceeded(Some(p)))
+                {
+                    if matches!(self.map.get(&*c.id), Some(super::state::Slot::Ready(_))) {
+                        self.evict(&c.id, EvictReason::Capacity, fx);
+                        evicted = true;
+                    }
+                } else if !self.exceeded() {
+                    return;
+                }
             }
         }
     }

@@ -149,8 +149,17 @@ impl ModelCache {
     }
 }
 
-/// Removes one key. Returns whether something was removed.
+/// Removes one key, and every model that uses it as a component (at any depth): they were
+/// built with what is being removed. Returns whether something was removed.
 pub(crate) fn remove(st: &mut State, id: &str, reason: EvictReason, fx: &mut Effects) -> bool {
+    let mut removed = false;
+    for user in st.users_of(id) {
+        removed |= remove_one(st, &user, reason, fx);
+    }
+    remove_one(st, id, reason, fx) || removed
+}
+
+fn remove_one(st: &mut State, id: &str, reason: EvictReason, fx: &mut Effects) -> bool {
     match st.map.get(id) {
         Some(Slot::Loading(f)) => {
             let flight = Arc::clone(f);

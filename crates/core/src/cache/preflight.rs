@@ -53,6 +53,8 @@ pub struct PlanStep {
     pub outcome: StepOutcome,
     /// Bytes charged against the global budget after this step.
     pub charged_after: u64,
+    /// For a component's step: the model it is requested for (its step comes next).
+    pub component_of: Option<String>,
 }
 
 /// A model a plan would evict.
@@ -128,12 +130,17 @@ impl ModelCache {
     }
 
     fn simulate(&self, ids: &[&str], hold: bool) -> Result<Plan, CacheError> {
-        let needs = self.needs(ids)?;
+        let requests = self.with_components(ids);
+        let expanded: Vec<&str> = requests.iter().map(|(id, _)| &**id).collect();
+        let needs = self.needs(&expanded)?;
         let st = self.shared.lock();
         let mut sim = snapshot(&st);
         let mut ledger = st.ledger();
         let mut steps = Vec::with_capacity(ids.len());
-        for &id in ids {
+        for (id, component_of) in &requests {
+            let id: &str = id;
+            // A component stays in use until the model it is requested for has its step.
+            let hold_this = hold || component_of.is_some();
             let need = match needs.get(id) {
                 Some(Ok(need)) => need.clone(),
                 Some(Err(e)) => {
@@ -142,6 +149,7 @@ impl ModelCache {
                         bytes: 0,
                         outcome: StepOutcome::WouldFail(e.clone()),
                         charged_after: saturate(ledger.charged),
+                        component_of: component_of.clone(),
                     });
                     continue;
                 }
@@ -162,7 +170,7 @@ impl ModelCache {
                     s.loading = false;
                     s.resident = true;
                     if s.candidate.holder != Some(HolderState::Pinned) {
-                        s.candidate.holder = hold.then_some(HolderState::InUse);
+                        s.candidate.holder = hold_this.then_some(HolderState::InUse);
                     }
                     let bytes = s.candidate.bytes;
                     sim.push(s);
@@ -172,7 +180,7 @@ impl ModelCache {
                     let outcome = if st.budget == 0 {
                         StepOutcome::Uncached
                     } else {
-                        self.step(&st, &mut sim, &mut ledger, id, &need, hold)
+                        self.step(&st, &mut sim, &mut ledger, id, &need, hold_this)
                     };
                     (need.bytes, outcome)
                 }
@@ -182,9 +190,33 @@ impl ModelCache {
                 bytes,
                 outcome,
                 charged_after: saturate(ledger.charged),
+                component_of: component_of.clone(),
             });
+            held_by(&st, &mut sim, id, hold);
         }
         Ok(Plan { steps })
+    }
+
+    /// `ids` with each model's components requested before it (theirs before them), as a
+    /// request gets them; each paired with the model a component is requested for.
+    fn with_components(&self, ids: &[&str]) -> Vec<(Arc<str>, Option<String>)> {
+        let st = self.shared.lock_ledger_unchanged();
+        let mut out = Vec::new();
+        for &id in ids {
+            let mut stack: Vec<(Arc<str>, Option<String>, bool)> = vec![(id.into(), None, false)];
+            while let Some((m, of, expanded)) = stack.pop() {
+                let uses = st.models.get(&*m).map_or(&[][..], |r| &r.uses[..]);
+                if expanded || uses.is_empty() || stack.len() > st.models.len() * 2 {
+                    out.push((m, of));
+                    continue;
+                }
+                stack.push((Arc::clone(&m), of, true));
+                for (_, c) in uses.iter().rev() {
+                    stack.push((Arc::clone(c), Some(m.to_string()), false));
+                }
+            }
+        }
+        out
     }
 
     /// One step that is not a hit: decide as admission would, and apply it to the simulation.
@@ -247,6 +279,7 @@ impl ModelCache {
                         cost,
                         value: st.costs.value_if_requested(id, backend, need.bytes),
                         keep_alive: st.models.get(id).and_then(|r| r.policy.keep_alive),
+                        freed_with: Vec::new(),
                     },
                     resident: true,
                     loading: false,
@@ -357,6 +390,31 @@ fn hint(id: &str, r: &Registered) -> Result<u64, CacheError> {
             source: Arc::new(e),
         }),
         Err(panic) => Err(panicked(id, &*panic)),
+    }
+}
+
+/// After the step of `id`, its components are held by it: in use while it is held, else
+/// evictable together with it (and whatever else holds them).
+fn held_by(st: &State, sim: &mut [Sim], id: &str, hold: bool) {
+    let Some(m) = st.models.get(id) else { return };
+    let holder_idle = !hold
+        && sim
+            .iter()
+            .any(|s| s.resident && &*s.candidate.id == id && s.candidate.holder.is_none());
+    for (_, c) in &m.uses {
+        let Some(s) = sim.iter_mut().find(|s| s.resident && s.candidate.id == *c) else {
+            continue;
+        };
+        if s.candidate.holder == Some(HolderState::Pinned) {
+            continue;
+        }
+        s.candidate.holder = Some(HolderState::InUse);
+        if holder_idle && !s.candidate.freed_with.iter().any(|h| &**h == id) {
+            s.candidate.freed_with.push(id.into());
+        } else if !holder_idle {
+            // Held by a model in use: not freed with anyone.
+            s.candidate.freed_with.clear();
+        }
     }
 }
 

@@ -7,15 +7,24 @@ use modelcache_backend::ModelLoader;
 use super::ModelCache;
 use super::effects::Effects;
 use super::policy::ModelPolicy;
-use super::state::Registered;
+use super::state::{Registered, State, Uses};
 use crate::error::CacheError;
 
 impl ModelCache {
     /// Registers a model under `id`: how to load it and how to treat it.
-    /// Registering an ID again replaces its definition and invalidates what was loaded.
+    /// Registering an ID again replaces its definition and invalidates what was loaded, and
+    /// every model that uses it as a component (they reload with the new one).
+    ///
+    /// A model's components ([`ModelPolicy::uses`]) are registered models it is made of: a
+    /// request for it first gets each component (a hit, a join or a load of its own, so a
+    /// component several models use is loaded once and charged once), and while it is resident
+    /// it holds them, so a component is evicted only when no resident model uses it. Register
+    /// components before the models that use them.
     ///
     /// # Errors
-    /// [`CacheError::UnknownPool`] when the policy names a pool the cache does not have.
+    /// [`CacheError::UnknownPool`] when the policy names a pool the cache does not have;
+    /// [`CacheError::UnknownComponent`] when `uses` names a model not registered (or `id`);
+    /// [`CacheError::ComponentCycle`] when, through its components, the model would use itself.
     pub fn register(
         &self,
         id: impl Into<String>,
@@ -33,11 +42,13 @@ impl ModelCache {
             })?),
             None => None,
         };
+        let uses = components(&st, &id, &policy)?;
         let registered = Registered {
             loader,
             backend,
             policy,
             pool,
+            uses,
         };
         let replaced = st.models.insert(Arc::clone(&id), registered);
         let mut fx = Effects::default();
@@ -60,4 +71,53 @@ impl ModelCache {
         fx.finish(&self.shared);
         Ok(())
     }
+}
+
+/// Checks `policy.uses` of `id` against the registered models: each component registered, and
+/// no cycle back to `id` (which replacing a component's definition could make).
+fn components(st: &State, id: &Arc<str>, policy: &ModelPolicy) -> Result<Uses, CacheError> {
+    let mut uses = Vec::with_capacity(policy.uses.len());
+    for (role, component) in &policy.uses {
+        if component.as_str() == &**id || !st.models.contains_key(component.as_str()) {
+            return Err(CacheError::UnknownComponent {
+                id: id.to_string(),
+                role: role.clone(),
+                component: component.clone(),
+            });
+        }
+        if let Some(mut path) = path_to(st, component, id) {
+            path.insert(0, id.to_string());
+            return Err(CacheError::ComponentCycle {
+                id: id.to_string(),
+                cycle: path,
+            });
+        }
+        uses.push((Arc::from(role.as_str()), Arc::from(component.as_str())));
+    }
+    Ok(uses)
+}
+
+/// The chain of components from `from` to `to` in the registered models, if there is one.
+fn path_to(st: &State, from: &str, to: &str) -> Option<Vec<String>> {
+    let mut stack = vec![vec![from.to_owned()]];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(path) = stack.pop() {
+        let last = path.last()?.clone();
+        if last == to {
+            return Some(path);
+        }
+        if !seen.insert(last.clone()) {
+            continue;
+        }
+        for (_, next) in st
+            .models
+            .get(last.as_str())
+            .map_or(&[][..], |m| &m.uses[..])
+        {
+            let mut longer = path.clone();
+            longer.push(next.to_string());
+            stack.push(longer);
+        }
+    }
+    None
 }

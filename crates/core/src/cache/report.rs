@@ -71,12 +71,14 @@ impl ModelCache {
         }
         s.resident_bytes = saturate(resident);
         s.loading_bytes = saturate(loading);
+        s.shared_bytes_saved = st.shared_bytes_saved();
         s
     }
 
     /// One row per resident or loading model, least recently used first.
     pub fn entries(&self) -> Vec<EntryInfo> {
         let st = self.shared.lock_ledger_unchanged();
+        let used_by = st.used_by();
         st.map
             .iter()
             .map(|(id, slot)| match slot {
@@ -89,6 +91,16 @@ impl ModelCache {
                     loading: false,
                     idle_since: r.idle_since(),
                     pool: st.pool_name(r.pool),
+                    uses: r
+                        .components
+                        .lock()
+                        .iter()
+                        .map(|(role, c)| (role.to_string(), c.id.to_string()))
+                        .collect(),
+                    used_by: used_by
+                        .get(&super::state::address(r))
+                        .map(|by| by.iter().map(ToString::to_string).collect())
+                        .unwrap_or_default(),
                 },
                 Slot::Loading(f) => EntryInfo {
                     id: id.to_string(),
@@ -103,6 +115,8 @@ impl ModelCache {
                     loading: true,
                     idle_since: None,
                     pool: st.pool_name(f.pool),
+                    uses: Vec::new(),
+                    used_by: Vec::new(),
                 },
             })
             .collect()

@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::signals::Signals;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex};
+
+/// A component a resident model holds: the part it plays and the component's resident, whose
+/// `users` count includes this hold. The hold is released when the holder is evicted idle
+/// (under the cache lock, see `State::evict`) or, otherwise, when the holder is dropped.
+pub(crate) type Hold = (Arc<str>, Arc<Resident>);
 
 /// A loaded model as the cache holds it.
 ///
@@ -35,6 +40,8 @@ pub(crate) struct Resident {
     pub idle_since: AtomicU64,
     /// Its bytes are no longer charged.
     pub settled: AtomicBool,
+    /// The components it uses, held while it is resident (each counted in their `users`).
+    pub components: Mutex<Vec<Hold>>,
     pub cache: Weak<Shared>,
     pub signals: Arc<Signals>,
 }
@@ -47,6 +54,15 @@ impl Resident {
 
     pub fn is_pinned(&self) -> bool {
         self.pinned.load(Ordering::Relaxed)
+    }
+
+    /// The resident of the component playing `role`, if this model holds one.
+    pub fn component(&self, role: &str) -> Option<Arc<Resident>> {
+        let holds = self.components.lock();
+        holds
+            .iter()
+            .find(|(r, _)| &**r == role)
+            .map(|(_, c)| Arc::clone(c))
     }
 
     pub fn idle_since(&self) -> Option<Instant> {
@@ -70,6 +86,13 @@ impl Drop for Resident {
         self.signals.dispose(move |signals| {
             signals.guarded("a model destructor", || drop(value));
         });
+        // Components still held (it was not evicted idle) are let go as leases, so that a
+        // component that becomes idle is seen by waiters for room. Every drop of a resident
+        // runs outside the cache lock (invariant 6), and releasing a lease runs no user code.
+        let holds = std::mem::take(&mut *self.components.lock());
+        for (_, component) in holds {
+            drop(Lease::adopt(component));
+        }
     }
 }
 
@@ -83,15 +106,18 @@ impl Lease {
     pub fn adopt(resident: Arc<Resident>) -> Self {
         Self { resident }
     }
+
+    /// A new lease on a resident that is in use (a hold or a lease keeps its count above zero).
+    pub fn share(resident: &Arc<Resident>) -> Self {
+        resident.users.fetch_add(1, Ordering::AcqRel);
+        Self::adopt(Arc::clone(resident))
+    }
 }
 
 impl Clone for Lease {
     fn clone(&self) -> Self {
         // Rising from a count of at least one (ours), so no lock is needed.
-        self.resident.users.fetch_add(1, Ordering::AcqRel);
-        Self {
-            resident: Arc::clone(&self.resident),
-        }
+        Self::share(&self.resident)
     }
 }
 

@@ -25,6 +25,9 @@ pub(crate) enum Slot {
     Ready(Arc<Resident>),
 }
 
+/// A model's components: (role, component ID), in the order its policy lists them.
+pub(crate) type Uses = Vec<(Arc<str>, Arc<str>)>;
+
 /// A registered model.
 #[derive(Clone)]
 pub(crate) struct Registered {
@@ -33,6 +36,8 @@ pub(crate) struct Registered {
     pub backend: Arc<str>,
     pub policy: ModelPolicy,
     pub pool: Option<usize>,
+    /// `policy.uses`, as the leader needs them: (role, component ID).
+    pub uses: Uses,
 }
 
 pub(crate) struct Pool {
@@ -107,6 +112,52 @@ impl State {
             .map(|p| p.name.to_string())
     }
 
+    /// For each resident component (by address), the resident models that hold it.
+    pub fn used_by(&self) -> HashMap<usize, Vec<Arc<str>>> {
+        let mut out: HashMap<usize, Vec<Arc<str>>> = HashMap::new();
+        for slot in self.map.values() {
+            if let Slot::Ready(r) = slot {
+                for (_, c) in r.components.lock().iter() {
+                    out.entry(address(c)).or_default().push(Arc::clone(&r.id));
+                }
+            }
+        }
+        out
+    }
+
+    /// Bytes sharing saves now: each resident component's bytes times its resident holders,
+    /// less the one copy charged.
+    pub fn shared_bytes_saved(&self) -> u64 {
+        let by = self.used_by();
+        let saved: u128 = self
+            .map
+            .values()
+            .filter_map(|slot| match slot {
+                Slot::Ready(r) => by.get(&address(r)).map(|h| (r.bytes, h.len())),
+                Slot::Loading(_) => None,
+            })
+            .map(|(bytes, holders)| u128::from(bytes) * (holders.saturating_sub(1) as u128))
+            .sum();
+        super::ledger::saturate(saved)
+    }
+
+    /// The registered models that use `id` as a component, directly or through others, users
+    /// before what they use.
+    pub fn users_of(&self, id: &str) -> Vec<Arc<str>> {
+        let mut out: Vec<Arc<str>> = Vec::new();
+        let mut todo = vec![Arc::<str>::from(id)];
+        while let Some(c) = todo.pop() {
+            for (user, m) in &self.models {
+                if m.uses.iter().any(|(_, u)| *u == c) && !out.contains(user) {
+                    out.push(Arc::clone(user));
+                    todo.push(Arc::clone(user));
+                }
+            }
+        }
+        out.reverse();
+        out
+    }
+
     /// Records an event to deliver once the lock is released.
     pub fn emit(&mut self, event: CacheEvent) {
         self.events.push_back(event);
@@ -138,9 +189,11 @@ impl State {
                     cost: self.costs.estimate(id, Some(&r.backend), r.bytes),
                     value: self.costs.value(id, Some(&r.backend), r.bytes),
                     keep_alive: r.keep_alive,
+                    freed_with: Vec::new(),
                 },
             })
             .collect();
+        self.mark_freed_with(&mut out);
         out.extend(self.orphans.iter().map(|(id, f)| {
             Candidate::charged(
                 id,
@@ -155,6 +208,56 @@ impl State {
             }),
         );
         out
+    }
+
+    /// Marks the components that only idle models hold, through their holds (`freed_with`):
+    /// evicting those holders makes the component idle, under the same lock, so admission may
+    /// evict it with them. `candidates` starts with the map's entries, in map order.
+    fn mark_freed_with(&self, candidates: &mut [Candidate]) {
+        // Component address -> the candidates (holders) whose holds count in its users.
+        let mut holders: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut at: HashMap<usize, usize> = HashMap::new();
+        for (i, slot) in self.map.values().enumerate() {
+            if let Slot::Ready(r) = slot {
+                at.insert(address(r), i);
+                for (_, c) in r.components.lock().iter() {
+                    holders.entry(address(c)).or_default().push(i);
+                }
+            }
+        }
+        if holders.is_empty() {
+            return;
+        }
+        // Until nothing changes: a component is freed with its holders when they are all the
+        // leases it has and each holder is evictable, now or with its own holders. Each round
+        // marks at least one more, so there are at most as many rounds as entries.
+        loop {
+            let mut marked = false;
+            for (component, by) in &holders {
+                let Some(&j) = at.get(component) else {
+                    continue;
+                };
+                let Some((_, Slot::Ready(r))) = self.map.iter().nth(j) else {
+                    continue;
+                };
+                let c = &candidates[j];
+                let evictable = |i: &usize| {
+                    candidates[*i].holder.is_none() || !candidates[*i].freed_with.is_empty()
+                };
+                if c.freed_with.is_empty()
+                    && c.holder == Some(HolderState::InUse)
+                    && r.users.load(Ordering::SeqCst) == by.len()
+                    && by.iter().all(evictable)
+                {
+                    candidates[j].freed_with =
+                        by.iter().map(|&i| Arc::clone(&candidates[i].id)).collect();
+                    marked = true;
+                }
+            }
+            if !marked {
+                return;
+            }
+        }
     }
 
     /// The idle candidates in the order the cache's policy evicts them.
@@ -218,7 +321,34 @@ impl State {
             reason,
             still_held,
         });
+        if !still_held {
+            // Nobody can reach it any more: its components are let go now, under the lock.
+            self.release_holds(&r, fx);
+        }
         fx.dropped.push(r);
+    }
+
+    /// Lets go, under the lock, of the components an evicted idle model held. A component whose
+    /// count falls to zero is idle at once, so the same admission can evict it; one with a
+    /// keep-alive of zero is unloaded, as the drop of its last handle would do. The residents
+    /// themselves are dropped after the lock is released.
+    fn release_holds(&mut self, r: &Resident, fx: &mut Effects) {
+        let holds = std::mem::take(&mut *r.components.lock());
+        for (_, c) in holds {
+            if c.keep_alive.is_some() {
+                c.idle_since
+                    .fetch_max(c.signals.nanos_since_epoch(), Ordering::Relaxed);
+            }
+            if c.users.fetch_sub(1, Ordering::SeqCst) == 1 {
+                fx.room = true;
+                let current =
+                    matches!(self.map.get(&*c.id), Some(Slot::Ready(x)) if Arc::ptr_eq(x, &c));
+                if current && c.keep_alive == Some(Duration::ZERO) && !c.is_pinned() {
+                    self.evict(&c.id, EvictReason::Expired, fx);
+                }
+            }
+            fx.dropped.push(c);
+        }
     }
 
     /// Unloads idle, unpinned models whose keep-alive ran out by `now` (nanoseconds since the

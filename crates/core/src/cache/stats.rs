@@ -139,6 +139,9 @@ pub struct CacheStats {
     pub eviction: EvictionPolicy,
     /// Per-pool usage.
     pub pools: Vec<PoolStats>,
+    /// Bytes that sharing components saves now: for each resident component, its bytes times
+    /// the resident models holding it, less the one copy charged.
+    pub shared_bytes_saved: u64,
 }
 
 /// One pool's budget and usage.
@@ -172,4 +175,8 @@ pub struct EntryInfo {
     pub idle_since: Option<Instant>,
     /// Its pool.
     pub pool: Option<String>,
+    /// The components it holds, as (role, model ID).
+    pub uses: Vec<(String, String)>,
+    /// The resident models that hold it as a component (their holds count in `handles`).
+    pub used_by: Vec<String>,
 }

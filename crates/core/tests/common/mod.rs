@@ -92,3 +92,17 @@ pub fn until(mut cond: impl FnMut() -> bool) {
         std::thread::yield_now();
     }
 }
+
+/// A loader of `id` that charges `bytes`, for registrations a test expects to be refused.
+pub fn loader(id: &str, bytes: u64) -> Arc<FnLoader> {
+    let name = id.to_owned();
+    Arc::new(FnLoader::new("test", bytes, move |_| {
+        Ok(Loaded::new(
+            Model {
+                id: name.clone(),
+                generation: 1,
+            },
+            bytes,
+        ))
+    }))
+}
