@@ -108,7 +108,8 @@ fn quiescent(cache: &ModelCache) {
     check(cache);
     let s = cache.stats();
     assert_eq!((s.loading, s.held_bytes), (0, 0), "{s:?}");
-    assert!(cache.entries().iter().all(|e| e.handles == 0));
+    // Nobody holds a handle: a component's only leases are the holds of its resident users.
+    assert!(cache.entries().iter().all(|e| e.handles == e.used_by.len()));
 }
 
 #[test]
@@ -442,6 +443,39 @@ fn register_never_discards_a_load_of_its_own_new_definition() {
             1,
             "the new definition loaded twice"
         );
+        quiescent(&cache);
+    });
+}
+
+#[test]
+fn pipelines_sharing_a_component_load_it_once_and_give_it_back() {
+    explore(|| {
+        // T5 (50) with flux (30) and ltx (20) all fit (100); "big" (60) needs all three gone,
+        // which needs both pipelines idle first: their holds keep T5 until then.
+        let cache = ModelCache::builder()
+            .budget(100)
+            .load_timeout(Duration::from_secs(3600))
+            .build();
+        let t5 = register(&cache, "t5", 50, ModelPolicy::default());
+        register(
+            &cache,
+            "flux",
+            30,
+            ModelPolicy::default().using("text_encoder_2", "t5"),
+        );
+        register(
+            &cache,
+            "ltx",
+            20,
+            ModelPolicy::default().using("text_encoder", "t5"),
+        );
+        register(&cache, "big", 60, ModelPolicy::default());
+        request_all(&cache, &["flux", "ltx", "flux"]);
+        // Only an eviction between requests could make T5 load twice; nothing else fits in.
+        assert_eq!(t5.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.stats().charged, 100);
+        assert_eq!(cache.stats().shared_bytes_saved, 50);
+        request_all(&cache, &["big", "ltx"]);
         quiescent(&cache);
     });
 }
