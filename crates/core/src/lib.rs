@@ -19,6 +19,30 @@
 //!   recently used first; a model that still does not fit waits (bounded) and then fails with an
 //!   error that says who holds the memory. A model larger than the whole budget fails at once.
 //! * **No poisoning.** A panicking loader is an error for every waiter; the cache stays usable.
+//! * **Shared components.** A model may be made of other registered models
+//!   ([`ModelPolicy::using`]): one T5 text encoder for Flux and LTX-Video is loaded once, charged
+//!   once, and held while any model that uses it is resident; [`Handle::component`] hands it over.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use modelcache_core::{FnLoader, Loaded, ModelCache, ModelPolicy};
+//!
+//! let cache = ModelCache::new(1 << 30);
+//! let model = |name: &'static str, bytes: u64| {
+//!     Arc::new(FnLoader::new("demo", bytes, move |_| Ok(Loaded::new(name, bytes))))
+//! };
+//! cache.register("t5", model("t5", 500 << 20), ModelPolicy::default())?;
+//! cache.register("flux", model("flux", 300 << 20), ModelPolicy::default().using("text_encoder_2", "t5"))?;
+//! cache.register("ltx", model("ltx", 200 << 20), ModelPolicy::default().using("text_encoder", "t5"))?;
+//!
+//! let flux = cache.get::<&str>("flux")?; // loads t5, then flux
+//! let ltx = cache.get::<&str>("ltx")?; // t5 is resident: loads ltx alone
+//! let t5 = flux.component::<&str>("text_encoder_2")?;
+//! assert!(modelcache_core::Handle::ptr_eq(&t5, &ltx.component("text_encoder")?));
+//! assert_eq!(cache.stats().charged, 1000 << 20); // not 1500: t5 is charged once
+//! assert_eq!(cache.stats().shared_bytes_saved, 500 << 20);
+//! Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! Models are registered as [`ModelLoader`]s: a backend bound to a path and options
 //! (`modelcache_registry` does that from models.toml), or an [`FnLoader`] made of closures.
