@@ -16,6 +16,7 @@
 //! | `modelcache_budget_bytes` | gauge | `scope` (`global`, `pool`), `pool` | a budget (`+Inf`: unlimited) |
 //! | `modelcache_charged_bytes` | gauge | as above | bytes charged against it |
 //! | `modelcache_resident_bytes`, `_loading_bytes`, `_held_bytes` | gauge | | the global charge by kind (held: evicted, still in use) |
+//! | `modelcache_shared_saved_bytes` | gauge | | bytes shared components save now (a component's bytes times its resident users, less the one copy) |
 //! | `modelcache_over_budget_bytes` | gauge | | bytes over the global budget now |
 //! | `modelcache_queued_requests` | gauge | | requests waiting for room now |
 //! | `modelcache_hits_total`, `_misses_total` | counter | | requests served from memory / not |
@@ -228,6 +229,15 @@ fn write_budgets(enc: &mut DescriptorEncoder, s: &CacheStats) -> fmt::Result {
         help,
         Some(Unit::Bytes),
         s.held_bytes,
+    )?;
+    let help = "Bytes that sharing components saves now: each resident component's bytes \
+                times the resident models holding it, less the one copy charged.";
+    gauge(
+        enc,
+        "modelcache_shared_saved",
+        help,
+        Some(Unit::Bytes),
+        s.shared_bytes_saved,
     )?;
     let help = "Bytes charged above the global budget now (0 within it).";
     gauge(

@@ -44,6 +44,11 @@ fn a_shared_component_is_loaded_once_and_charged_once() {
     let stats = cache.stats();
     assert_eq!(stats.charged, 17 * MIB, "T5 charged once");
     assert_eq!(stats.shared_bytes_saved, 10 * MIB);
+    let exported = modelcache_core::metrics::render(&cache);
+    assert!(
+        exported.contains(&format!("\nmodelcache_shared_saved_bytes {}\n", 10 * MIB)),
+        "{exported}"
+    );
     // Both pipelines hand over the same T5.
     let a = f.component::<Model>("text_encoder_2").unwrap();
     let b = l.component::<Model>("text_encoder").unwrap();
