@@ -213,3 +213,95 @@ fn config_beside(checkpoint: &Checkpoint, path: &Path) -> Option<PathBuf> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Dtype, TensorData, write_safetensors};
+
+    /// A folder holding `model.safetensors` with `name` of `shape` (F32 zeros), and `config`.
+    fn folder(name: &str, shape: &[usize], config: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let data = vec![0u8; shape.iter().product::<usize>() * 4];
+        let tensor = TensorData::new(name, Dtype::F32, shape, &data);
+        write_safetensors(&dir.path().join("model.safetensors"), [tensor], None).unwrap();
+        if let Some(config) = config {
+            std::fs::write(dir.path().join("config.json"), config).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn the_width_is_the_embeddings_and_the_config_must_agree() {
+        let dir = folder("shared.weight", &[8, 4], Some(r#"{"d_model": 4}"#));
+        let w = encoder_width("t5", dir.path(), EncoderKind::T5).unwrap();
+        assert_eq!((w.width, w.tensor), (4, "shared.weight"));
+        assert_eq!(w.file, dir.path().join("model.safetensors"));
+
+        let dir = folder("encoder.embed_tokens.weight", &[8, 6], None);
+        assert_eq!(
+            encoder_width("t5", dir.path(), EncoderKind::T5)
+                .unwrap()
+                .width,
+            6
+        );
+
+        let dir = folder("shared.weight", &[8, 4], Some(r#"{"d_model": 5}"#));
+        let text = encoder_width("t5", dir.path(), EncoderKind::T5)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("\"t5\"") && text.contains("d_model is 5"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn another_model_or_a_bad_shape_is_refused_naming_the_entry() {
+        let dir = folder("shared.weight", &[8, 4], None);
+        let text = encoder_width("clip", dir.path(), EncoderKind::Clip)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("\"clip\"") && text.contains("token_embedding"),
+            "{text}"
+        );
+
+        let dir = folder("shared.weight", &[32], None);
+        let err = encoder_width("t5", dir.path(), EncoderKind::T5).unwrap_err();
+        assert!(
+            matches!(&err, BackendError::Invalid { tensor: Some(t), .. } if t == "shared.weight"),
+            "{err}"
+        );
+
+        let dir = folder("shared.weight", &[8, 4], Some("[1]"));
+        let text = encoder_width("t5", dir.path(), EncoderKind::T5)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("\"t5\"") && text.contains("config.json"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn fits_names_both_models_and_both_widths() {
+        let dir = folder("shared.weight", &[8, 4], None);
+        let w = encoder_width("t5", dir.path(), EncoderKind::T5).unwrap();
+        let input = TextInput {
+            model: "flux",
+            role: "text_encoder_2",
+            file: Path::new("transformer.safetensors"),
+            tensor: "txt_in.weight",
+            width: 4,
+        };
+        assert!(w.fits(&input).is_ok());
+        let text = w
+            .fits(&TextInput { width: 8, ..input })
+            .unwrap_err()
+            .to_string();
+        for needle in ["\"flux\"", "\"t5\"", "8 wide", "4 wide", "txt_in.weight"] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+    }
+}
