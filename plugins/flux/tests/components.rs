@@ -13,7 +13,10 @@ use modelcache_backend::{Backend, BackendError, BackendExt, Component as Given, 
 use modelcache_backend::{ModelSource, NoProgress};
 use modelcache_flux::{BACKEND, Component, FluxOptions, LayoutChoice};
 use modelcache_testkit::text_encoders::T5Config;
-use modelcache_testkit::{Dtype, FluxSpec, write_flux_bfl, write_flux_diffusers, write_t5_encoder};
+use modelcache_testkit::{
+    Dtype, FluxSpec, MfluxSpec, write_flux_bfl, write_flux_diffusers, write_flux_mflux,
+    write_t5_encoder,
+};
 
 const T5_ID: &str = "t5-xxl";
 
@@ -173,6 +176,25 @@ fn bfl_files_take_a_t5_checked_against_txt_in() {
     assert!(
         text.contains("\"t5-xxl\"") && text.contains("\"flux-test\""),
         "{text}"
+    );
+}
+
+#[test]
+fn an_mflux_tree_takes_a_t5_checked_against_its_quantized_context_embedder() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = write_flux_mflux(&dir.path().join("mflux"), &MfluxSpec::tiny()).unwrap();
+    let mflux = dir.path().join("mflux");
+    let own = open_with(&mflux, &all(), &[]).unwrap();
+    let shared = open_with(&mflux, &all(), &[t5(&t5_folder(dir.path(), 32))]).unwrap();
+    assert_eq!(shared.layout.as_deref(), Some("mflux"));
+    let part = report.component("text_encoder_2").unwrap();
+    assert_eq!(own.bytes - shared.bytes, part.tensor_bytes());
+
+    let wide = tempfile::tempdir().unwrap();
+    let err = open_with(&mflux, &all(), &[t5(&t5_folder(wide.path(), 64))]).unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Invalid { tensor: Some(t), .. } if t == "context_embedder.weight"),
+        "{err}"
     );
 }
 
