@@ -16,7 +16,8 @@
 //!
 //! Layouts: [`write_flux_bfl`], [`write_flux_diffusers`], [`write_flux_repo`] (both, as the Hub repos ship),
 //! [`write_flux_mflux`], [`write_ltx_single_file`], [`write_ltx_diffusers`], [`write_kokoro_mlx`], and
-//! [`write_bert`] (a Hugging Face `transformers` folder), and [`write_bundle`] for the set the project's bundled `models.toml` uses.
+//! [`write_bert`] (a Hugging Face `transformers` folder), [`write_t5_encoder`] (a T5 encoder folder, shared by
+//! Flux and LTX-Video), and [`write_bundle`] for the set the project's bundled `models.toml` uses.
 //!
 //! ```
 //! use modelcache_testkit::{KokoroSpec, write_kokoro_mlx};
@@ -36,6 +37,7 @@ mod bundle;
 mod dtype;
 mod fill;
 pub mod flux;
+mod header_only;
 mod json;
 pub mod kokoro;
 pub mod ltx;
@@ -45,6 +47,7 @@ mod safetensors_writer;
 mod scale;
 mod shard;
 mod special;
+mod t5_encoder;
 mod tensor;
 pub mod text_encoders;
 mod tokenizers;
@@ -57,10 +60,12 @@ pub use dtype::Dtype;
 pub use flux::{
     FluxSpec, MfluxSpec, write_flux_bfl, write_flux_diffusers, write_flux_mflux, write_flux_repo,
 };
+pub use header_only::write_header_only;
 pub use kokoro::{KokoroSpec, write_kokoro_mlx};
 pub use ltx::{LtxSpec, write_ltx_diffusers, write_ltx_single_file};
 pub use report::{ComponentReport, FixtureReport};
 pub use safetensors_writer::{EncodedHeader, Metadata, encode_header, write_safetensors};
 pub use shard::{WrittenShards, hf_shard_name, split_by_size, write_mflux_sharded, write_sharded};
 pub use special::mkfifo;
+pub use t5_encoder::write_t5_encoder;
 pub use tensor::{KeyTable, TensorSpec};

@@ -26,6 +26,9 @@
 //!   fresh memory (a 3-6x faster load; the crate's only `unsafe` call, in one small module).
 //!   [`LoadedTensors::resident_bytes`] measures the result.
 //!
+//! - **Parts from other entries.** [`encoder_width`] reads, from headers, the width of a text
+//!   encoder another cache entry provides, so a pipeline that takes it checks that it fits.
+//!
 //! ## Why loads do not memory-map
 //!
 //! A file truncated or replaced while it is mapped raises `SIGBUS` on the next access to a lost
@@ -77,6 +80,7 @@ mod config_json;
 mod diffusers;
 mod discover;
 mod dtype;
+mod encoder_width;
 mod error;
 mod expected;
 mod fields;
@@ -100,6 +104,7 @@ pub use config_json::{ConfigError, parse_config_json, read_config_json};
 pub use diffusers::{Component, DiffusersTree};
 pub use discover::{Layout, MODEL_INDEX, discover};
 pub use dtype::{Dtype, UnknownDtypeName};
+pub use encoder_width::{EncoderKind, EncoderWidth, TextInput, encoder_width};
 pub use error::{Result, WeightsError};
 pub use expected::{Expected, ExpectedTensors, TensorError};
 pub use fields::{FieldError, FieldErrorKind, Fields};

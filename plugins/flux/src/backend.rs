@@ -3,10 +3,10 @@
 use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
 use modelcache_weights::{Allowance, Dtype, LoadOptions};
 
-use crate::error;
 use crate::model::{FluxModel, LoadedComponent};
 use crate::options::FluxOptions;
 use crate::plan::Plan;
+use crate::{error, given};
 
 /// The backend's name: `backend = "flux"` in models.toml.
 pub const NAME: &str = "flux";
@@ -36,12 +36,14 @@ impl Backend for FluxBackend {
 
     /// Resolves the layout and validates the requested components from their headers (and
     /// small `config.json` / index files). The bytes are exact: the loaded size of those
-    /// components, dtype conversion included.
+    /// components, dtype conversion included. A text encoder the source's components provide
+    /// is left out (bytes, files and tensors), and its width is checked against the
+    /// transformer's from headers.
     fn open(
         &self,
         source: &ModelSource<'_, FluxOptions>,
     ) -> Result<Opened<FluxPlan>, BackendError> {
-        let plan = Plan::open(source.path, source.options)?;
+        let plan = Plan::open(source)?;
         let dtype = source.options.dtype.map(|d| d.dtype());
         let files = plan
             .parts
@@ -100,6 +102,14 @@ impl Backend for FluxBackend {
     /// need no per-model lock.
     fn shareable(&self) -> bool {
         true
+    }
+
+    /// The two text encoders, `text_encoder` (CLIP-L) and `text_encoder_2` (T5-XXL): either
+    /// may come from another cache entry, which then loads and charges it once for every
+    /// pipeline that uses it. What `open` checks of a given encoder is its width against the
+    /// transformer's input (see the crate docs).
+    fn components(&self) -> &[&str] {
+        given::ROLES
     }
 
     fn check_options(&self, options: &FluxOptions) -> Result<(), BackendError> {

@@ -55,6 +55,19 @@
 //! headers are [`BackendError::Checkpoint`](modelcache_backend::BackendError::Checkpoint) wrapping a [`modelcache_weights::WeightsError`],
 //! which names the file. Nothing here panics on bad input.
 //!
+//! ## Text encoders from other cache entries
+//!
+//! The backend's [`components`](modelcache_backend::Backend::components) are `text_encoder`
+//! (CLIP-L) and `text_encoder_2` (T5-XXL): another cache entry (a `safetensors` model pointed
+//! at the encoder's folder) can provide either, so one T5 serves FLUX.1 and LTX-Video, loaded
+//! and charged once. A given encoder is left out of the plan, whatever `components` lists and
+//! whatever the folder holds; `open` reads its headers and checks that its width is the
+//! transformer's input width (T5 `d_model` against `txt_in` / `context_embedder`, CLIP
+//! `hidden_size` against `vector_in` / `time_text_embed.text_embedder.linear_1`), opening the
+//! transformer's headers for that check when the transformer is not requested. This works for
+//! BFL single files too, which carry no text encoders. The encoder's dtype is its own entry's
+//! business. `flux-pipeline` takes no components.
+//!
 //! ## Size
 //!
 //! [`open`](modelcache_backend::Backend::open) reads headers and small JSON files only, and
@@ -95,6 +108,7 @@ mod backend;
 mod components;
 mod config;
 mod error;
+mod given;
 mod keys;
 mod layout;
 #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]

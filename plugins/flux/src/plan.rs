@@ -3,14 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use modelcache_backend::BackendError;
+use modelcache_backend::{BackendError, ModelSource};
 use modelcache_weights::{Checkpoint, DiffusersTree, Dtype};
 
 use crate::backend::NAME;
 use crate::components::{self, Checked};
-use crate::error;
 use crate::layout::{self, BflFiles, Layout, Probed};
 use crate::options::{Component, FluxOptions};
+use crate::{error, given};
 
 /// The diffusers class of a Flux transformer.
 const FLUX_TRANSFORMER_CLASS: &str = "FluxTransformer2DModel";
@@ -33,20 +33,50 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Resolves the layout, opens each requested component (headers only) and validates it.
+    /// Resolves the layout, opens each requested component that no other entry provides
+    /// (headers only) and validates it; checks the `given` ones against the transformer (see
+    /// [`given`]), whose headers are opened for that check when it is not requested.
     ///
     /// # Errors
-    /// Inconsistent options, a missing or unreadable file, a malformed header, or the first
-    /// tensor that does not fit the component's config.
-    pub(crate) fn open(path: &Path, options: &FluxOptions) -> Result<Self, BackendError> {
+    /// Inconsistent options, a missing or unreadable file, a malformed header, the first
+    /// tensor that does not fit the component's config, a given encoder that cannot be read or
+    /// does not fit.
+    pub(crate) fn open(source: &ModelSource<'_, FluxOptions>) -> Result<Self, BackendError> {
+        let (path, options, given) = (source.path, source.options, source.components);
         options.check(NAME)?;
+        let mut taken = Vec::new();
+        for g in given {
+            taken.push(given::role(source.id, g)?.0);
+        }
+        let mut components: Vec<Component> = options
+            .components
+            .iter()
+            .copied()
+            .filter(|c| !taken.contains(c))
+            .collect();
+        if components.is_empty() {
+            return Err(BackendError::Options {
+                backend: NAME.to_owned(),
+                reason: format!(
+                    "model {:?}: every component it lists ({}) is given by another cache \
+                     entry, so it would load nothing; list the transformer or the VAE",
+                    source.id,
+                    names(&options.components)
+                ),
+            });
+        }
+        let check_only = !given.is_empty() && !components.contains(&Component::Transformer);
+        if check_only {
+            components.push(Component::Transformer);
+        }
+        let options = &options.clone().with_components(components);
         let (layout, probed) = layout::resolve(path, options)?;
         let opened = match layout {
             Layout::Bfl => open_bfl(path, options)?,
             Layout::Diffusers => open_diffusers(path, options, probed)?,
             Layout::Mflux => open_mflux(path, options, probed)?,
         };
-        let parts = opened
+        let mut parts: Vec<Part> = opened
             .into_iter()
             .map(|(component, checkpoint, dir)| {
                 let checked = components::check(component, layout, &checkpoint, &dir)?;
@@ -59,6 +89,13 @@ impl Plan {
                 })
             })
             .collect::<Result<_, BackendError>>()?;
+        if let Some(t) = parts.iter().find(|p| p.component == Component::Transformer) {
+            given::check(source.id, given, layout, t)?;
+        }
+        if check_only {
+            // The transformer was opened last, for the check only.
+            parts.pop();
+        }
         Ok(Self {
             layout,
             parts,
@@ -78,6 +115,15 @@ impl Plan {
     pub(crate) fn tensor_bytes(&self) -> u64 {
         self.parts.iter().map(|p| p.checkpoint.tensor_bytes()).sum()
     }
+}
+
+/// `["transformer", "vae"]`, for messages.
+fn names(components: &[Component]) -> String {
+    components
+        .iter()
+        .map(Component::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `(component, checkpoint, folder holding its config.json)`.

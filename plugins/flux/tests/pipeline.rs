@@ -540,3 +540,35 @@ fn to_diffusers_vae(mut t: HashMap<String, Tensor>) -> HashMap<String, Tensor> {
     );
     out
 }
+
+#[test]
+fn the_pipeline_takes_no_text_encoder_from_another_entry() {
+    use modelcache_backend::{Backend, Component as Given, DynBackend, ModelSource};
+    use modelcache_flux::PIPELINE_BACKEND;
+    assert!(Backend::components(&PIPELINE_BACKEND).is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    write_flux_diffusers(dir.path(), &FluxSpec::tiny()).unwrap();
+    let t5 = Given {
+        role: "text_encoder_2".into(),
+        id: "t5-xxl".into(),
+        path: dir.path().join("text_encoder_2"),
+        backend: "safetensors".into(),
+    };
+    let options = FluxOptions::default()
+        .with_components(Component::ALL)
+        .with_dtype(LoadDtype::F32);
+    let given = [t5.clone()];
+    let source = ModelSource::new("flux-pipe", dir.path(), &options).with_components(&given);
+    let err = PIPELINE_BACKEND.inspect(&source).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, BackendError::Options { .. }), "{text}");
+    assert!(
+        text.contains("\"t5-xxl\"") && text.contains("flux-pipeline"),
+        "{text}"
+    );
+    let refused = std::sync::Arc::new(PIPELINE_BACKEND)
+        .prepare_using("flux-pipe", dir.path(), vec![t5], None)
+        .err()
+        .unwrap();
+    assert!(refused.to_string().contains("it takes none"), "{refused}");
+}

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 
 use common::hint;
@@ -14,7 +12,7 @@ use modelcache_testkit::flux::{
     FluxConfig as SpecConfig, ae_keys, bfl_transformer_keys, diffusers_transformer_keys,
     model_index, transformer_config,
 };
-use modelcache_testkit::{FluxSpec, Metadata, MfluxSpec, TensorSpec, encode_header};
+use modelcache_testkit::{FluxSpec, Metadata, MfluxSpec, TensorSpec, write_header_only};
 
 /// docs/checkpoint-layouts.md §4.3: FLUX.1 [schnell] transformer, BF16 tensor bytes.
 const SCHNELL: u64 = 23_782_357_120;
@@ -26,14 +24,7 @@ const AE: u64 = 335_278_732;
 /// Writes the header of `tensors` and extends the file to its full length without writing data
 /// (a sparse file). Returns the header's size on disk.
 fn sparse(path: &Path, tensors: &[TensorSpec], metadata: Option<&Metadata>) -> u64 {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let header = encode_header(tensors, metadata).unwrap();
-    let mut f = File::create(path).unwrap();
-    f.write_all(&(header.json.len() as u64).to_le_bytes())
-        .unwrap();
-    f.write_all(&header.json).unwrap();
-    f.set_len(header.file_len()).unwrap();
-    8 + header.json.len() as u64
+    write_header_only(path, tensors, metadata).unwrap()
 }
 
 fn rchar() -> Option<u64> {

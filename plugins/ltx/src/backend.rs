@@ -2,6 +2,7 @@
 
 use modelcache_backend::{Backend, BackendError, LoadProgress, ModelSource, Opened};
 
+use crate::given;
 use crate::model::LtxModel;
 use crate::options::LtxOptions;
 use crate::plan::Plan;
@@ -32,7 +33,7 @@ impl Backend for LtxBackend {
     }
 
     fn open(&self, source: &ModelSource<'_, LtxOptions>) -> Result<Opened<LtxPlan>, BackendError> {
-        let plan = Plan::open(source.path, source.options)?;
+        let plan = Plan::open(source)?;
         let inspection = plan.inspection();
         let read = plan.read_bytes();
         Ok(Opened::new(LtxPlan(plan), inspection).reading(read))
@@ -56,6 +57,14 @@ impl Backend for LtxBackend {
     /// `true`: a loaded model is immutable candle tensors, safe to read from many threads.
     fn shareable(&self) -> bool {
         true
+    }
+
+    /// The T5 encoder, `text_encoder`: another cache entry may provide it, which then loads
+    /// and charges it once for every pipeline that uses it (one T5-XXL for LTX-Video and
+    /// FLUX.1). `open` leaves it out and checks its `d_model` against the transformer's
+    /// `caption_channels`, from headers.
+    fn components(&self) -> &[&str] {
+        given::ROLES
     }
 
     fn check_options(&self, options: &LtxOptions) -> Result<(), BackendError> {

@@ -25,6 +25,11 @@
 //! errors of the weights layer stay typed inside [`BackendError::Checkpoint`]. Nothing panics on
 //! bad input, and no untrusted count drives a loop further than the file's real tensors.
 //!
+//! The T5 encoder can come from another cache entry instead ([`Backend::components`] is
+//! `["text_encoder"]`): it is then left out of the load, and its `d_model` is checked against
+//! the transformer's `caption_channels` from its headers, so one T5-XXL serves LTX-Video and
+//! FLUX.1, loaded and charged once.
+//!
 //! Opening reads headers and small JSON files only, and its bytes are exact: the loaded tensors hold
 //! precisely the bytes it counts, load-time dtype conversion ([`LtxOptions::dtype`]) included.
 //!
@@ -64,6 +69,7 @@
 //! ```
 //!
 //! [`open`]: modelcache_backend::Backend::open
+//! [`Backend::components`]: modelcache_backend::Backend::components
 //! [`BackendError::Invalid`]: modelcache_backend::BackendError::Invalid
 //! [`BackendError::Checkpoint`]: modelcache_backend::BackendError::Checkpoint
 #![forbid(unsafe_code)]
@@ -74,6 +80,7 @@ mod config;
 mod diffusers;
 mod error;
 mod expect;
+mod given;
 mod keys;
 mod layout;
 #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]

@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use modelcache_backend::{BackendError, LoadProgress};
+use modelcache_backend::{BackendError, LoadProgress, ModelSource};
 use modelcache_weights::{Allowance, Checkpoint, Dtype, LoadOptions};
 
 use crate::config::LtxConfig;
 use crate::layout::{self, Layout};
 use crate::model::{ComponentWeights, LtxModel};
 use crate::options::{Component, LtxOptions};
-use crate::{Naming, diffusers, error, keys, single_file};
+use crate::{NAME, Naming, diffusers, error, given, keys, single_file};
 
 /// One component to load: its validated checkpoint (the `model.diffusion_model.` or `vae.`
 /// selection of a single file, or a diffusers component folder).
@@ -32,11 +32,39 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// Resolves the layout, reads every header and config the selected components need, and
-    /// checks them against each other. Reads no tensor data.
-    pub(crate) fn open(path: &Path, options: &LtxOptions) -> Result<Self, BackendError> {
+    /// checks them against each other. A T5 the source's components provide is left out, and
+    /// checked against the transformer (see [`given`]), whose headers are read for that check
+    /// when it is not selected. Reads no tensor data.
+    pub(crate) fn open(source: &ModelSource<'_, LtxOptions>) -> Result<Self, BackendError> {
+        let (path, options) = (source.path, source.options);
         options.check()?;
+        let t5 = given::encoder(source)?;
+        let mut components: Vec<Component> = options
+            .components
+            .iter()
+            .copied()
+            .filter(|&c| t5.is_none() || c != Component::TextEncoder)
+            .collect();
+        if components.is_empty() {
+            return Err(BackendError::Options {
+                backend: NAME.to_owned(),
+                reason: format!(
+                    "model {:?}: its only component, text_encoder, is given by another cache \
+                     entry, so it would load nothing; list the transformer or the VAE",
+                    source.id
+                ),
+            });
+        }
+        let check_only = t5.is_some() && !components.contains(&Component::Transformer);
+        if check_only {
+            components.push(Component::Transformer);
+        }
+        let options = &LtxOptions {
+            components,
+            ..options.clone()
+        };
         let layout = layout::resolve(path, options)?;
-        let (config, parts) = match &layout {
+        let (mut config, mut parts) = match &layout {
             Layout::SingleFile { file } => single_file::open(file, path, options)?,
             Layout::Diffusers { root } => diffusers::open(root, options)?,
         };
@@ -44,6 +72,13 @@ impl Plan {
             loadable(&part.checkpoint)?;
         }
         cross_check(&config, &parts)?;
+        if let Some(t5) = t5 {
+            given::check(source.id, t5, &config, &parts)?;
+        }
+        if check_only {
+            parts.retain(|p| p.component != Component::Transformer);
+            config.transformer = None;
+        }
         Ok(Self {
             layout,
             config,

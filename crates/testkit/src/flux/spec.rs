@@ -104,7 +104,8 @@ impl FluxSpec {
     }
 
     pub(crate) fn t5_shard_limit(&self, t5_bytes: u64) -> u64 {
-        self.t5_shard_bytes.unwrap_or(t5_bytes * 500 / 952 + 1)
+        self.t5_shard_bytes
+            .unwrap_or_else(|| crate::t5_encoder::real_shard_limit(t5_bytes))
     }
 
     /// This spec with the transformer resized to `H = unit·w` and `n` blocks, a third of them double-stream.

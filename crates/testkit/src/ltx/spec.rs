@@ -78,7 +78,8 @@ impl LtxSpec {
     }
 
     pub(crate) fn t5_shard_limit(&self, bytes: u64) -> u64 {
-        self.t5_shard_bytes.unwrap_or(bytes * 500 / 952 + 1)
+        self.t5_shard_bytes
+            .unwrap_or_else(|| crate::t5_encoder::real_shard_limit(bytes))
     }
 
     fn resized(&self, w: u64, n: u64) -> Self {

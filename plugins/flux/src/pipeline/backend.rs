@@ -30,12 +30,25 @@ impl Backend for FluxPipelineBackend {
         PIPELINE_NAME
     }
 
-    /// As the flux backend's open; refused here, before anything loads: an mflux tree, and a
-    /// load in BF16 (the pipeline runs on the CPU, where candle has no BF16 matrix multiply).
+    /// As the flux backend's open; refused here, before anything loads: an mflux tree, a
+    /// load in BF16 (the pipeline runs on the CPU, where candle has no BF16 matrix multiply),
+    /// and components from other entries (this backend takes none: its [`FluxPipeline`] runs
+    /// the text encoders it built, and another entry's loaded encoder is not handed to a load).
     fn open(
         &self,
         source: &ModelSource<'_, FluxOptions>,
     ) -> Result<Opened<FluxPlan>, BackendError> {
+        if let Some(given) = source.components.first() {
+            return Err(BackendError::Options {
+                backend: PIPELINE_NAME.to_owned(),
+                reason: format!(
+                    "model {:?}: `{PIPELINE_NAME}` builds its CLIP and T5 on tensors it loads \
+                     itself, so it cannot take {:?} from cache entry {:?}; use `backend = \
+                     \"flux\"` to share text encoders",
+                    source.id, given.role, given.id
+                ),
+            });
+        }
         let opened = FluxBackend.open(source)?;
         if opened.plan.plan.layout == Layout::Mflux {
             return Err(BackendError::invalid(
