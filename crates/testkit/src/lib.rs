@@ -67,5 +67,5 @@ pub use report::{ComponentReport, FixtureReport};
 pub use safetensors_writer::{EncodedHeader, Metadata, encode_header, write_safetensors};
 pub use shard::{WrittenShards, hf_shard_name, split_by_size, write_mflux_sharded, write_sharded};
 pub use special::mkfifo;
-pub use t5_encoder::write_t5_encoder;
+pub use t5_encoder::{write_t5_encoder, write_tiny_t5};
 pub use tensor::{KeyTable, TensorSpec};

@@ -54,3 +54,20 @@ pub fn write_t5_encoder(
     out.hf_sharded("t5", "", "model", keys.into_tensors(), limit, Some(&pt))?;
     Ok(out.finish())
 }
+
+/// A tiny T5 encoder folder `d_model` wide, in BF16 with seed 0, written to `dir/t5`: the
+/// component tests' encoder (32 fits the tiny Flux and LTX-Video fixtures; any other width
+/// does not). Returns its path.
+///
+/// # Errors
+///
+/// Any I/O error.
+pub fn write_tiny_t5(dir: &Path, d_model: u64) -> io::Result<std::path::PathBuf> {
+    let path = dir.join("t5");
+    let config = T5Config {
+        d_model,
+        ..T5Config::tiny()
+    };
+    write_t5_encoder(&path, &config, Dtype::BF16, 0)?;
+    Ok(path)
+}

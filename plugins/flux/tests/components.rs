@@ -12,10 +12,8 @@ use common::source;
 use modelcache_backend::{Backend, BackendError, BackendExt, Component as Given, DynBackend};
 use modelcache_backend::{ModelSource, NoProgress};
 use modelcache_flux::{BACKEND, Component, FluxOptions, LayoutChoice};
-use modelcache_testkit::text_encoders::T5Config;
 use modelcache_testkit::{
-    Dtype, FluxSpec, MfluxSpec, write_flux_bfl, write_flux_diffusers, write_flux_mflux,
-    write_t5_encoder,
+    FluxSpec, MfluxSpec, write_flux_bfl, write_flux_diffusers, write_flux_mflux,
 };
 
 const T5_ID: &str = "t5-xxl";
@@ -35,13 +33,7 @@ fn t5(path: &Path) -> Given {
 
 /// A standalone T5 encoder folder `d_model` wide, in BF16, seed 0.
 fn t5_folder(dir: &Path, d_model: u64) -> PathBuf {
-    let path = dir.join("t5");
-    let config = T5Config {
-        d_model,
-        ..T5Config::tiny()
-    };
-    write_t5_encoder(&path, &config, Dtype::BF16, 0).unwrap();
-    path
+    modelcache_testkit::write_tiny_t5(dir, d_model).unwrap()
 }
 
 fn open_with(

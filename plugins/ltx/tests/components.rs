@@ -14,8 +14,7 @@ use modelcache_backend::{
     NoProgress,
 };
 use modelcache_ltx::{BACKEND, Component, LtxOptions};
-use modelcache_testkit::text_encoders::T5Config;
-use modelcache_testkit::{Dtype, LtxSpec, write_t5_encoder};
+use modelcache_testkit::LtxSpec;
 
 const ALL: [Component; 3] = [
     Component::Transformer,
@@ -32,16 +31,9 @@ fn t5(path: &Path) -> Given {
     }
 }
 
-/// A standalone T5 encoder folder `d_model` wide, in BF16 (the tree's own is F32: the
-/// encoder's dtype is its entry's business).
+/// A standalone T5 encoder folder `d_model` wide, in BF16, seed 0.
 fn t5_folder(dir: &Path, d_model: u64) -> PathBuf {
-    let path = dir.join("t5");
-    let config = T5Config {
-        d_model,
-        ..T5Config::tiny()
-    };
-    write_t5_encoder(&path, &config, Dtype::BF16, 0).unwrap();
-    path
+    modelcache_testkit::write_tiny_t5(dir, d_model).unwrap()
 }
 
 fn source<'a>(
