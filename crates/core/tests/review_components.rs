@@ -265,6 +265,55 @@ fn bug_invalidating_the_bottom_of_a_diamond_reports_idle_models_as_still_held() 
     }
 }
 
+/// BUG 7. plan()'s `held_by` marks a component as freed with the model of the step that just
+/// used it, ignoring its other holders: here enc is also held by p2, which a caller is using,
+/// yet the plan for "p1 then x" evicts enc for x. The real request for x cannot evict it
+/// (enc's users are p1's hold and p2's hold, and p2 is in use) and waits.
+#[test]
+fn bug_plan_frees_a_component_with_one_idle_user_while_another_user_is_in_use() {
+    let (cache, clock) = manual(100);
+    counting(&cache, "enc", 40, ModelPolicy::default());
+    counting(&cache, "p1", 20, using("encoder", "enc"));
+    counting(&cache, "p2", 20, using("encoder", "enc"));
+    counting(&cache, "x", 50, ModelPolicy::default());
+    drop(cache.get::<Model>("p1").unwrap());
+    let p2 = cache.get::<Model>("p2").unwrap(); // in use: 80 charged
+    let plan = cache.plan(&["p1", "x"]).unwrap();
+    let evicts: Vec<String> = plan.evictions().map(|v| v.id.clone()).collect();
+    // What get does.
+    drop(cache.get::<Model>("p1").unwrap());
+    let c = cache.clone();
+    let request = std::thread::spawn(move || c.get::<Model>("x").map(drop));
+    until(|| request.is_finished() || cache.stats().queued == 1);
+    let waited = cache.stats().queued == 1;
+    time_out_waiters(&cache, &clock);
+    let got = request.join().unwrap();
+    check_invariants(&cache);
+    drop(p2);
+    assert!(waited && got.is_err(), "{got:?}");
+    assert!(
+        !evicts.iter().any(|id| id == "enc"),
+        "the plan evicts enc, which p2 (in use) holds: {plan:?}"
+    );
+}
+
+/// BUG 8 (cosmetic). `Handle::component` with a role the model does not have fails with
+/// `UnknownComponent { component: "" }`, whose message reads `... uses "" as its vae, but no
+/// model "" is registered (register it first)`: wrong advice, and no component named.
+#[test]
+fn bug_asking_a_handle_for_a_role_it_lacks_gives_a_misleading_message() {
+    let cache = ModelCache::new(100);
+    counting(&cache, "enc", 40, ModelPolicy::default());
+    counting(&cache, "pipe", 20, using("encoder", "enc"));
+    let p = cache.get::<Model>("pipe").unwrap();
+    let err = p.component::<Model>("vae").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        !text.contains("\"\"") && !text.contains("register it first"),
+        "{text}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Right but subtle (these pass on a8ad546)
 // ---------------------------------------------------------------------------------------------
@@ -633,6 +682,20 @@ fn pins_a_components_keep_alive_counts_from_its_last_holder() {
     assert!(cache.contains("enc"));
     clock.advance(Duration::from_secs(2));
     cache.expire();
+    assert!(!cache.contains("enc"));
+    assert_eq!(check_invariants(&cache).charged, 0);
+}
+
+/// keep_alive = 0 on a component whose user's load fails: the leader's lease was its only
+/// use, so it is unloaded at once, as the drop of its last handle would do.
+#[test]
+fn pins_a_keep_alive_zero_component_goes_when_its_users_load_fails() {
+    let cache = ModelCache::new(100);
+    counting(&cache, "enc", 40, ModelPolicy::default().keep_alive(Duration::ZERO));
+    let gate = gated(&cache, "pipe", 20, 20, using("encoder", "enc"));
+    gate.release.send(Err("bad weights".into())).unwrap();
+    let err = cache.get::<Model>("pipe").unwrap_err();
+    assert!(matches!(err, CacheError::Load { .. }), "{err}");
     assert!(!cache.contains("enc"));
     assert_eq!(check_invariants(&cache).charged, 0);
 }
