@@ -314,6 +314,51 @@ fn bug_asking_a_handle_for_a_role_it_lacks_gives_a_misleading_message() {
     );
 }
 
+/// BUG 9. The load timeout is per admission, not per request: a model's request waits up to
+/// the timeout for each component's room and then again for its own, so a request with a
+/// 100 s timeout is still waiting 150 s after it began (one component: up to 2x; n: n+1 x).
+#[test]
+fn bug_a_pipeline_request_waits_longer_than_the_load_timeout() {
+    let clock = Arc::new(ManualClock::new());
+    let cache = ModelCache::builder()
+        .budget(100)
+        .clock(clock.clone())
+        .load_timeout(Duration::from_secs(100))
+        .build();
+    counting(&cache, "x", 50, ModelPolicy::default());
+    counting(&cache, "y", 20, ModelPolicy::default());
+    counting(&cache, "enc", 40, ModelPolicy::default());
+    counting(&cache, "pipe", 50, using("encoder", "enc"));
+    let x = cache.get::<Model>("x").unwrap();
+    let y = cache.get::<Model>("y").unwrap(); // 70 in use
+    let c = cache.clone();
+    let request = std::thread::spawn(move || c.get::<Model>("pipe").map(drop)); // t = 0
+    until(|| cache.stats().queued == 1); // enc waits for room
+    clock.advance(Duration::from_secs(90));
+    drop(x); // t = 90: enc fits and loads; pipe (50) then waits for y
+    until(|| cache.contains("enc") && cache.stats().queued == 1);
+    clock.advance(Duration::from_secs(60)); // t = 150, past the request's 100 s
+    cache.expire();
+    // Woken by `expire`, a request past its deadline fails at once; one that is not past it
+    // goes back to waiting and nothing wakes it again, so give the woken thread every chance
+    // to finish (it needs no other event) before concluding that it waits on.
+    for _ in 0..200_000 {
+        if request.is_finished() {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    let still_waiting = !request.is_finished();
+    time_out_waiters(&cache, &clock);
+    let got = request.join().unwrap();
+    drop(y);
+    check_invariants(&cache);
+    assert!(
+        !still_waiting,
+        "pipe still waits 150 s after its request began, with a load timeout of 100 s: {got:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Right but subtle (these pass on a8ad546)
 // ---------------------------------------------------------------------------------------------
