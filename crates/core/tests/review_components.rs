@@ -359,6 +359,20 @@ fn bug_a_pipeline_request_waits_longer_than_the_load_timeout() {
     );
 }
 
+/// BUG 10 (counters). `load_failures` counts "loader runs that failed or panicked"; a
+/// component's failed run is counted once for the component and again for the model that
+/// needed it, whose loader never ran.
+#[test]
+fn bug_a_failed_component_is_counted_as_two_failed_loader_runs() {
+    let cache = ModelCache::new(100);
+    let gate = gated(&cache, "enc", 10, 10, ModelPolicy::default());
+    let pipe = counting(&cache, "pipe", 10, using("encoder", "enc"));
+    gate.release.send(Err("bad shard".into())).unwrap();
+    cache.get::<Model>("pipe").unwrap_err();
+    assert_eq!((gate.runs.load(Ordering::SeqCst), pipe.load(Ordering::SeqCst)), (1, 0));
+    assert_eq!(cache.stats().load_failures, 1, "one loader run failed");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Right but subtle (these pass on a8ad546)
 // ---------------------------------------------------------------------------------------------
@@ -743,4 +757,39 @@ fn pins_a_keep_alive_zero_component_goes_when_its_users_load_fails() {
     assert!(matches!(err, CacheError::Load { .. }), "{err}");
     assert!(!cache.contains("enc"));
     assert_eq!(check_invariants(&cache).charged, 0);
+}
+
+/// A load that measures over its hint pushes the cache over budget; trimming evicts idle
+/// models only, never a component a model in use holds, and stops once within budget.
+#[test]
+fn pins_trimming_over_budget_spares_components_in_use() {
+    let cache = ModelCache::new(100);
+    counting(&cache, "enc", 40, ModelPolicy::default());
+    counting(&cache, "pipe", 20, using("encoder", "enc"));
+    counting(&cache, "idle", 10, ModelPolicy::default());
+    let grows = FnLoader::new("test", 10, |_| {
+        Ok(Loaded::new(
+            Model {
+                id: "grows".into(),
+                generation: 1,
+            },
+            50,
+        ))
+    });
+    cache
+        .register("grows", Arc::new(grows), ModelPolicy::default())
+        .unwrap();
+    drop(cache.get::<Model>("idle").unwrap());
+    let p = cache.get::<Model>("pipe").unwrap(); // 70 charged, pipe in use
+    let g = cache.get::<Model>("grows").unwrap(); // reserved 10 (evicts nothing), measures 50
+    assert!(cache.contains("enc") && cache.contains("pipe"));
+    assert!(!cache.contains("idle"), "trimmed");
+    let s = cache.stats();
+    assert_eq!((s.charged, s.overruns), (110, 1));
+    drop(p); // pipe idle: trimmed with enc only as far as needed
+    let s = cache.stats();
+    assert!(s.charged <= 100, "{s:?}");
+    assert!(!cache.contains("pipe"));
+    drop(g);
+    check_invariants(&cache);
 }
