@@ -100,8 +100,10 @@ mod check;
 pub mod config;
 mod dynamic;
 mod error;
+mod order;
 pub mod plugin;
 mod registry;
+mod sharing;
 mod sized;
 
 pub use backends::{Backends, Origin};
@@ -109,10 +111,11 @@ pub use check::{CheckProblem, CheckReport, ModelCheck};
 pub use config::budget::{BUDGET_ENV, Budget, BudgetError, parse_size, physical_memory};
 pub use config::{
     CacheConfig, Config, KeepAlive, Location, MAX_CONFIG_LEN, ModelConfig, PluginPath,
-    PluginsConfig, PoolConfig, parse_duration,
+    PluginsConfig, PoolConfig, UseConfig, parse_duration,
 };
 pub use error::{ConfigError, PluginError, RegistryError};
 /// Re-exported from the contract crate, modelcache-backend, where plugins find it.
 pub use modelcache_backend::declare_plugin;
 pub use plugin::PluginInfo;
 pub use registry::{ModelEntry, Registry};
+pub use sharing::{ModelUse, SharedComponent, UseOrigin};
