@@ -148,15 +148,11 @@ impl Registry {
             })
             .collect::<Vec<ModelCheck>>();
         // Rows are by ID, as the models are.
-        let shared = models
-            .iter()
-            .filter(|row| !self.used_by(&row.id).is_empty())
-            .map(|row| SharedComponent {
-                id: row.id.clone(),
-                used_by: self.used_by(&row.id).to_vec(),
-                bytes: row.bytes,
-            })
-            .collect();
+        let bytes = |id: &str| {
+            let i = models.binary_search_by(|r| r.id.as_str().cmp(id)).ok()?;
+            models[i].bytes
+        };
+        let shared = self.shared(bytes);
         CheckReport {
             file: self.file().to_owned(),
             models,

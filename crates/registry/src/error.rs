@@ -68,7 +68,7 @@ pub enum ConfigError {
     /// A model's `uses` names a model the file does not configure.
     #[error(
         "{at}: model {model:?} uses {used:?} as {role}, but no [models.{used}] is configured; {}",
-        match nearest {
+        match crate::config::doc::closest(used, &known.iter().map(String::as_str).collect::<Vec<_>>()) {
             Some(n) => format!("did you mean {n:?}?"),
             None => format!("configured: {}", names(known)),
         }
@@ -82,9 +82,7 @@ pub enum ConfigError {
         role: String,
         /// The ID it names.
         used: String,
-        /// The configured ID it is likely a typo of.
-        nearest: Option<String>,
-        /// The configured IDs.
+        /// The configured IDs, sorted (the likely one is suggested from them).
         known: Vec<String>,
     },
     /// A model's `uses` names the model itself.
@@ -131,7 +129,7 @@ pub enum ConfigError {
         /// The model's backend.
         backend: String,
         /// The roles the backend takes.
-        roles: Vec<String>,
+        roles: Box<[String]>,
     },
     /// A path names an unset environment variable, or is malformed.
     #[error(

@@ -118,4 +118,4 @@ pub use error::{ConfigError, PluginError, RegistryError};
 pub use modelcache_backend::declare_plugin;
 pub use plugin::PluginInfo;
 pub use registry::{ModelEntry, Registry};
-pub use sharing::{ModelUse, SharedComponent, UseOrigin};
+pub use sharing::{ModelUse, SharedComponent, SharingBytes, UseOrigin};

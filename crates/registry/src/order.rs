@@ -30,7 +30,11 @@ pub(crate) fn dependency_order<'a>(graph: &[(&'a str, Vec<&'a str>)]) -> Order<'
     // Uses as positions; unknown IDs dropped.
     let uses: Vec<Vec<usize>> = graph
         .iter()
-        .map(|(_, u)| u.iter().filter_map(|id| position.get(id).copied()).collect())
+        .map(|(_, u)| {
+            u.iter()
+                .filter_map(|id| position.get(id).copied())
+                .collect()
+        })
         .collect();
     let mut state: Vec<Option<State>> = vec![None; graph.len()];
     let mut in_cycle = vec![false; graph.len()];
@@ -102,7 +106,13 @@ mod tests {
 
     #[test]
     fn components_come_first_and_the_rest_keeps_its_order() {
-        let o = order(&[("flux", &["t5", "clip"]), ("kokoro", &[]), ("clip", &[]), ("t5", &[]), ("ltx", &["t5"])]);
+        let o = order(&[
+            ("flux", &["t5", "clip"]),
+            ("kokoro", &[]),
+            ("clip", &[]),
+            ("t5", &[]),
+            ("ltx", &["t5"]),
+        ]);
         assert_eq!(o.models, ["t5", "clip", "flux", "kokoro", "ltx"]);
         assert!(o.cycles.is_empty());
     }
@@ -115,7 +125,13 @@ mod tests {
 
     #[test]
     fn a_cycle_is_named_whole_from_its_first_model_and_left_out_with_its_users() {
-        let o = order(&[("user", &["c"]), ("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("free", &[])]);
+        let o = order(&[
+            ("user", &["c"]),
+            ("a", &["b"]),
+            ("b", &["c"]),
+            ("c", &["a"]),
+            ("free", &[]),
+        ]);
         assert_eq!(o.cycles, [vec!["a", "b", "c", "a"]]);
         assert_eq!(o.models, ["free"]);
         let o = order(&[("a", &["a"])]);
@@ -128,7 +144,12 @@ mod tests {
         let graph: Vec<(&str, Vec<&str>)> = ids
             .iter()
             .enumerate()
-            .map(|(i, id)| (id.as_str(), ids.get(i + 1).map(String::as_str).into_iter().collect()))
+            .map(|(i, id)| {
+                (
+                    id.as_str(),
+                    ids.get(i + 1).map(String::as_str).into_iter().collect(),
+                )
+            })
             .collect();
         let o = dependency_order(&graph);
         assert_eq!(o.models.first(), Some(&"m99999"));

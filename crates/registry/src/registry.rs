@@ -122,7 +122,10 @@ impl Registry {
                 .collect();
             let loader = SizedLoader::wrap(prepare(backend, m, components)?, m.size);
             let mut policy = config.policy(m);
-            policy.uses = uses.iter().map(|u| (u.role.clone(), u.id.clone())).collect();
+            policy.uses = uses
+                .iter()
+                .map(|u| (u.role.clone(), u.id.clone()))
+                .collect();
             let entry = ModelEntry {
                 id: m.id.clone(),
                 backend: m.backend.clone(),

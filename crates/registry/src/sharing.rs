@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ModelConfig};
+use crate::registry::Registry;
 
 /// One component of a model: the entry that plays a role in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,63 @@ impl SharedComponent {
     pub fn saved(&self) -> Option<u64> {
         let copies = (self.used_by.len() as u64).saturating_sub(1);
         self.bytes.map(|b| b.saturating_mul(copies))
+    }
+}
+
+/// What the models that share components hold: with sharing, each component once; without,
+/// each user with its own copy of each of its components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct SharingBytes {
+    /// Bytes of the users and their components, each once: what the cache charges.
+    pub with: u64,
+    /// Bytes if each user loaded its own components: `with` plus what each
+    /// [`SharedComponent::saved`].
+    pub without: u64,
+}
+
+impl Registry {
+    /// The models other models use, each with its bytes as `bytes` gives them (a hint, a
+    /// configured size, what a load measured), by ID.
+    pub fn shared(&self, bytes: impl Fn(&str) -> Option<u64>) -> Vec<SharedComponent> {
+        self.models()
+            .filter(|m| !self.used_by(&m.id).is_empty())
+            .map(|m| SharedComponent {
+                id: m.id.clone(),
+                used_by: self.used_by(&m.id).to_vec(),
+                bytes: bytes(&m.id),
+            })
+            .collect()
+    }
+
+    /// What the models that share components hold with and without sharing, given each
+    /// model's `bytes`; `None` when no model shares or some of these bytes are unknown. A
+    /// component's own components are counted as shared (once).
+    pub fn sharing_bytes(&self, bytes: impl Fn(&str) -> Option<u64>) -> Option<SharingBytes> {
+        let shared = self.shared(&bytes);
+        if shared.is_empty() {
+            return None;
+        }
+        let mut involved: Vec<&str> = shared
+            .iter()
+            .flat_map(|s| {
+                std::iter::once(s.id.as_str()).chain(s.used_by.iter().map(String::as_str))
+            })
+            .collect();
+        involved.sort_unstable();
+        involved.dedup();
+        let mut with = 0u64;
+        for id in involved {
+            with = with.saturating_add(bytes(id)?);
+        }
+        let mut saved = 0u64;
+        for s in &shared {
+            saved = saved.saturating_add(s.saved()?);
+        }
+        Some(SharingBytes {
+            with,
+            without: with.saturating_add(saved),
+        })
     }
 }
 

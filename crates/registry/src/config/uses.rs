@@ -39,7 +39,11 @@ pub(crate) fn walk(
     walk: &mut Walk<'_>,
 ) -> Vec<UseConfig> {
     if !entry.item.is_table_like() {
-        table.wrong_kind(walk, entry, "a table such as { text_encoder_2 = \"t5-xxl\" }");
+        table.wrong_kind(
+            walk,
+            entry,
+            "a table such as { text_encoder_2 = \"t5-xxl\" }",
+        );
         return Vec::new();
     }
     let name = format!("{}.uses", table.name);
@@ -125,12 +129,13 @@ pub(crate) fn check(
 
 /// The problem of `m` using `u.id`, which is not one of `known`.
 pub(crate) fn unknown_component(m: &ModelConfig, u: &UseConfig, known: &[&str]) -> ConfigError {
+    let mut known: Vec<String> = known.iter().map(|k| (*k).to_owned()).collect();
+    known.sort_unstable();
     ConfigError::UnknownComponent {
         at: u.at.clone(),
         model: m.id.clone(),
         role: u.role.clone(),
         used: u.id.clone(),
-        nearest: super::doc::closest(&u.id, known).map(str::to_owned),
-        known: known.iter().map(|k| (*k).to_owned()).collect(),
+        known,
     }
 }
