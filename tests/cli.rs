@@ -760,3 +760,42 @@ fn check_and_load_a_runnable_flux_pipeline() {
     let row = row(&out, "flux-runnable", "loaded");
     assert!(row.contains("+0.00%"), "{out}");
 }
+
+/// A `uses` problem leaves its model out with a located error; the other models are served.
+#[test]
+fn a_bad_use_is_located_and_leaves_only_its_model_out() {
+    let config = format!(
+        "{BUNDLED}\n[models.voice]\nbackend = \"kokoro\"\npath = \"models/generated/kokoro\"\n\
+         uses = {{ text_encoder = \"minilm\" }}\n\n\
+         [models.typo]\nbackend = \"kokoro\"\npath = \"models/generated/kokoro\"\n\
+         uses = {{ text_encoder = \"minilmm\" }}\n"
+    );
+    let lines = config.lines().count();
+    let (dir, _) = workspace(&config);
+    let (code, out, err) = run(dir.path(), &["check"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    let problems: Vec<&str> = err.lines().filter(|l| l.starts_with("  - ")).collect();
+    assert_eq!(problems.len(), 2, "{err}");
+    assert!(
+        problems[0].contains(&format!(
+            ":{}:10: model \"voice\" uses \"minilm\" as text_encoder, but backend \"kokoro\" \
+             takes no components",
+            lines - 5
+        )),
+        "{err}"
+    );
+    assert!(
+        problems[1].contains(&format!(
+            ":{lines}:25: model \"typo\" uses \"minilmm\" as text_encoder, but no \
+             [models.minilmm] is configured; did you mean \"minilm\"?"
+        )),
+        "{err}"
+    );
+    assert!(
+        out.contains("(2 left out: see the problems below)"),
+        "{out}"
+    );
+    assert!(row(&out, "minilm", "safetensors").contains("yes"), "{out}");
+    // Nothing is shared, so nothing is said about sharing.
+    assert!(!out.contains("Shared components"), "{out}");
+}
