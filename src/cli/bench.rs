@@ -275,15 +275,6 @@ fn print_tables(r: &Report, opts: &BenchOpts) {
         t.row(row);
     }
     t.print();
-    if let Some(s) = &r.sharing {
-        output::out(format_args!(
-            "Sharing: the models that share components are charged {} with sharing, {} if each \
-             held its own copy ({} saved)",
-            format_bytes(s.with),
-            format_bytes(s.without),
-            format_bytes(s.without.saturating_sub(s.with))
-        ));
-    }
     legend(&[
         (
             "measured",
@@ -313,6 +304,16 @@ fn print_tables(r: &Report, opts: &BenchOpts) {
             ),
         ),
     ]);
+    // After the key, so that the table and its key stay together.
+    if let Some(s) = &r.sharing {
+        output::out(format_args!(
+            "Sharing: the models that share components are charged {} with sharing, {} if each \
+             held its own copy ({} saved)",
+            format_bytes(s.with),
+            format_bytes(s.without),
+            format_bytes(s.without.saturating_sub(s.with))
+        ));
+    }
     if let Some(tr) = &r.trace {
         print_trace(tr, r.cores);
     }
