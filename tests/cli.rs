@@ -799,3 +799,28 @@ fn a_bad_use_is_located_and_leaves_only_its_model_out() {
     // Nothing is shared, so nothing is said about sharing.
     assert!(!out.contains("Shared components"), "{out}");
 }
+
+/// A use of a model left out for its own problem says so, beside that problem.
+#[test]
+fn a_use_of_a_model_left_out_points_at_its_problem() {
+    let config = format!(
+        "{BUNDLED}\n[models.enc]\nbackend = \"safetensors\"\npath = \"models/generated/minilm\"\n\
+         pinn = true\n\n\
+         [models.voice]\nbackend = \"kokoro\"\npath = \"models/generated/kokoro\"\n\
+         uses = {{ text_encoder = \"enc\" }}\n"
+    );
+    let (dir, _) = workspace(&config);
+    let (code, out, err) = run(dir.path(), &["check"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(err.contains("unknown key `pinn`"), "{err}");
+    assert!(
+        err.contains(
+            "model \"voice\" uses \"enc\" as text_encoder, but no [models.enc] is configured"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("[models.enc] is in the file but left out: see its own problem"),
+        "{err}"
+    );
+}

@@ -92,8 +92,8 @@ impl Config {
     /// # Errors
     /// A TOML syntax error, or every problem found (unknown keys, bad sizes, durations or
     /// budgets, missing keys, a model naming an unknown pool, a path naming an unset
-    /// environment variable), each with its line and column: the one problem, or
-    /// [`ConfigError::Several`].
+    /// environment variable, a `uses` of an unconfigured model, of the model itself or closing
+    /// a cycle), each with its line and column: the one problem, or [`ConfigError::Several`].
     pub fn parse(text: &str, file: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let (config, problems) = Self::parse_lenient(text, file)?;
         match ConfigError::from_problems(problems) {
