@@ -62,7 +62,7 @@ fn check_passes_on_the_bundled_config() {
     ] {
         assert!(out.contains(id), "{out}");
     }
-    assert!(out.contains("all 5 models OK"), "{out}");
+    assert!(out.contains("all 6 models OK"), "{out}");
     assert!(err.is_empty(), "{err}");
 }
 
@@ -95,7 +95,7 @@ fn check_reports_a_missing_folder_a_corrupt_file_and_an_unknown_backend_together
         err.contains("unknown backend \"fluxx\" for model \"typo\"; known: flux, flux-pipeline, kokoro, ltx, safetensors"),
         "{err}"
     );
-    assert!(out.contains("7 models (1 left out"), "{out}");
+    assert!(out.contains("8 models (1 left out"), "{out}");
     assert!(err.contains("models.toml:"), "locations: {err}");
 }
 
@@ -236,7 +236,7 @@ fn check_plan_and_load_agree_at_budget_zero() {
     let (dir, _) = workspace(&BUNDLED.replace("budget = \"160MiB\"", "budget = 0"));
     let (code, out, err) = run(dir.path(), &["check"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(lines_with(&out, "yes, not kept").len(), 5, "{out}");
+    assert_eq!(lines_with(&out, "yes, not kept").len(), 6, "{out}");
     let (code, out, err) = run(dir.path(), &["plan", "kokoro", "kokoro"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(
@@ -491,7 +491,20 @@ fn bench_json_measures_every_model_and_the_trace() {
     assert_eq!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let models = v["models"].as_array().unwrap();
-    assert_eq!(models.len(), 5);
+    assert_eq!(models.len(), 6);
+    // flux-schnell and ltx-video share t5-xxl: without sharing, each holds its own copy.
+    let measured = |id: &str| {
+        models.iter().find(|m| m["id"] == id).unwrap()["measured_bytes"]
+            .as_u64()
+            .unwrap()
+    };
+    let (flux, ltx, t5) = (
+        measured("flux-schnell"),
+        measured("ltx-video"),
+        measured("t5-xxl"),
+    );
+    assert_eq!(v["sharing"]["with"], flux + ltx + t5);
+    assert_eq!(v["sharing"]["without"], flux + ltx + 2 * t5);
     for m in models {
         assert!(m["measured_bytes"].as_u64().unwrap() > 0);
         assert!(m["hint_error_pct"].as_f64().unwrap().abs() <= 1.0, "{m}");
@@ -759,4 +772,119 @@ fn check_and_load_a_runnable_flux_pipeline() {
     assert_eq!(code, 0, "{out}\n{err}");
     let row = row(&out, "flux-runnable", "loaded");
     assert!(row.contains("+0.00%"), "{out}");
+}
+
+/// A `uses` problem leaves its model out with a located error; the other models are served.
+#[test]
+fn a_bad_use_is_located_and_leaves_only_its_model_out() {
+    let config = format!(
+        "{BUNDLED}\n[models.voice]\nbackend = \"kokoro\"\npath = \"models/generated/kokoro\"\n\
+         uses = {{ text_encoder = \"minilm\" }}\n\n\
+         [models.typo]\nbackend = \"kokoro\"\npath = \"models/generated/kokoro\"\n\
+         uses = {{ text_encoder = \"minilmm\" }}\n"
+    );
+    let lines = config.lines().count();
+    let (dir, _) = workspace(&config);
+    let (code, out, err) = run(dir.path(), &["check"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    let problems: Vec<&str> = err.lines().filter(|l| l.starts_with("  - ")).collect();
+    assert_eq!(problems.len(), 2, "{err}");
+    assert!(
+        problems[0].contains(&format!(
+            ":{}:10: model \"voice\" uses \"minilm\" as text_encoder, but backend \"kokoro\" \
+             takes no components",
+            lines - 5
+        )),
+        "{err}"
+    );
+    assert!(
+        problems[1].contains(&format!(
+            ":{lines}:25: model \"typo\" uses \"minilmm\" as text_encoder, but no \
+             [models.minilmm] is configured; did you mean \"minilm\"?"
+        )),
+        "{err}"
+    );
+    assert!(
+        out.contains("(2 left out: see the problems below)"),
+        "{out}"
+    );
+    assert!(row(&out, "minilm", "safetensors").contains("yes"), "{out}");
+    // Left out, they share nothing.
+    assert!(
+        !out.contains("voice uses") && !out.contains("typo uses"),
+        "{out}"
+    );
+}
+
+/// The bundled config shares one T5: flux-schnell finds it in its own folder, ltx-video names
+/// it. `check` and `ls` say so; `check` and `bench` count what it saves.
+#[test]
+fn check_ls_and_bench_show_the_t5_that_flux_and_ltx_share() {
+    let (dir, _) = workspace(BUNDLED);
+    let (code, out, err) = run(dir.path(), &["check"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("all 6 models OK"), "{out}");
+    let t5 = std::fs::canonicalize(
+        dir.path()
+            .join("models/generated/flux-schnell/text_encoder_2"),
+    )
+    .unwrap();
+    for line in [
+        "Shared components:".to_owned(),
+        format!(
+            "  flux-schnell uses t5-xxl as text_encoder_2 (found: its text_encoder_2 folder is \
+             {}, the path of t5-xxl)",
+            t5.display()
+        ),
+        "  ltx-video uses t5-xxl as text_encoder".to_owned(),
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?}: {out}");
+    }
+    let used = row(&out, "t5-xxl used by", "flux-schnell, ltx-video");
+    assert!(
+        used.contains(": loaded and charged once, saves ") && used.ends_with("x 1 more users)"),
+        "{out}"
+    );
+    let (code, out, err) = run(dir.path(), &["ls"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.lines()
+            .any(|l| l == "  t5-xxl used by flux-schnell, ltx-video"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  ltx-video uses t5-xxl as text_encoder"),
+        "{out}"
+    );
+    let (code, out, err) = run(dir.path(), &bench_args(false, "8", "2"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("Sharing: the models that share components are charged "),
+        "{out}"
+    );
+}
+
+/// A use of a model left out for its own problem says so, beside that problem.
+#[test]
+fn a_use_of_a_model_left_out_points_at_its_problem() {
+    let config = format!(
+        "{BUNDLED}\n[models.enc]\nbackend = \"safetensors\"\npath = \"models/generated/minilm\"\n\
+         pinn = true\n\n\
+         [models.voice]\nbackend = \"kokoro\"\npath = \"models/generated/kokoro\"\n\
+         uses = {{ text_encoder = \"enc\" }}\n"
+    );
+    let (dir, _) = workspace(&config);
+    let (code, out, err) = run(dir.path(), &["check"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(err.contains("unknown key `pinn`"), "{err}");
+    assert!(
+        err.contains(
+            "model \"voice\" uses \"enc\" as text_encoder, but no [models.enc] is configured"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("[models.enc] is in the file but left out: see its own problem"),
+        "{err}"
+    );
 }

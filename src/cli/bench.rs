@@ -11,6 +11,7 @@ use modelcache::bench::{
     Memory, ModelReport, PolicyRow, PolicyWorkload, SimModel, TraceReport, TraceSpec,
     compare_policies, format_ns, measure_model, replay, warm_page_cache,
 };
+use modelcache::registry::SharingBytes;
 use modelcache_core::format_bytes;
 use serde::Serialize;
 
@@ -34,6 +35,10 @@ struct Report {
     cores: usize,
     /// The eviction policies compared on one trace.
     policies: Vec<PolicyRun>,
+    /// What the models that share components were charged, and would be without sharing
+    /// (absent when none shares, or one of them was not measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sharing: Option<SharingBytes>,
 }
 
 /// Every eviction policy on one workload.
@@ -178,7 +183,11 @@ pub fn bench(args: &Args, opts: &BenchOpts) -> Result<(), Failure> {
             EXIT_PROBLEM,
         ));
     }
+    // From what each model was charged in this run (its own bytes, components apart).
+    let sharing =
+        registry.sharing_bytes(|id| models.iter().find(|m| m.id == id).map(|m| m.measured_bytes));
     let report = Report {
+        sharing,
         config: registry.file().display().to_string(),
         budget: cache.budget(),
         models,
@@ -295,6 +304,16 @@ fn print_tables(r: &Report, opts: &BenchOpts) {
             ),
         ),
     ]);
+    // After the key, so that the table and its key stay together.
+    if let Some(s) = &r.sharing {
+        output::out(format_args!(
+            "Sharing: the models that share components are charged {} with sharing, {} if each \
+             held its own copy ({} saved)",
+            format_bytes(s.with),
+            format_bytes(s.without),
+            format_bytes(s.without.saturating_sub(s.with))
+        ));
+    }
     if let Some(tr) = &r.trace {
         print_trace(tr, r.cores);
     }

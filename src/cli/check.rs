@@ -8,6 +8,7 @@ use super::args::Args;
 use super::output::{self, Table};
 use super::report::{EXIT_PROBLEM, Problem, room_advice};
 use super::setup::{Opened, in_file_order, open};
+use super::sharing;
 
 fn yes_no(b: bool) -> String {
     (if b { "yes" } else { "no" }).to_owned()
@@ -65,6 +66,11 @@ pub fn check(args: &Args) -> Result<(), Failure> {
         }
     }
     table.print();
+    let shared = sharing::lines(registry, Some(&report.shared));
+    if !shared.is_empty() {
+        output::out("");
+        shared.iter().for_each(output::out);
+    }
     if problems.is_empty() && opened.problems.is_empty() {
         output::out("");
         output::out(format_args!("all {} models OK", report.models.len()));
@@ -164,5 +170,10 @@ pub fn ls(args: &Args) -> Result<(), Failure> {
         ]);
     }
     table.print();
+    let shared = sharing::lines(registry, None);
+    if !shared.is_empty() {
+        output::out("");
+        shared.iter().for_each(output::out);
+    }
     opened.finish(Vec::new())
 }

@@ -11,6 +11,7 @@ mod output;
 mod plan;
 mod report;
 mod setup;
+mod sharing;
 
 use std::process::ExitCode;
 

@@ -180,20 +180,28 @@ pub fn open(args: &Args, lenient: bool) -> Result<Opened, Failure> {
                     budget_known: budget.is_none(),
                 });
             }
-            Err(
-                e @ (RegistryError::UnknownBackend { .. }
-                | RegistryError::Options { .. }
-                | RegistryError::Register { .. }),
-            ) => {
-                let model = match &e {
-                    RegistryError::UnknownBackend { model, .. }
-                    | RegistryError::Options { model, .. }
-                    | RegistryError::Register { model, .. } => model.clone(),
-                    _ => String::new(),
+            // A model's own problem (its backend, options, registration, or uses: a role its
+            // backend does not take, a model left out above): it is left out, the others served.
+            Err(e) if model_of(&e).is_some() => {
+                let model = model_of(&e).unwrap_or_default();
+                // A use of a model left out for its own problem says so.
+                let hint = match &e {
+                    RegistryError::Config(ConfigError::UnknownComponent { used, .. })
+                        if left_out.contains(used) =>
+                    {
+                        Some(format!(
+                            "[models.{used}] is in the file but left out: see its own problem"
+                        ))
+                    }
+                    _ => None,
                 };
                 config.models.remove(&model);
                 left_out.insert(model);
-                problems.extend(Problem::registry(e));
+                let mut these = Problem::registry(e);
+                if hint.is_some() {
+                    these = these.into_iter().map(|p| p.hint(hint.clone())).collect();
+                }
+                problems.extend(these);
             }
             // A budget that is missing or cannot be resolved: `check` inspects the models
             // without one (nothing is too large).
@@ -210,6 +218,17 @@ pub fn open(args: &Args, lenient: bool) -> Result<Opened, Failure> {
                 return Err(stopped(problems));
             }
         }
+    }
+}
+
+/// The model a registry error is the problem of, if it is one model's.
+fn model_of(e: &RegistryError) -> Option<String> {
+    match e {
+        RegistryError::UnknownBackend { model, .. }
+        | RegistryError::Options { model, .. }
+        | RegistryError::Register { model, .. } => Some(model.clone()),
+        RegistryError::Config(c) => c.model().map(str::to_owned),
+        _ => None,
     }
 }
 

@@ -9,6 +9,7 @@ use modelcache_core::{format_bytes, format_bytes_exact};
 
 use crate::config::Location;
 use crate::registry::Registry;
+use crate::sharing::SharedComponent;
 
 /// What [`Registry::check`] found, one row per model.
 #[derive(Debug)]
@@ -18,6 +19,8 @@ pub struct CheckReport {
     pub file: PathBuf,
     /// One row per model, by ID.
     pub models: Vec<ModelCheck>,
+    /// The models other models use, by ID, each with its bytes from its row.
+    pub shared: Vec<SharedComponent>,
 }
 
 /// One model's row of a [`CheckReport`].
@@ -69,6 +72,11 @@ impl CheckReport {
     /// Whether every model passed.
     pub fn is_ok(&self) -> bool {
         self.models.iter().all(|m| m.problem.is_none())
+    }
+
+    /// The bytes sharing components saves, over the components whose bytes are known.
+    pub fn bytes_saved(&self) -> u64 {
+        self.shared.iter().filter_map(SharedComponent::saved).sum()
     }
 
     /// The models with a problem.
@@ -138,10 +146,17 @@ impl Registry {
                 }
                 row
             })
-            .collect();
+            .collect::<Vec<ModelCheck>>();
+        // Rows are by ID, as the models are.
+        let bytes = |id: &str| {
+            let i = models.binary_search_by(|r| r.id.as_str().cmp(id)).ok()?;
+            models[i].bytes
+        };
+        let shared = self.shared(bytes);
         CheckReport {
             file: self.file().to_owned(),
             models,
+            shared,
         }
     }
 }
@@ -158,6 +173,17 @@ impl fmt::Display for CheckProblem {
                 Some(p) => write!(f, "larger than pool {p:?}, {}", format_bytes_exact(*budget)),
                 None => write!(f, "larger than the budget, {}", format_bytes_exact(*budget)),
             },
+        }
+    }
+}
+
+impl fmt::Display for SharedComponent {
+    /// `t5-xxl used by flux-schnell, ltx-video: saves 9.1 GiB`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "shared {} used by {}", self.id, self.used_by.join(", "))?;
+        match self.saved() {
+            Some(saved) => write!(f, ": saves {}", format_bytes(saved)),
+            None => f.write_str(": saves ? (its size is unknown)"),
         }
     }
 }
@@ -189,6 +215,9 @@ impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for m in &self.models {
             writeln!(f, "{m}")?;
+        }
+        for s in &self.shared {
+            writeln!(f, "{s}")?;
         }
         let bad = self.problems().count();
         write!(

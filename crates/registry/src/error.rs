@@ -65,6 +65,72 @@ pub enum ConfigError {
         /// The pools the file defines.
         known: Vec<String>,
     },
+    /// A model's `uses` names a model the file does not configure.
+    #[error(
+        "{at}: model {model:?} uses {used:?} as {role}, but no [models.{used}] is configured; {}",
+        match crate::config::doc::closest(used, &known.iter().map(String::as_str).collect::<Vec<_>>()) {
+            Some(n) => format!("did you mean {n:?}?"),
+            None => format!("configured: {}", names(known)),
+        }
+    )]
+    UnknownComponent {
+        /// Where the used ID is written.
+        at: Location,
+        /// The model.
+        model: String,
+        /// The role it names.
+        role: String,
+        /// The ID it names.
+        used: String,
+        /// The configured IDs, sorted (the likely one is suggested from them).
+        known: Vec<String>,
+    },
+    /// A model's `uses` names the model itself.
+    #[error(
+        "{at}: model {model:?} uses itself as {role}; a component is another [models.ID], \
+         loaded before the models that use it"
+    )]
+    UsesItself {
+        /// Where its own ID is written.
+        at: Location,
+        /// The model.
+        model: String,
+        /// The role.
+        role: String,
+    },
+    /// Models that use each other in a cycle: none can be loaded before the others.
+    #[error(
+        "{at}: model {model:?} is in a cycle of uses, {}: a model's components are loaded \
+         before it, so none of these can be; remove one of these uses",
+        cycle.join(" -> ")
+    )]
+    UsesCycle {
+        /// Where the model's use of the next in the cycle is written.
+        at: Location,
+        /// The model.
+        model: String,
+        /// The cycle from this model back to it, e.g. `["a", "b", "a"]`.
+        cycle: Vec<String>,
+    },
+    /// A model uses another in a role its backend does not take.
+    #[error(
+        "{at}: model {model:?} uses {used:?} as {role}, but backend {backend:?} takes {}",
+        if roles.is_empty() { "no components".to_owned() } else { format!("only {}", roles.join(", ")) }
+    )]
+    UnknownRole {
+        /// Where the role is written.
+        at: Location,
+        /// The model.
+        model: String,
+        /// The role it names.
+        role: String,
+        /// The model it names for it.
+        used: String,
+        /// The model's backend.
+        backend: String,
+        /// The roles the backend takes.
+        roles: Box<[String]>,
+    },
     /// A path names an unset environment variable, or is malformed.
     #[error(
         "{at}: {}path {value:?}: {reason}",
@@ -124,7 +190,11 @@ impl ConfigError {
     pub fn model(&self) -> Option<&str> {
         match self {
             Self::Syntax { model, .. } | Self::Path { model, .. } => model.as_deref(),
-            Self::UnknownPool { model, .. } => Some(model),
+            Self::UnknownPool { model, .. }
+            | Self::UnknownComponent { model, .. }
+            | Self::UsesItself { model, .. }
+            | Self::UsesCycle { model, .. }
+            | Self::UnknownRole { model, .. } => Some(model),
             _ => None,
         }
     }
@@ -145,9 +215,13 @@ impl ConfigError {
     /// Where in the file the problem is, when it is at one place.
     pub fn at(&self) -> Option<&Location> {
         match self {
-            Self::Syntax { at, .. } | Self::UnknownPool { at, .. } | Self::Path { at, .. } => {
-                Some(at)
-            }
+            Self::Syntax { at, .. }
+            | Self::UnknownPool { at, .. }
+            | Self::Path { at, .. }
+            | Self::UnknownComponent { at, .. }
+            | Self::UsesItself { at, .. }
+            | Self::UsesCycle { at, .. }
+            | Self::UnknownRole { at, .. } => Some(at),
             _ => None,
         }
     }
@@ -161,9 +235,13 @@ impl ConfigError {
             | Self::Several { file, .. }
             | Self::NoBudget { file } => file,
             Self::File(e) => e.path(),
-            Self::Syntax { at, .. } | Self::UnknownPool { at, .. } | Self::Path { at, .. } => {
-                &at.file
-            }
+            Self::Syntax { at, .. }
+            | Self::UnknownPool { at, .. }
+            | Self::Path { at, .. }
+            | Self::UnknownComponent { at, .. }
+            | Self::UsesItself { at, .. }
+            | Self::UsesCycle { at, .. }
+            | Self::UnknownRole { at, .. } => &at.file,
         }
     }
 }

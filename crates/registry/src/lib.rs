@@ -15,6 +15,13 @@
 //!   backend's own options type when the registry is built, so bad options fail at startup.
 //!   Missing checkpoints are reported by [`Registry::check`], not at parse time, so a config
 //!   with one missing model still serves the others.
+//! * Components: a model's `uses = { role = "ID" }` names the entries that provide its parts
+//!   (one T5 for Flux and LTX, loaded and charged once). Unknown IDs, self-uses and cycles are
+//!   located errors when the file is read, a role the backend does not take when the registry
+//!   is built; a model whose folder for a role is, symlinks resolved, another entry's folder
+//!   uses that entry without a `uses` line. Models are registered components first. The rules
+//!   of that discovery, and why copies in other folders are not found and no entry is made up,
+//!   are in the [`sharing`] module; [`UseOrigin`] says how each use was found.
 //!
 //! ```toml
 //! [cache]
@@ -31,6 +38,11 @@
 //! size = "12GiB"                 # optional: overrides the backend's memory hint
 //! options = { components = ["transformer", "vae"], dtype = "bf16" }
 //! pool = "gpu0"                  # optional: also counts against this pool's budget
+//! uses = { text_encoder_2 = "t5-xxl" }   # optional: parts other entries provide
+//!
+//! [models.t5-xxl]
+//! backend = "safetensors"
+//! path = "models/t5-xxl"
 //!
 //! [pools.gpu0]
 //! budget = "16GiB"
@@ -100,8 +112,10 @@ mod check;
 pub mod config;
 mod dynamic;
 mod error;
+mod order;
 pub mod plugin;
 mod registry;
+pub mod sharing;
 mod sized;
 
 pub use backends::{Backends, Origin};
@@ -109,10 +123,11 @@ pub use check::{CheckProblem, CheckReport, ModelCheck};
 pub use config::budget::{BUDGET_ENV, Budget, BudgetError, parse_size, physical_memory};
 pub use config::{
     CacheConfig, Config, KeepAlive, Location, MAX_CONFIG_LEN, ModelConfig, PluginPath,
-    PluginsConfig, PoolConfig, parse_duration,
+    PluginsConfig, PoolConfig, UseConfig, parse_duration,
 };
 pub use error::{ConfigError, PluginError, RegistryError};
 /// Re-exported from the contract crate, modelcache-backend, where plugins find it.
 pub use modelcache_backend::declare_plugin;
 pub use plugin::PluginInfo;
 pub use registry::{ModelEntry, Registry};
+pub use sharing::{ModelUse, SharedComponent, SharingBytes, UseOrigin};

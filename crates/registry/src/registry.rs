@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use modelcache_backend::{ModelLoader, erased_serde};
+use modelcache_backend::{Component, DynBackend, ModelLoader, erased_serde};
 use modelcache_core::{CacheBuilder, CacheError, Handle, ModelCache, ModelPolicy, Reaper};
 
 use crate::config::budget::BUDGET_ENV;
@@ -13,6 +13,8 @@ use crate::config::budget::BUDGET_ENV;
 use crate::backends::Backends;
 use crate::config::{Config, Location, ModelConfig};
 use crate::error::{ConfigError, RegistryError};
+use crate::order::dependency_order;
+use crate::sharing::{Folders, ModelUse, UseOrigin};
 use crate::sized::SizedLoader;
 
 /// One configured model, as registered with the cache.
@@ -29,6 +31,9 @@ pub struct ModelEntry {
     pub policy: ModelPolicy,
     /// Where it is defined.
     pub at: Location,
+    /// Its components: the models that provide its parts, written in `uses` or found on disk
+    /// (see [`UseOrigin`]). They are also in [`policy`](Self::policy)'s `uses`.
+    pub uses: Vec<ModelUse>,
     loader: Arc<dyn ModelLoader>,
 }
 
@@ -46,6 +51,7 @@ impl std::fmt::Debug for ModelEntry {
             .field("backend", &self.backend)
             .field("path", &self.path)
             .field("policy", &self.policy)
+            .field("uses", &self.uses)
             .finish_non_exhaustive()
     }
 }
@@ -58,6 +64,8 @@ impl std::fmt::Debug for ModelEntry {
 pub struct Registry {
     cache: ModelCache,
     models: BTreeMap<String, ModelEntry>,
+    /// Component ID -> the IDs of its users, in file order.
+    used_by: BTreeMap<String, Vec<String>>,
     file: PathBuf,
     pools: Vec<(String, u64)>,
     allow_oversized: bool,
@@ -94,18 +102,60 @@ impl Registry {
         // Models in file order, so that the first error reported is the first in the file.
         let mut ordered: Vec<&ModelConfig> = config.models.values().collect();
         ordered.sort_by_key(|m| (m.at.line, m.at.column));
+        // Canonical paths, read only if some backend takes components.
+        let mut folders = None;
         let mut models = BTreeMap::new();
-        for m in ordered {
-            let loader = SizedLoader::wrap(prepare(backends, m)?, m.size);
+        for m in &ordered {
+            let backend = backend(backends, m)?;
+            let uses = uses(config, m, backend.as_ref(), &mut folders)?;
+            let components = uses
+                .iter()
+                .filter_map(|u| {
+                    let used = config.models.get(&u.id)?;
+                    Some(Component {
+                        role: u.role.clone(),
+                        id: u.id.clone(),
+                        path: used.path.clone(),
+                        backend: used.backend.clone(),
+                    })
+                })
+                .collect();
+            let loader = SizedLoader::wrap(prepare(backend, m, components)?, m.size);
+            let mut policy = config.policy(m);
+            policy.uses = uses
+                .iter()
+                .map(|u| (u.role.clone(), u.id.clone()))
+                .collect();
             let entry = ModelEntry {
                 id: m.id.clone(),
                 backend: m.backend.clone(),
                 path: m.path.clone(),
-                policy: config.policy(m),
+                policy,
                 at: m.at.clone(),
+                uses,
                 loader,
             };
             models.insert(m.id.clone(), entry);
+        }
+        // Components before the models that use them (the cache refuses a use of a model not
+        // registered yet).
+        let graph: Vec<(&str, Vec<&str>)> = ordered
+            .iter()
+            .map(|m| {
+                let uses = models[&m.id].uses.iter().map(|u| u.id.as_str());
+                (m.id.as_str(), uses.collect())
+            })
+            .collect();
+        let order = dependency_order(&graph);
+        if let Some(cycle) = order.cycles.first() {
+            return Err(cycle_error(config, cycle).into());
+        }
+        let order: Vec<String> = order.models.iter().map(|id| (*id).to_owned()).collect();
+        let mut used_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for m in &ordered {
+            for u in &models[&m.id].uses {
+                used_by.entry(u.id.clone()).or_default().push(m.id.clone());
+            }
         }
 
         let budget = config.budget_bytes(budget_override)?;
@@ -123,7 +173,7 @@ impl Registry {
             cache = cache.pool(name.clone(), *bytes);
         }
         let cache = cache.build();
-        for entry in models.values() {
+        for entry in order.iter().filter_map(|id| models.get(id)) {
             cache
                 .register(
                     entry.id.clone(),
@@ -139,6 +189,7 @@ impl Registry {
         Ok(Self {
             cache,
             models,
+            used_by,
             file: config.file.clone(),
             pools,
             allow_oversized: config.cache.allow_oversized,
@@ -163,6 +214,11 @@ impl Registry {
     /// Every configured model, by ID.
     pub fn models(&self) -> impl Iterator<Item = &ModelEntry> {
         self.models.values()
+    }
+
+    /// The IDs of the models that use model `id` as a component, in the order of the file.
+    pub fn used_by(&self, id: &str) -> &[String] {
+        self.used_by.get(id).map_or(&[], Vec::as_slice)
     }
 
     /// The cache itself: stats, entries, plans, invalidation.
@@ -206,16 +262,89 @@ impl Registry {
     }
 }
 
-/// Binds `m`'s backend to its path and options, checking the options now.
-fn prepare(backends: &Backends, m: &ModelConfig) -> Result<Arc<dyn ModelLoader>, RegistryError> {
-    let backend = backends
+/// The backend `m` names.
+fn backend<'b>(
+    backends: &'b Backends,
+    m: &ModelConfig,
+) -> Result<&'b Arc<dyn DynBackend>, RegistryError> {
+    backends
         .backend(&m.backend)
         .ok_or_else(|| RegistryError::UnknownBackend {
             at: m.backend_at.clone(),
             model: m.id.clone(),
             backend: m.backend.clone(),
             known: backends.names().into_iter().map(str::to_owned).collect(),
-        })?;
+        })
+}
+
+/// `m`'s components: its written `uses` (each of a configured model, in a role its backend
+/// takes), then, for each other role the backend takes, the entry its folder for that role is.
+fn uses(
+    config: &Config,
+    m: &ModelConfig,
+    backend: &dyn DynBackend,
+    folders: &mut Option<Folders>,
+) -> Result<Vec<ModelUse>, ConfigError> {
+    let roles = backend.components();
+    let mut uses = Vec::new();
+    for u in &m.uses {
+        if !config.models.contains_key(&u.id) {
+            let known: Vec<&str> = config.models.keys().map(String::as_str).collect();
+            return Err(crate::config::unknown_component(m, u, &known));
+        }
+        if !roles.contains(&u.role.as_str()) {
+            return Err(ConfigError::UnknownRole {
+                at: u.role_at.clone(),
+                model: m.id.clone(),
+                role: u.role.clone(),
+                used: u.id.clone(),
+                backend: m.backend.clone(),
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            });
+        }
+        uses.push(ModelUse {
+            role: u.role.clone(),
+            id: u.id.clone(),
+            origin: UseOrigin::Written,
+        });
+    }
+    for role in roles {
+        if m.uses.iter().any(|u| u.role == *role) {
+            continue; // written: never looked for
+        }
+        let folders = folders.get_or_insert_with(|| Folders::of(config));
+        uses.extend(folders.found(m, role));
+    }
+    Ok(uses)
+}
+
+/// The problem of `cycle` (`a -> b -> a`), at its first model's use of the next: where it is
+/// written, else (found on disk) the model's table.
+fn cycle_error(config: &Config, cycle: &[&str]) -> ConfigError {
+    let first = config.models.get(cycle[0]);
+    let written = first.and_then(|m| m.uses.iter().find(|u| Some(&u.id.as_str()) == cycle.get(1)));
+    let at = match (written, first) {
+        (Some(u), _) => u.at.clone(),
+        (None, Some(m)) => m.at.clone(),
+        (None, None) => Location {
+            file: config.file.clone(),
+            line: 0,
+            column: 0,
+        },
+    };
+    ConfigError::UsesCycle {
+        at,
+        model: cycle[0].to_owned(),
+        cycle: cycle.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// Binds `m`'s backend to its path, options and components, checking the options now.
+fn prepare(
+    backend: &Arc<dyn DynBackend>,
+    m: &ModelConfig,
+    components: Vec<Component>,
+) -> Result<Arc<dyn ModelLoader>, RegistryError> {
     let options_error = |source| RegistryError::Options {
         at: m.options_at.clone().unwrap_or_else(|| m.at.clone()),
         model: m.id.clone(),
@@ -226,11 +355,11 @@ fn prepare(backends: &Backends, m: &ModelConfig) -> Result<Arc<dyn ModelLoader>,
         Some(table) => {
             let mut de = <dyn erased_serde::Deserializer>::erase(toml::Value::Table(table.clone()));
             Arc::clone(backend)
-                .prepare(&m.id, &m.path, Some(&mut de))
+                .prepare_using(&m.id, &m.path, components, Some(&mut de))
                 .map_err(options_error)
         }
         None => Arc::clone(backend)
-            .prepare(&m.id, &m.path, None)
+            .prepare_using(&m.id, &m.path, components, None)
             .map_err(options_error),
     }
 }

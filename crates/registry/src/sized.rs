@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use modelcache_backend::{
-    BackendError, Inspection, LoadProgress, Loaded, ModelLoader, OpenedModel,
+    BackendError, Component, Inspection, LoadProgress, Loaded, ModelLoader, OpenedModel,
 };
 use modelcache_core::format_bytes_exact;
 
@@ -34,6 +34,10 @@ impl ModelLoader for SizedLoader {
 
     fn path(&self) -> &Path {
         self.inner.path()
+    }
+
+    fn components(&self) -> &[Component] {
+        self.inner.components()
     }
 
     fn open(&self) -> Result<Box<dyn OpenedModel>, BackendError> {

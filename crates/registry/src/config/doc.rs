@@ -225,26 +225,32 @@ pub(crate) fn one_line(message: &str) -> String {
 
 /// "unknown key `x`; did you mean `y`? known: ...".
 pub(crate) fn unknown(what: &str, name: &str, known: &[&str]) -> String {
-    // A typo (two edits at most) or a longer or shorter form of a key (`pinned`, `keep`).
-    let close = known
-        .iter()
-        .map(|k| (strsim::damerau_levenshtein(name, k), *k))
-        .filter(|&(d, k)| {
-            (d <= 2 && d < k.len())
-                || (name.len().min(k.len()) >= 3 && (name.starts_with(k) || k.starts_with(name)))
-        })
-        .min();
+    let close = closest(name, known);
     let known_list = known
         .iter()
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ");
     match close {
-        Some((_, k)) => {
+        Some(k) => {
             format!("unknown {what} `{name}`; did you mean `{k}`? (known: {known_list})")
         }
         None => format!("unknown {what} `{name}`; known: {known_list}"),
     }
+}
+
+/// The name of `known` that `name` is likely a typo of: two edits at most, or a longer or
+/// shorter form of it (`pinned` for `pin`, `keep` for `keep_alive`).
+pub(crate) fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(name, k), *k))
+        .filter(|&(d, k)| {
+            (d <= 2 && d < k.len())
+                || (name.len().min(k.len()) >= 3 && (name.starts_with(k) || k.starts_with(name)))
+        })
+        .min()
+        .map(|(_, k)| k)
 }
 
 #[cfg(test)]

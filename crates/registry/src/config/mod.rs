@@ -17,6 +17,7 @@ mod plugins;
 mod pool;
 mod size;
 mod source;
+mod uses;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ pub use model::ModelConfig;
 pub use plugins::{PluginPath, PluginsConfig};
 pub use pool::PoolConfig;
 pub use source::Location;
+pub use uses::UseConfig;
+pub(crate) use uses::unknown_component;
 
 use crate::error::ConfigError;
 use doc::{Table, Walk};
@@ -89,8 +92,8 @@ impl Config {
     /// # Errors
     /// A TOML syntax error, or every problem found (unknown keys, bad sizes, durations or
     /// budgets, missing keys, a model naming an unknown pool, a path naming an unset
-    /// environment variable), each with its line and column: the one problem, or
-    /// [`ConfigError::Several`].
+    /// environment variable, a `uses` of an unconfigured model, of the model itself or closing
+    /// a cycle), each with its line and column: the one problem, or [`ConfigError::Several`].
     pub fn parse(text: &str, file: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let (config, problems) = Self::parse_lenient(text, file)?;
         match ConfigError::from_problems(problems) {
@@ -166,6 +169,8 @@ impl Config {
         }
         let pool_names: Vec<String> = config.pools.keys().cloned().collect();
         let pool_names: Vec<&str> = pool_names.iter().map(String::as_str).collect();
+        // Every model ID the file configures, with problems or not: what `uses` may name.
+        let mut in_file: Vec<&str> = Vec::new();
         for e in &entries {
             match e.key {
                 "cache" => {
@@ -178,6 +183,7 @@ impl Config {
                         continue;
                     };
                     for m in models.all() {
+                        in_file.push(m.key);
                         let name = format!("models.{}", header_key(m.key));
                         let model = Some(m.key.to_owned());
                         let Some(t) = Table::entry(&mut walk, &name, model, &m) else {
@@ -198,6 +204,7 @@ impl Config {
                 _ => {} // pools: above
             }
         }
+        uses::check(&mut config.models, &in_file, &mut walk.problems);
         // In the order of the file (a table's unknown keys are found before its bad values).
         let mut problems = walk.problems;
         problems.sort_by_key(|p| p.at().map(|at| (at.line, at.column)));

@@ -11,6 +11,7 @@ use super::duration::KeepAlive;
 use super::paths;
 use super::size::SizeValue;
 use super::source::Location;
+use super::uses::{self, UseConfig};
 use crate::error::ConfigError;
 
 /// The keys of a `[models.ID]` table.
@@ -22,6 +23,7 @@ const KEYS: &[&str] = &[
     "size",
     "options",
     "pool",
+    "uses",
 ];
 
 /// One `[models.ID]` table.
@@ -50,6 +52,9 @@ pub struct ModelConfig {
     pub options_at: Option<Location>,
     /// `pool`: a `[pools.NAME]` it also counts against.
     pub pool: Option<String>,
+    /// `uses`: the models that provide parts of this one, by role, in the order written
+    /// (see [`UseConfig`]). Uses found on disk are added when the registry is built.
+    pub uses: Vec<UseConfig>,
 }
 
 impl ModelConfig {
@@ -77,6 +82,7 @@ impl ModelConfig {
             options: None,
             options_at: None,
             pool: None,
+            uses: Vec::new(),
         };
         table.require(walk, &["backend", "path"]);
         for e in table.entries(walk, KEYS) {
@@ -127,6 +133,7 @@ impl ModelConfig {
                     }
                     m.pool = Some(pool);
                 }
+                "uses" => m.uses = uses::walk(id, table, &e, walk),
                 _ => {} // `entries` returns known keys only
             }
         }
@@ -145,7 +152,11 @@ impl ModelConfig {
             keep_alive: self.keep_alive_or(default_keep_alive).as_policy(),
             size: self.size,
             pool: self.pool.clone(),
-            uses: Vec::new(),
+            uses: self
+                .uses
+                .iter()
+                .map(|u| (u.role.clone(), u.id.clone()))
+                .collect(),
         }
     }
 }
