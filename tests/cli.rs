@@ -178,12 +178,18 @@ fn plan_shows_the_evictions_load_makes() {
     let args: Vec<&str> = ["plan"].into_iter().chain(ids).collect();
     let (code, plan, err) = run(dir.path(), &args);
     assert_eq!(code, 0, "{plan}\n{err}");
+    // ltx-video's T5 is the one flux-schnell loaded: a hit, kept through the evictions.
     assert!(
-        row(&plan, "ltx-video", "loads").contains("evicts flux-schnell"),
+        row(&plan, "t5-xxl (for ltx-video)", "").contains("hit: resident"),
         "{plan}"
     );
     assert!(
-        row(&plan, "  kokoro", "loads").contains("evicts flux-mflux-4bit"),
+        row(&plan, "   3  ltx-video", "loads")
+            .contains("evicts flux-schnell (755.07 KiB), flux-mflux-4bit (537.82 KiB)"),
+        "{plan}"
+    );
+    assert!(
+        !row(&plan, "  kokoro", "loads").contains("evicts"),
         "{plan}"
     );
     assert!(
@@ -195,9 +201,11 @@ fn plan_shows_the_evictions_load_makes() {
     let args: Vec<&str> = ["load"].into_iter().chain(ids).collect();
     let (code, load, err) = run(dir.path(), &args);
     assert_eq!(code, 0, "{load}\n{err}");
-    let evicted = |model: &str| row(&load, model, "loaded").split_whitespace().last();
-    assert_eq!(evicted("ltx-video"), Some("flux-schnell"), "{load}");
-    assert_eq!(evicted("  kokoro"), Some("flux-mflux-4bit"), "{load}");
+    let ltx = row(&load, "ltx-video", "loaded");
+    assert!(
+        ltx.contains("flux-schnell") && ltx.contains("flux-mflux-4bit"),
+        "{load}"
+    );
     assert!(load.contains("2 evictions"), "{load}");
 
     // With --hold, every model is kept in use: the third would wait, and the plan says for
@@ -212,8 +220,8 @@ fn plan_shows_the_evictions_load_makes() {
     assert!(
         err.contains(
             "step 3: model \"ltx-video\" would wait for room in the budget, held by \
-             flux-schnell (755.07 KiB, in use), flux-mflux-4bit (537.82 KiB, in use), for up \
-             to `load_timeout` (2m), then fail"
+             flux-schnell (755.07 KiB, in use), flux-mflux-4bit (537.82 KiB, in use), t5-xxl \
+             (74.31 KiB, in use), for up to `load_timeout` (2m), then fail"
         ),
         "{err}"
     );
@@ -224,9 +232,16 @@ fn plan_of_a_repeated_id_is_a_hit() {
     let (dir, _) = workspace(BUNDLED);
     let (code, out, err) = run(dir.path(), &["plan", "ltx-video", "ltx-video"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    let steps = lines_with(&out, "ltx-video");
-    assert!(steps[0].contains("loads"), "{out}");
+    // Each request of ltx-video has a step for its component t5-xxl first.
+    let (components, steps): (Vec<&str>, Vec<&str>) = lines_with(&out, "ltx-video")
+        .into_iter()
+        .partition(|l| l.contains("t5-xxl (for ltx-video)"));
+    assert!(
+        steps[0].contains("loads") && components[0].contains("loads"),
+        "{out}"
+    );
     assert!(steps[1].contains("hit: resident"), "{out}");
+    assert!(components[1].contains("hit: resident"), "{out}");
 }
 
 /// With `budget = 0` (retain nothing), `check`, `plan` and `load` agree: every model is

@@ -77,7 +77,7 @@ pub fn measure_model(
     load_runs: usize,
     hit_samples: usize,
 ) -> Result<ModelReport, CacheError> {
-    let hint = cache.plan(&[id])?.steps[0].bytes;
+    let hint = cache.plan(&[id])?.requested().next().map_or(0, |s| s.bytes);
     let mut loads = Vec::with_capacity(load_runs);
     let mut last = None;
     for _ in 0..load_runs.max(1) {

@@ -55,7 +55,10 @@ pub fn load(args: &Args, ids: &[String]) -> Result<(), Failure> {
     let mut problems = Vec::new();
     // Left out for a configuration problem, reported below with the others.
     for id in ids.iter().filter(|id| registry.model(id).is_some()) {
-        let step = &cache.plan(&[id])?.steps[0];
+        let plan = cache.plan(&[id])?;
+        let Some(step) = plan.requested().next() else {
+            continue;
+        };
         let hint = step.bytes;
         let bar = ProgressBar::new(hint)
             .with_style(style.clone())

@@ -37,7 +37,7 @@ pub fn plan(args: &Args, ids: &[String], hold: bool) -> Result<(), Failure> {
     let (mut waits, mut fails, mut unplanned, mut evictions) = (0, 0, 0, 0);
     for (n, id) in ids.iter().enumerate() {
         let step_no = (n + 1).to_string();
-        let Some(step) = registry.model(id).and_then(|_| steps.next()) else {
+        if registry.model(id).is_none() {
             unplanned += 1;
             table.row(vec![
                 step_no,
@@ -47,55 +47,70 @@ pub fn plan(args: &Args, ids: &[String], hold: bool) -> Result<(), Failure> {
                 "-".into(),
             ]);
             continue;
-        };
-        let outcome = match &step.outcome {
-            StepOutcome::Resident => "hit: resident".to_owned(),
-            StepOutcome::Loading => "joins the load in flight".to_owned(),
-            StepOutcome::Load { evicts } if evicts.is_empty() => "loads".to_owned(),
-            StepOutcome::Load { evicts } => {
-                evictions += evicts.len();
-                let v: Vec<String> = evicts
-                    .iter()
-                    .map(|h| format!("{} ({})", h.id, format_bytes(h.bytes)))
-                    .collect();
-                format!("loads; evicts {}", v.join(", "))
+        }
+        // A model's components have steps of their own before it: numbered 1a, 1b, ...
+        let mut letters = b'a'..=b'z';
+        for step in steps.by_ref() {
+            let (label, model) = match &step.component_of {
+                Some(of) => (
+                    format!("{step_no}{}", letters.next().map_or('+', char::from)),
+                    format!("{} (for {of})", step.id),
+                ),
+                None => (step_no.clone(), step.id.clone()),
+            };
+            let outcome = match &step.outcome {
+                StepOutcome::Resident => "hit: resident".to_owned(),
+                StepOutcome::Loading => "joins the load in flight".to_owned(),
+                StepOutcome::Load { evicts } if evicts.is_empty() => "loads".to_owned(),
+                StepOutcome::Load { evicts } => {
+                    evictions += evicts.len();
+                    let v: Vec<String> = evicts
+                        .iter()
+                        .map(|h| format!("{} ({})", h.id, format_bytes(h.bytes)))
+                        .collect();
+                    format!("loads; evicts {}", v.join(", "))
+                }
+                StepOutcome::Uncached => "loads; not kept (the budget is 0)".to_owned(),
+                StepOutcome::WouldWait { pool, holders } => {
+                    waits += 1;
+                    let v: Vec<String> = holders.iter().map(ToString::to_string).collect();
+                    let scope = pool
+                        .as_ref()
+                        .map_or_else(|| "the budget".to_owned(), |p| format!("pool {p:?}"));
+                    problems.push(Problem::new(
+                        format!(
+                            "step {label}: model {:?} would wait for room in {scope}, held by \
+                             {}, for up to `load_timeout` ({}), then fail",
+                            step.id,
+                            v.join(", "),
+                            humantime::format_duration(registry.load_timeout())
+                        ),
+                        EXIT_PROBLEM,
+                    ));
+                    "waits for room (below)".to_owned()
+                }
+                StepOutcome::WouldFail(e) => {
+                    fails += 1;
+                    problems.push(Problem::cache(registry, e.clone()));
+                    "fails (below)".to_owned()
+                }
+                _ => "unknown".to_owned(),
+            };
+            table.row(vec![
+                label,
+                model,
+                if matches!(step.outcome, StepOutcome::WouldFail(_)) {
+                    "-".into()
+                } else {
+                    format_bytes(step.bytes)
+                },
+                outcome,
+                format_bytes(step.charged_after),
+            ]);
+            if step.component_of.is_none() {
+                break;
             }
-            StepOutcome::Uncached => "loads; not kept (the budget is 0)".to_owned(),
-            StepOutcome::WouldWait { pool, holders } => {
-                waits += 1;
-                let v: Vec<String> = holders.iter().map(ToString::to_string).collect();
-                let scope = pool
-                    .as_ref()
-                    .map_or_else(|| "the budget".to_owned(), |p| format!("pool {p:?}"));
-                problems.push(Problem::new(
-                    format!(
-                        "step {step_no}: model {id:?} would wait for room in {scope}, held by \
-                         {}, for up to `load_timeout` ({}), then fail",
-                        v.join(", "),
-                        humantime::format_duration(registry.load_timeout())
-                    ),
-                    EXIT_PROBLEM,
-                ));
-                "waits for room (below)".to_owned()
-            }
-            StepOutcome::WouldFail(e) => {
-                fails += 1;
-                problems.push(Problem::cache(registry, e.clone()));
-                "fails (below)".to_owned()
-            }
-            _ => "unknown".to_owned(),
-        };
-        table.row(vec![
-            step_no,
-            id.clone(),
-            if matches!(step.outcome, StepOutcome::WouldFail(_)) {
-                "-".into()
-            } else {
-                format_bytes(step.bytes)
-            },
-            outcome,
-            format_bytes(step.charged_after),
-        ]);
+        }
     }
     table.print();
     output::out("");

@@ -153,12 +153,7 @@ fn bug_plan_evicts_the_component_its_own_pipeline_is_loaded_with() {
 fn bug_a_component_only_a_pinned_model_holds_is_counted_as_room_that_may_come() {
     let (cache, clock) = manual(100);
     counting(&cache, "enc", 60, ModelPolicy::default());
-    counting(
-        &cache,
-        "pipe",
-        20,
-        using("encoder", "enc").pinned(true),
-    );
+    counting(&cache, "pipe", 20, using("encoder", "enc").pinned(true));
     drop(cache.get::<Model>("pipe").unwrap()); // pinned pipe holds enc: 80 charged
     counting(&cache, "big", 50, ModelPolicy::default());
     let plan = cache.plan(&["big"]).unwrap();
@@ -245,12 +240,7 @@ fn bug_invalidating_the_bottom_of_a_diamond_reports_idle_models_as_still_held() 
             .build();
         counting(&cache, "c", 10, ModelPolicy::default());
         counting(&cache, "b", 20, using("cr", "c"));
-        counting(
-            &cache,
-            "a",
-            30,
-            using("br", "b").using("cr", "c"),
-        );
+        counting(&cache, "a", 30, using("br", "b").using("cr", "c"));
         drop(cache.get::<Model>("a").unwrap());
         assert_eq!(cache.stats().charged, 60);
         assert!(cache.invalidate("c"));
@@ -369,7 +359,13 @@ fn bug_a_failed_component_is_counted_as_two_failed_loader_runs() {
     let pipe = counting(&cache, "pipe", 10, using("encoder", "enc"));
     gate.release.send(Err("bad shard".into())).unwrap();
     cache.get::<Model>("pipe").unwrap_err();
-    assert_eq!((gate.runs.load(Ordering::SeqCst), pipe.load(Ordering::SeqCst)), (1, 0));
+    assert_eq!(
+        (
+            gate.runs.load(Ordering::SeqCst),
+            pipe.load(Ordering::SeqCst)
+        ),
+        (1, 0)
+    );
     assert_eq!(cache.stats().load_failures, 1, "one loader run failed");
 }
 
@@ -416,7 +412,12 @@ fn pins_a_nested_chain_is_evicted_together_holders_first() {
 #[test]
 fn pins_a_keep_alive_zero_component_lives_exactly_as_long_as_its_holders() {
     let cache = ModelCache::new(100);
-    counting(&cache, "enc", 40, ModelPolicy::default().keep_alive(Duration::ZERO));
+    counting(
+        &cache,
+        "enc",
+        40,
+        ModelPolicy::default().keep_alive(Duration::ZERO),
+    );
     counting(&cache, "pipe", 20, using("encoder", "enc"));
     let p = cache.get::<Model>("pipe").unwrap();
     drop(p.component::<Model>("encoder").unwrap()); // a handle of its own, dropped
@@ -532,7 +533,10 @@ fn pins_component_and_users_in_different_pools() {
     assert_eq!(enc.load(Ordering::SeqCst), 1);
     let s = check_invariants(&cache);
     let pool = |name: &str| s.pools.iter().find(|p| p.name == name).unwrap().charged;
-    assert_eq!((pool("encoders"), pool("pipelines"), s.charged), (40, 30, 70));
+    assert_eq!(
+        (pool("encoders"), pool("pipelines"), s.charged),
+        (40, 30, 70)
+    );
     drop(p2);
 }
 
@@ -571,7 +575,10 @@ fn pins_set_pinned_on_a_component() {
     cache.invalidate("pipe");
     assert!(cache.contains("enc"));
     let err = cache.get::<Model>("big").unwrap_err();
-    assert!(matches!(err, CacheError::NoRoom { waited: false, .. }), "{err}");
+    assert!(
+        matches!(err, CacheError::NoRoom { waited: false, .. }),
+        "{err}"
+    );
     cache.set_pinned("enc", false).unwrap();
     drop(cache.get::<Model>("big").unwrap());
     assert!(!cache.contains("enc"));
@@ -597,7 +604,10 @@ fn pins_re_registering_a_component_while_its_user_loads() {
     gate.release.send(Ok(())).unwrap();
     let (p, generation) = request.join().unwrap().unwrap();
     assert_eq!(generation, 1);
-    assert!(!cache.contains("pipe"), "invalidated while loading: not inserted");
+    assert!(
+        !cache.contains("pipe"),
+        "invalidated while loading: not inserted"
+    );
     assert_eq!(check_invariants(&cache).charged, 60, "held by the caller");
     drop(p);
     assert_eq!(check_invariants(&cache).charged, 0);
@@ -750,7 +760,12 @@ fn pins_a_components_keep_alive_counts_from_its_last_holder() {
 #[test]
 fn pins_a_keep_alive_zero_component_goes_when_its_users_load_fails() {
     let cache = ModelCache::new(100);
-    counting(&cache, "enc", 40, ModelPolicy::default().keep_alive(Duration::ZERO));
+    counting(
+        &cache,
+        "enc",
+        40,
+        ModelPolicy::default().keep_alive(Duration::ZERO),
+    );
     let gate = gated(&cache, "pipe", 20, 20, using("encoder", "enc"));
     gate.release.send(Err("bad weights".into())).unwrap();
     let err = cache.get::<Model>("pipe").unwrap_err();

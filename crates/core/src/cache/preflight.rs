@@ -33,6 +33,12 @@ impl Plan {
         })
     }
 
+    /// The steps of the requested models themselves, in request order, without the steps of
+    /// their components.
+    pub fn requested(&self) -> impl Iterator<Item = &PlanStep> {
+        self.steps.iter().filter(|s| s.component_of.is_none())
+    }
+
     /// Every model the plan would evict.
     pub fn evictions(&self) -> impl Iterator<Item = &Victim> {
         self.steps.iter().flat_map(|s| match &s.outcome {
