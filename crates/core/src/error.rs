@@ -89,6 +89,16 @@ pub enum CacheError {
         /// The ID it names.
         component: String,
     },
+    /// A handle was asked for a component its model does not have.
+    #[error("model {id:?} has no component {role:?}; {}", if roles.is_empty() { "it has none".to_owned() } else { format!("it has {}", roles.join(", ")) })]
+    NoSuchComponent {
+        /// The model ID.
+        id: String,
+        /// The role asked for.
+        role: String,
+        /// The roles it has.
+        roles: Vec<String>,
+    },
     /// A model's `uses` would make it, through its components, use itself.
     #[error("model {id:?} cannot use these components: they form a cycle {}", cycle.join(" -> "))]
     ComponentCycle {

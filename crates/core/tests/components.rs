@@ -67,10 +67,12 @@ fn a_shared_component_is_loaded_once_and_charged_once() {
         flux_entry.uses,
         [("text_encoder_2".to_owned(), "t5".to_owned())]
     );
-    assert!(matches!(
-        f.component::<Model>("vae"),
-        Err(CacheError::UnknownComponent { .. })
-    ));
+    let err = f.component::<Model>("vae").unwrap_err();
+    assert!(matches!(err, CacheError::NoSuchComponent { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "model \"flux\" has no component \"vae\"; it has text_encoder_2"
+    );
     assert!(matches!(
         f.component::<String>("text_encoder_2"),
         Err(CacheError::WrongType { .. })

@@ -166,7 +166,8 @@ async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u6
         .await
     {
         Ok(components) => components,
-        Err(e) => return leader.fail(e, true),
+        // The component's own failure was counted; this model's loader never ran.
+        Err(e) => return leader.fail(e, false),
     };
     if leader.withdrawn() {
         return;

@@ -184,7 +184,8 @@ impl Leader {
             .acquire_components(&self.flight.id, &job.uses, progress)
         {
             Ok(components) => components,
-            Err(e) => return self.fail(e, true),
+            // The component's own failure was counted; this model's loader never ran.
+            Err(e) => return self.fail(e, false),
         };
         let (need, work) = match (job.size, job.work) {
             (Some(size), work) => (size, work),

@@ -92,7 +92,7 @@ impl<T> Handle<T> {
     /// instance every model that uses it shares.
     ///
     /// # Errors
-    /// [`CacheError::UnknownComponent`] when the model has no component `role`;
+    /// [`CacheError::NoSuchComponent`] when the model has no component `role`;
     /// [`CacheError::WrongType`] when the component is not a `C`.
     pub fn component<C: Send + Sync + 'static>(&self, role: &str) -> Result<Handle<C>, CacheError> {
         component_lease(&self.lease, role).and_then(Handle::from_lease)
@@ -178,7 +178,7 @@ impl AnyHandle {
     /// The component playing `role` in this model, whatever its type.
     ///
     /// # Errors
-    /// [`CacheError::UnknownComponent`] when the model has no component `role`.
+    /// [`CacheError::NoSuchComponent`] when the model has no component `role`.
     pub fn component(&self, role: &str) -> Result<AnyHandle, CacheError> {
         component_lease(&self.lease, role).map(|lease| AnyHandle { lease })
     }
@@ -206,9 +206,14 @@ fn component_lease(lease: &Lease, role: &str) -> Result<Lease, CacheError> {
     let r = &lease.resident;
     r.component(role)
         .map(|c| Lease::share(&c))
-        .ok_or_else(|| CacheError::UnknownComponent {
+        .ok_or_else(|| CacheError::NoSuchComponent {
             id: r.id.to_string(),
             role: role.to_owned(),
-            component: String::new(),
+            roles: r
+                .components
+                .lock()
+                .iter()
+                .map(|(role, _)| role.to_string())
+                .collect(),
         })
 }

@@ -36,6 +36,7 @@ mod events;
 mod eviction;
 mod flight;
 mod handle;
+mod holds;
 mod ledger;
 mod load_times;
 mod maintenance;

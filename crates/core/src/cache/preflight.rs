@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::ModelCache;
 use super::admission::{Candidate, Ledger, Shortfall, Verdict, decide, queued_ahead};
 use super::flight::panicked;
+use super::holds::{Held, settle};
 use super::ledger::saturate;
 use super::state::{Registered, Slot, State};
 use crate::error::{CacheError, Holder, HolderState};
@@ -110,6 +111,13 @@ struct Sim {
     resident: bool,
     /// A load in flight now.
     loading: bool,
+    /// Its holder state of its own, before the models holding it are counted (for resident
+    /// items: pinned, in use by a caller, or idle).
+    own: Option<HolderState>,
+    /// The models holding it as a component (resident items).
+    held_by: Vec<Arc<str>>,
+    /// Requested as a component of the next step's model: in use until that step.
+    pending: bool,
 }
 
 impl ModelCache {
@@ -175,8 +183,8 @@ impl ModelCache {
                     };
                     s.loading = false;
                     s.resident = true;
-                    if s.candidate.holder != Some(HolderState::Pinned) {
-                        s.candidate.holder = hold_this.then_some(HolderState::InUse);
+                    if s.own != Some(HolderState::Pinned) {
+                        s.own = hold_this.then_some(HolderState::InUse);
                     }
                     let bytes = s.candidate.bytes;
                     sim.push(s);
@@ -198,7 +206,19 @@ impl ModelCache {
                 charged_after: saturate(ledger.charged),
                 component_of: component_of.clone(),
             });
-            held_by(&st, &mut sim, id, hold);
+            if component_of.is_some() && !hold {
+                // In use for its model's step only, not held by the caller afterwards.
+                if let Some(s) = sim.last_mut().filter(|s| &*s.candidate.id == id) {
+                    if s.own == Some(HolderState::InUse) {
+                        s.own = None;
+                    }
+                    s.pending = true;
+                }
+            }
+            if component_of.is_none() {
+                held_by(&st, &mut sim, id);
+            }
+            refresh(&mut sim);
         }
         Ok(Plan { steps })
     }
@@ -264,9 +284,14 @@ impl ModelCache {
                             .unwrap_or(Duration::MAX),
                     })
                     .collect();
+                let mut victims = victims.clone();
+                victims.sort_unstable();
                 for &i in victims.iter().rev() {
                     let gone = sim.remove(i);
                     ledger.remove(gone.candidate.bytes, gone.candidate.pool);
+                    for s in sim.iter_mut() {
+                        s.held_by.retain(|h| *h != gone.candidate.id);
+                    }
                 }
                 ledger.add(need.bytes, need.pool);
                 let holder = if need.pin {
@@ -289,6 +314,9 @@ impl ModelCache {
                     },
                     resident: true,
                     loading: false,
+                    own: holder,
+                    held_by: Vec::new(),
+                    pending: false,
                 });
                 StepOutcome::Load { evicts }
             }
@@ -399,45 +427,88 @@ fn hint(id: &str, r: &Registered) -> Result<u64, CacheError> {
     }
 }
 
-/// After the step of `id`, its components are held by it: in use while it is held, else
-/// evictable together with it (and whatever else holds them).
-fn held_by(st: &State, sim: &mut [Sim], id: &str, hold: bool) {
+/// After the step of `id`, its components are held by it (and no longer by the step that
+/// requested them for it): from here on they go only with their holders.
+fn held_by(st: &State, sim: &mut [Sim], id: &str) {
     let Some(m) = st.models.get(id) else { return };
-    let holder_idle = !hold
-        && sim
-            .iter()
-            .any(|s| s.resident && &*s.candidate.id == id && s.candidate.holder.is_none());
     for (_, c) in &m.uses {
         let Some(s) = sim.iter_mut().find(|s| s.resident && s.candidate.id == *c) else {
             continue;
         };
-        if s.candidate.holder == Some(HolderState::Pinned) {
+        s.pending = false;
+        if !s.held_by.iter().any(|h| &**h == id) {
+            s.held_by.push(id.into());
+        }
+    }
+}
+
+/// Sets every item's holder state from its own and from the models holding it, by the rule
+/// admission uses (`holds::settle`).
+fn refresh(sim: &mut [Sim]) {
+    let mut held = Vec::new();
+    for (at, s) in sim.iter().enumerate() {
+        if !s.resident || s.held_by.is_empty() {
             continue;
         }
-        s.candidate.holder = Some(HolderState::InUse);
-        if holder_idle && !s.candidate.freed_with.iter().any(|h| &**h == id) {
-            s.candidate.freed_with.push(id.into());
-        } else if !holder_idle {
-            // Held by a model in use: not freed with anyone.
-            s.candidate.freed_with.clear();
+        let holders: Vec<usize> = s
+            .held_by
+            .iter()
+            .filter_map(|h| sim.iter().position(|o| o.resident && o.candidate.id == *h))
+            .collect();
+        held.push(Held {
+            at,
+            holders,
+            others: s.own == Some(HolderState::InUse) || s.pending,
+        });
+    }
+    let mut candidates: Vec<Candidate> = sim.iter().map(|s| s.candidate.clone()).collect();
+    for (c, s) in candidates.iter_mut().zip(sim.iter()) {
+        if s.resident {
+            c.holder = s.own.or(s.pending.then_some(HolderState::InUse));
+            c.freed_with.clear();
         }
+    }
+    settle(&mut candidates, &held);
+    for (s, c) in sim.iter_mut().zip(candidates) {
+        s.candidate = c;
     }
 }
 
 /// The charged items of the cache now, marked by what they are.
 fn snapshot(st: &State) -> Vec<Sim> {
-    st.candidates()
+    let used_by = st.used_by();
+    let mut sim: Vec<Sim> = st
+        .candidates()
         .into_iter()
         .map(|candidate| {
             let slot = st.map.get(&*candidate.id);
             let held = candidate.holder == Some(HolderState::HeldAfterEviction);
+            let resident = match slot {
+                Some(Slot::Ready(r)) if !held => Some(r),
+                _ => None,
+            };
+            let by: Vec<Arc<str>> = resident
+                .and_then(|r| used_by.get(&super::state::address(r)))
+                .cloned()
+                .unwrap_or_default();
+            let own = match resident {
+                Some(r) if r.is_pinned() => Some(HolderState::Pinned),
+                Some(r) if r.users.load(Ordering::SeqCst) > by.len() => Some(HolderState::InUse),
+                Some(_) => None,
+                None => candidate.holder,
+            };
             Sim {
-                resident: !held && matches!(slot, Some(Slot::Ready(_))),
+                resident: resident.is_some(),
                 loading: !held
                     && candidate.holder == Some(HolderState::Loading)
                     && matches!(slot, Some(Slot::Loading(f)) if f.started.load(Ordering::Relaxed)),
                 candidate,
+                own,
+                held_by: by,
+                pending: false,
             }
         })
-        .collect()
+        .collect();
+    refresh(&mut sim);
+    sim
 }

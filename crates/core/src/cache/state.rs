@@ -13,6 +13,7 @@ use super::effects::Effects;
 use super::events::{CacheEvent, EvictReason};
 use super::eviction::{self, Costs, EvictionPolicy};
 use super::flight::Flight;
+use super::holds::{Held as HeldComponent, settle};
 use super::policy::ModelPolicy;
 use super::resident::Resident;
 use super::stats::Counters;
@@ -141,20 +142,38 @@ impl State {
         super::ledger::saturate(saved)
     }
 
-    /// The registered models that use `id` as a component, directly or through others, users
-    /// before what they use.
+    /// The registered models that use `id` as a component, directly or through others, each
+    /// before every model it uses (so removing them in this order finds each one idle).
     pub fn users_of(&self, id: &str) -> Vec<Arc<str>> {
-        let mut out: Vec<Arc<str>> = Vec::new();
+        let mut users: Vec<Arc<str>> = Vec::new();
         let mut todo = vec![Arc::<str>::from(id)];
         while let Some(c) = todo.pop() {
             for (user, m) in &self.models {
-                if m.uses.iter().any(|(_, u)| *u == c) && !out.contains(user) {
-                    out.push(Arc::clone(user));
+                if m.uses.iter().any(|(_, u)| *u == c) && !users.contains(user) {
+                    users.push(Arc::clone(user));
                     todo.push(Arc::clone(user));
                 }
             }
         }
-        out.reverse();
+        // Users first: take, each round, those no remaining user uses.
+        let uses = |a: &Arc<str>, b: &Arc<str>| {
+            self.models
+                .get(a)
+                .is_some_and(|m| m.uses.iter().any(|(_, u)| u == b))
+        };
+        let mut out = Vec::with_capacity(users.len());
+        while !users.is_empty() {
+            let (top, rest): (Vec<_>, Vec<_>) = users
+                .iter()
+                .cloned()
+                .partition(|u| !users.iter().any(|v| uses(v, u)));
+            if top.is_empty() {
+                out.extend(rest); // a cycle, which registration refuses
+                break;
+            }
+            out.extend(top);
+            users = rest;
+        }
         out
     }
 
@@ -210,16 +229,14 @@ impl State {
         out
     }
 
-    /// Marks the components that only idle models hold, through their holds (`freed_with`):
-    /// evicting those holders makes the component idle, under the same lock, so admission may
-    /// evict it with them. `candidates` starts with the map's entries, in map order.
+    /// Marks the components resident models hold (see `holds::settle`): evicting their
+    /// holders makes them idle, under the same lock, so admission may evict them together.
+    /// `candidates` starts with the map's entries, in map order.
     fn mark_freed_with(&self, candidates: &mut [Candidate]) {
         // Component address -> the candidates (holders) whose holds count in its users.
         let mut holders: HashMap<usize, Vec<usize>> = HashMap::new();
-        let mut at: HashMap<usize, usize> = HashMap::new();
         for (i, slot) in self.map.values().enumerate() {
             if let Slot::Ready(r) = slot {
-                at.insert(address(r), i);
                 for (_, c) in r.components.lock().iter() {
                     holders.entry(address(c)).or_default().push(i);
                 }
@@ -228,36 +245,20 @@ impl State {
         if holders.is_empty() {
             return;
         }
-        // Until nothing changes: a component is freed with its holders when they are all the
-        // leases it has and each holder is evictable, now or with its own holders. Each round
-        // marks at least one more, so there are at most as many rounds as entries.
-        loop {
-            let mut marked = false;
-            for (component, by) in &holders {
-                let Some(&j) = at.get(component) else {
-                    continue;
-                };
-                let Some((_, Slot::Ready(r))) = self.map.iter().nth(j) else {
-                    continue;
-                };
-                let c = &candidates[j];
-                let evictable = |i: &usize| {
-                    candidates[*i].holder.is_none() || !candidates[*i].freed_with.is_empty()
-                };
-                if c.freed_with.is_empty()
-                    && c.holder == Some(HolderState::InUse)
-                    && r.users.load(Ordering::SeqCst) == by.len()
-                    && by.iter().all(evictable)
-                {
-                    candidates[j].freed_with =
-                        by.iter().map(|&i| Arc::clone(&candidates[i].id)).collect();
-                    marked = true;
-                }
-            }
-            if !marked {
-                return;
-            }
-        }
+        let held: Vec<HeldComponent> = self
+            .map
+            .values()
+            .enumerate()
+            .filter_map(|(at, slot)| match slot {
+                Slot::Ready(r) => holders.remove(&address(r)).map(|by| HeldComponent {
+                    at,
+                    others: r.users.load(Ordering::SeqCst) > by.len(),
+                    holders: by,
+                }),
+                Slot::Loading(_) => None,
+            })
+            .collect();
+        settle(candidates, &held);
     }
 
     /// The idle candidates in the order the cache's policy evicts them.
