@@ -36,6 +36,9 @@ pub(crate) struct Job<'a> {
 /// its resident holds them) or the load fails.
 pub(crate) type Components = Vec<(Arc<str>, Lease)>;
 
+/// When a request stops waiting for room, by the cache's clock (`None`: never).
+pub(crate) type Deadline = Option<std::time::Instant>;
+
 /// What a request found under the lock.
 pub(crate) enum Start<'a> {
     Hit(Lease),
@@ -71,7 +74,7 @@ impl ModelCache {
         id: &str,
         progress: &dyn LoadProgress,
     ) -> Result<Handle<T>, CacheError> {
-        Handle::from_lease(self.acquire(id, None, progress)?.0)
+        Handle::from_lease(self.acquire(id, None, progress, None)?.0)
     }
 
     /// Returns the model `id`, running `loader` to load it if it is not resident.
@@ -97,7 +100,7 @@ impl ModelCache {
                 .map_err(|e| BackendError::Other(e.into()))
         };
         let work = (hint, Work::Once(Box::new(load)));
-        Handle::from_lease(self.acquire(id, Some(work), &NoProgress)?.0)
+        Handle::from_lease(self.acquire(id, Some(work), &NoProgress, None)?.0)
     }
 
     /// Returns the registered model `id` whatever its type, and how the request was served.
@@ -110,19 +113,23 @@ impl ModelCache {
         id: &str,
         progress: &dyn LoadProgress,
     ) -> Result<(AnyHandle, Served), CacheError> {
-        self.acquire(id, None, progress)
+        self.acquire(id, None, progress, None)
             .map(|(lease, served)| (AnyHandle { lease }, served))
     }
 
+    /// A request: `deadline` is the request's, inherited by the components a leader gets for
+    /// its model (`None`: a new request, whose deadline is the load timeout from now).
     fn acquire(
         &self,
         id: &str,
         mut work: Option<(u64, Work<'_>)>,
         progress: &dyn LoadProgress,
+        deadline: Option<Deadline>,
     ) -> Result<(Lease, Served), CacheError> {
+        let deadline = deadline.unwrap_or_else(|| self.request_deadline());
         let mut fx = Effects::default();
         let st = self.shared.lock();
-        let start = self.start(st, id, &mut work, &mut fx);
+        let start = self.start(st, id, &mut work, &mut fx, deadline);
         // Any flight this request created has its leader guard: user code may run now (a
         // caller's closure not needed for this request is dropped here too, not under the lock).
         drop(work);
@@ -133,7 +140,7 @@ impl ModelCache {
                 .wait(self.shared.lock_ledger_unchanged())
                 .map(|l| (l, Served::Joined)),
             Start::Uncached(job) => {
-                let components = self.acquire_components(id, &job.uses, progress)?;
+                let components = self.acquire_components(id, &job.uses, progress, deadline)?;
                 self.load_uncached(
                     id,
                     &job.backend,
@@ -152,6 +159,11 @@ impl ModelCache {
         }
     }
 
+    /// The deadline of a request starting now: the load timeout from now, by the cache's clock.
+    pub(crate) fn request_deadline(&self) -> Deadline {
+        self.shared.signals.deadline(self.shared.load_timeout)
+    }
+
     /// Gets the components of `id` (each a request of its own: a hit, a join or a load), in
     /// the order `uses` lists them, on the calling thread.
     pub(crate) fn acquire_components(
@@ -159,10 +171,11 @@ impl ModelCache {
         id: &str,
         uses: &[(Arc<str>, Arc<str>)],
         progress: &dyn LoadProgress,
+        deadline: Deadline,
     ) -> Result<Components, CacheError> {
         let mut out = Vec::with_capacity(uses.len());
         for (role, component) in uses {
-            match self.acquire(component, None, progress) {
+            match self.acquire(component, None, progress, Some(deadline)) {
                 Ok((lease, _)) => out.push((Arc::clone(role), lease)),
                 Err(e) => return Err(component_failed(id, role, component, e)),
             }
@@ -178,6 +191,7 @@ impl ModelCache {
         id: &str,
         work: &mut Option<(u64, Work<'a>)>,
         fx: &mut Effects,
+        deadline: Deadline,
     ) -> Result<Start<'a>, CacheError> {
         if let Some(lease) = hit(&mut st, id) {
             return Ok(Start::Hit(lease));
@@ -200,7 +214,13 @@ impl ModelCache {
         let flight = Arc::new(Flight::new(id, job.pool, job.pin));
         st.map.insert(id.into(), Slot::Loading(Arc::clone(&flight)));
         st.note_budget(&self.shared.signals);
-        let leader = Leader::new(self, &flight, Arc::clone(&job.backend), job.keep_alive);
+        let leader = Leader::new(
+            self,
+            &flight,
+            Arc::clone(&job.backend),
+            job.keep_alive,
+            deadline,
+        );
         Ok(Start::Lead(leader, job))
     }
 

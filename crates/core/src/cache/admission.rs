@@ -15,7 +15,7 @@ use super::Shared;
 use super::effects::Effects;
 use super::events::EvictReason;
 use super::flight::Flight;
-use super::state::{Queued, State};
+use super::state::{Queued, Slot, State, address};
 use crate::error::{CacheError, Holder, HolderState};
 use crate::sync::{AtomicUsize, MutexGuard, wait_for};
 
@@ -37,6 +37,9 @@ pub(crate) struct Candidate {
     /// For a component that only idle models hold (its `holder` says in use): those holders'
     /// IDs. Evicting them all lets it go too, so it can be evicted with them.
     pub freed_with: Vec<Arc<str>>,
+    /// Held by the very request being admitted (a component its leader got for it): waiting
+    /// cannot free it.
+    pub fixed: bool,
 }
 
 impl Candidate {
@@ -52,6 +55,7 @@ impl Candidate {
             value: 0.0,
             keep_alive: None,
             freed_with: Vec::new(),
+            fixed: false,
         }
     }
 }
@@ -231,10 +235,11 @@ pub(crate) fn decide(
             continue;
         }
         let holders = holders_in(candidates, scope);
-        let may_free: u128 = holders
+        let may_free: u128 = candidates
             .iter()
-            .filter(|h| h.state != HolderState::Pinned)
-            .map(|h| u128::from(h.bytes))
+            .filter(|c| scope.is_none() || c.pool == scope)
+            .filter(|c| c.holder.is_some_and(|h| h != HolderState::Pinned) && !c.fixed)
+            .map(|c| u128::from(c.bytes))
             .sum();
         let shortfall = Shortfall { scope, holders };
         if may_free < deficit {
@@ -373,9 +378,18 @@ impl Shared {
         flight: &Arc<Flight>,
         need: u64,
         deadline: Option<Instant>,
+        own: &[usize],
     ) -> Attempt {
         let was_queued = st.queue.iter().any(|q| Arc::ptr_eq(&q.flight, flight));
-        let candidates = st.candidates();
+        let mut candidates = st.candidates();
+        if !own.is_empty() {
+            // The request's own components stay while it waits: no room from them.
+            for (c, slot) in candidates.iter_mut().zip(st.map.values()) {
+                if matches!(slot, Slot::Ready(r) if own.contains(&address(r))) {
+                    c.fixed = true;
+                }
+            }
+        }
         let order = st.eviction_order(&candidates);
         let verdict = decide(
             &candidates,
@@ -478,12 +492,17 @@ impl Shared {
 
     /// Reserves `need` bytes for `flight`, evicting idle models or waiting (blocking this
     /// thread) for room until the load timeout passes by the cache's clock.
-    pub(crate) fn admit_blocking(&self, flight: &Arc<Flight>, need: u64) -> Result<(), CacheError> {
-        let deadline = self.signals.deadline(self.load_timeout);
+    pub(crate) fn admit_blocking(
+        &self,
+        flight: &Arc<Flight>,
+        need: u64,
+        deadline: Option<Instant>,
+        own: &[usize],
+    ) -> Result<(), CacheError> {
         let _waiting = RoomWaiter::register(&self.signals.room_waiters);
         let mut st = self.lock();
         loop {
-            match self.try_admit(&mut st, flight, need, deadline) {
+            match self.try_admit(&mut st, flight, need, deadline, own) {
                 Attempt::Admitted(fx) => {
                     drop(st);
                     fx.finish(self);
@@ -571,6 +590,7 @@ mod tests {
             value: 0.0,
             keep_alive: None,
             freed_with: Vec::new(),
+            fixed: false,
         }
     }
 

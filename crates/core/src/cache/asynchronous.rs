@@ -14,20 +14,22 @@
 //! Waits for room time out by the cache's clock; they use tokio's timer, so the runtime needs
 //! timers enabled (tokio's default runtimes have them).
 
+use std::future::Future;
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use super::ModelCache;
-use super::acquire::{Components, Start, component_failed, hit};
+use super::acquire::{Components, Deadline, Start, component_failed, hit};
 use super::admission::{Attempt, RoomWaiter};
 use super::effects::Effects;
 use super::flight::{Flight, Leader, Work, panicked};
 use super::handle::Handle;
 use super::resident::Lease;
-use super::state::Uses;
+use super::state::{Uses, address};
 use crate::error::CacheError;
 use modelcache_backend::ModelLoader;
 use modelcache_backend::NoProgress;
@@ -48,16 +50,18 @@ impl ModelCache {
         if let Some(lease) = lease {
             return Handle::from_lease(lease);
         }
-        Handle::from_lease(self.lease_async(id).await?)
+        Handle::from_lease(self.lease_async(id, None).await?)
     }
 
-    /// The untyped part of [`get_async`](Self::get_async), past the inline hit.
-    async fn lease_async(&self, id: &str) -> Result<Lease, CacheError> {
+    /// The untyped part of [`get_async`](Self::get_async), past the inline hit; `deadline`
+    /// as for [`acquire`](ModelCache::acquire).
+    async fn lease_async(&self, id: &str, deadline: Option<Deadline>) -> Result<Lease, CacheError> {
+        let deadline = deadline.unwrap_or_else(|| self.request_deadline());
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| CacheError::Runtime {
             id: id.into(),
             message: e.to_string(),
         })?;
-        let lease = match self.begin(id, &runtime)? {
+        let lease = match self.begin(id, &runtime, deadline)? {
             Begin::Hit(lease) => lease,
             Begin::Join(join) => join.wait().await?,
             Begin::Uncached(backend, keep_alive, loader, uses) => {
@@ -66,7 +70,8 @@ impl ModelCache {
                 runtime
                     .spawn_blocking(move || {
                         let work = Work::Loader(loader);
-                        let components = cache.acquire_components(&owned, &uses, &NoProgress)?;
+                        let components =
+                            cache.acquire_components(&owned, &uses, &NoProgress, deadline)?;
                         cache.load_uncached(
                             &owned,
                             &backend,
@@ -84,13 +89,18 @@ impl ModelCache {
     }
 
     /// The components of a model an async leader loads, each an async request of its own.
-    async fn components_async(&self, id: &str, uses: &Uses) -> Result<Components, CacheError> {
+    async fn components_async(
+        &self,
+        id: &str,
+        uses: &Uses,
+        deadline: Deadline,
+    ) -> Result<Components, CacheError> {
         let mut out = Vec::with_capacity(uses.len());
         for (role, component) in uses {
             // Boxed: a component's own components are loaded by a task of their own, but the
             // future type would otherwise contain itself.
             let lease: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
-                Box::pin(self.lease_async(component));
+                Box::pin(self.lease_async(component, Some(deadline)));
             match lease.await {
                 Ok(lease) => out.push((Arc::clone(role), lease)),
                 Err(e) => return Err(component_failed(id, role, component, e)),
@@ -101,9 +111,14 @@ impl ModelCache {
 
     /// The synchronous part of a request: a hit, or the flight to wait for (a new one is led by
     /// a task spawned here).
-    fn begin(&self, id: &str, runtime: &tokio::runtime::Handle) -> Result<Begin, CacheError> {
+    fn begin(
+        &self,
+        id: &str,
+        runtime: &tokio::runtime::Handle,
+        deadline: Deadline,
+    ) -> Result<Begin, CacheError> {
         let mut fx = Effects::default();
-        let start = self.start(self.shared.lock(), id, &mut None, &mut fx);
+        let start = self.start(self.shared.lock(), id, &mut None, &mut fx, deadline);
         let begin = match start {
             Ok(Start::Hit(lease)) => Ok(Begin::Hit(lease)),
             Ok(Start::Join(flight)) => Ok(Begin::Join(Join::new(self, flight))),
@@ -158,13 +173,28 @@ async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u6
     if leader.withdrawn() {
         return;
     }
-    // Components first, before this model reserves anything (as `Leader::lead_blocking`). A
-    // component whose load started goes on even if every request for this model withdraws.
-    let components = match leader
-        .cache
-        .components_async(&leader.flight.id, &uses)
+    // Components first, before this model reserves anything (as `Leader::lead_blocking`).
+    // Every request for this model withdrawing drops the requests for its components too (a
+    // component whose load started goes on, and lands idle).
+    let first = {
+        let (cache, flight) = (leader.cache.clone(), Arc::clone(&leader.flight));
+        let wanted = cache.components_async(&flight.id, &uses, leader.deadline);
+        let mut wanted = std::pin::pin!(wanted);
+        let mut gone = std::pin::pin!(published(&cache, &flight));
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(got) = wanted.as_mut().poll(cx) {
+                return Poll::Ready(Some(got));
+            }
+            gone.as_mut().poll(cx).map(|()| None)
+        })
         .await
-    {
+    };
+    let Some(components) = first else {
+        // Dropping `wanted` here withdraws the requests for the components.
+        leader.withdrawn();
+        return;
+    };
+    let components = match components {
         Ok(components) => components,
         // The component's own failure was counted; this model's loader never ran.
         Err(e) => return leader.fail(e, false),
@@ -195,7 +225,11 @@ async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u6
             }
         }
     };
-    match admit(&leader, need).await {
+    let own: Vec<usize> = components
+        .iter()
+        .map(|(_, l)| address(&l.resident))
+        .collect();
+    match admit(&leader, need, &own).await {
         Admission::Admitted => {}
         Admission::Withdrawn => {
             leader.withdrawn();
@@ -221,10 +255,10 @@ enum Admission {
 }
 
 /// Reserves `need` bytes for the leader's flight, waiting (asynchronously) for room.
-async fn admit(leader: &Leader, need: u64) -> Admission {
+async fn admit(leader: &Leader, need: u64, own: &[usize]) -> Admission {
     let shared = &leader.cache.shared;
     let flight = &leader.flight;
-    let deadline = shared.signals.deadline(shared.load_timeout);
+    let deadline = leader.deadline;
     let _waiting = RoomWaiter::register(&shared.signals.room_waiters);
     loop {
         let notified = shared.room.tasks.notified();
@@ -235,7 +269,7 @@ async fn admit(leader: &Leader, need: u64) -> Admission {
                 return Admission::Withdrawn;
             }
             notified.as_mut().enable();
-            match shared.try_admit(&mut st, flight, need, deadline) {
+            match shared.try_admit(&mut st, flight, need, deadline, own) {
                 Attempt::Admitted(fx) => {
                     drop(st);
                     fx.finish(shared);
@@ -251,6 +285,23 @@ async fn admit(leader: &Leader, need: u64) -> Admission {
             }
             None => notified.await,
         }
+    }
+}
+
+/// Resolves once `flight` has a result (for a flight not started yet: it was cancelled, every
+/// request for it withdrawn).
+async fn published(cache: &ModelCache, flight: &Flight) {
+    loop {
+        let notified = flight.done.tasks.notified();
+        tokio::pin!(notified);
+        {
+            let _st = cache.shared.lock_ledger_unchanged();
+            if flight.result.get().is_some() {
+                return;
+            }
+            notified.as_mut().enable();
+        }
+        notified.await;
     }
 }
 

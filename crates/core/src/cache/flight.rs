@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::acquire::{Components, Job, hold_components};
+use super::acquire::{Components, Deadline, Job, hold_components};
 use super::effects::Effects;
 use super::events::{CacheEvent, EvictReason};
 use super::resident::{Lease, Resident};
@@ -136,6 +136,9 @@ pub(crate) struct Leader {
     pub flight: Arc<Flight>,
     pub backend: Arc<str>,
     pub keep_alive: Option<Duration>,
+    /// The deadline of the request that started the flight: its components' waits for room
+    /// and its own count against it together.
+    pub deadline: Deadline,
     armed: bool,
 }
 
@@ -145,12 +148,14 @@ impl Leader {
         flight: &Arc<Flight>,
         backend: Arc<str>,
         keep_alive: Option<Duration>,
+        deadline: Deadline,
     ) -> Self {
         Self {
             cache: cache.clone(),
             flight: Arc::clone(flight),
             backend,
             keep_alive,
+            deadline,
             armed: true,
         }
     }
@@ -179,14 +184,15 @@ impl Leader {
     pub(crate) fn lead_blocking(self, job: Job<'_>, progress: &dyn LoadProgress) {
         // Components first, each a request of its own, before this model reserves anything:
         // while it waits for them it holds no room another load might need.
-        let components = match self
-            .cache
-            .acquire_components(&self.flight.id, &job.uses, progress)
-        {
-            Ok(components) => components,
-            // The component's own failure was counted; this model's loader never ran.
-            Err(e) => return self.fail(e, false),
-        };
+        let components =
+            match self
+                .cache
+                .acquire_components(&self.flight.id, &job.uses, progress, self.deadline)
+            {
+                Ok(components) => components,
+                // The component's own failure was counted; this model's loader never ran.
+                Err(e) => return self.fail(e, false),
+            };
         let (need, work) = match (job.size, job.work) {
             (Some(size), work) => (size, work),
             (None, Work::Loader(loader)) => {
@@ -204,7 +210,15 @@ impl Leader {
             }
             (None, work) => (0, work),
         };
-        if let Err(e) = self.cache.shared.admit_blocking(&self.flight, need) {
+        let own: Vec<usize> = components
+            .iter()
+            .map(|(_, l)| address(&l.resident))
+            .collect();
+        let admitted = self
+            .cache
+            .shared
+            .admit_blocking(&self.flight, need, self.deadline, &own);
+        if let Err(e) = admitted {
             let shared = std::sync::Arc::clone(&self.cache.shared);
             self.fail(e, false);
             // The opened plan is the backend's: its destructor may panic, after the flight

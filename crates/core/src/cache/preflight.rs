@@ -311,6 +311,7 @@ impl ModelCache {
                         value: st.costs.value_if_requested(id, backend, need.bytes),
                         keep_alive: st.models.get(id).and_then(|r| r.policy.keep_alive),
                         freed_with: Vec::new(),
+                        fixed: false,
                     },
                     resident: true,
                     loading: false,

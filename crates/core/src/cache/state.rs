@@ -209,6 +209,7 @@ impl State {
                     value: self.costs.value(id, Some(&r.backend), r.bytes),
                     keep_alive: r.keep_alive,
                     freed_with: Vec::new(),
+                    fixed: false,
                 },
             })
             .collect();
