@@ -479,3 +479,21 @@ fn pipelines_sharing_a_component_load_it_once_and_give_it_back() {
         quiescent(&cache);
     });
 }
+
+#[test]
+fn pipelines_holding_their_own_components_give_way_instead_of_waiting_on_each_other() {
+    explore(|| {
+        // p1 + e1 (70) or p2 + e2 (70) fit in 90, not both encoders and a pipeline: the later
+        // waiter lets go of its encoder, and both requests are served one after the other.
+        let cache = ModelCache::builder()
+            .budget(90)
+            .load_timeout(Duration::from_secs(3600))
+            .build();
+        register(&cache, "e1", 30, ModelPolicy::default());
+        register(&cache, "e2", 30, ModelPolicy::default());
+        register(&cache, "p1", 40, ModelPolicy::default().using("enc", "e1"));
+        register(&cache, "p2", 40, ModelPolicy::default().using("enc", "e2"));
+        request_all(&cache, &["p1", "p2"]);
+        quiescent(&cache);
+    });
+}

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::Shared;
+use super::acquire::Components;
 use super::effects::Effects;
 use super::events::EvictReason;
 use super::flight::Flight;
@@ -497,18 +498,38 @@ impl Shared {
         flight: &Arc<Flight>,
         need: u64,
         deadline: Option<Instant>,
-        own: &[usize],
-    ) -> Result<(), CacheError> {
+        components: Components,
+    ) -> Result<Components, Refused> {
+        let own = own(&components);
         let _waiting = RoomWaiter::register(&self.signals.room_waiters);
         let mut st = self.lock();
+        flight.holds.store(!own.is_empty(), Ordering::Relaxed);
         loop {
-            match self.try_admit(&mut st, flight, need, deadline, own) {
+            match self.try_admit(&mut st, flight, need, deadline, &own) {
                 Attempt::Admitted(fx) => {
+                    flight.holds.store(false, Ordering::Relaxed);
                     drop(st);
                     fx.finish(self);
-                    return Ok(());
+                    return Ok(components);
                 }
-                Attempt::Failed(e) => return Err(e),
+                Attempt::Failed(e) => {
+                    flight.holds.store(false, Ordering::Relaxed);
+                    drop(st);
+                    drop(components);
+                    return Err(Refused::Failed(e));
+                }
+                Attempt::Wait if must_give_way(&st, flight) => {
+                    let fx = self.give_way(&mut st, flight, components);
+                    // Registered before the lock is released (the wait releases it): no
+                    // change of room after the release can be missed.
+                    let timeout = self.signals.remaining(deadline);
+                    st.wait(|guard: &mut MutexGuard<'_, State>| {
+                        wait_for(&self.room.cv, guard, timeout);
+                    });
+                    drop(st);
+                    fx.finish(self);
+                    return Err(Refused::GaveWay);
+                }
                 Attempt::Wait => {
                     let timeout = self.signals.remaining(deadline);
                     st.wait(|guard: &mut MutexGuard<'_, State>| {
@@ -544,6 +565,60 @@ fn order_components(candidates: &[Candidate], mut pending: Vec<usize>) -> Vec<us
         }
     }
     out
+}
+
+/// Why a leader was not admitted.
+pub(crate) enum Refused {
+    /// It cannot be admitted.
+    Failed(CacheError),
+    /// It let go of its components for an earlier request (see [`must_give_way`]) and waited
+    /// for room to change: it should get them again and retry.
+    GaveWay,
+}
+
+/// The addresses of a leader's components.
+pub(crate) fn own(components: &Components) -> Vec<usize> {
+    components
+        .iter()
+        .map(|(_, l)| address(&l.resident))
+        .collect()
+}
+
+/// Whether `flight`'s leader, holding components while it must wait for room, should let go
+/// of them: an earlier request waiting for room holds components of its own, so each may be
+/// waiting for room the other's components hold (hold and wait). The later one gives way;
+/// the earlier one keeps its components, so the two cannot hand room back and forth.
+pub(crate) fn must_give_way(st: &State, flight: &Arc<Flight>) -> bool {
+    flight.holds.load(Ordering::Relaxed)
+        && st
+            .queue
+            .iter()
+            .take_while(|q| !Arc::ptr_eq(&q.flight, flight))
+            .any(|q| q.flight.holds.load(Ordering::Relaxed))
+}
+
+impl Shared {
+    /// Lets go of a waiting leader's components under the lock and takes it out of the queue
+    /// (its components may have to load again, and they must not wait behind it). Returns
+    /// the effects to finish once the lock is released.
+    pub(crate) fn give_way(
+        &self,
+        st: &mut State,
+        flight: &Arc<Flight>,
+        components: Components,
+    ) -> Effects {
+        flight.holds.store(false, Ordering::Relaxed);
+        self.leave_queue(st, flight);
+        let mut fx = Effects::default();
+        for (_, lease) in components {
+            st.release_count(lease.into_count(), &mut fx);
+        }
+        st.note_budget(&self.signals);
+        if std::mem::take(&mut fx.room) {
+            self.room.notify_all();
+        }
+        fx
+    }
 }
 
 fn no_room(st: &State, flight: &Flight, need: u64, short: Shortfall, waited: bool) -> CacheError {

@@ -24,12 +24,12 @@ use std::time::Duration;
 
 use super::ModelCache;
 use super::acquire::{Components, Deadline, Start, component_failed, hit};
-use super::admission::{Attempt, RoomWaiter};
+use super::admission::{Attempt, RoomWaiter, must_give_way, own};
 use super::effects::Effects;
 use super::flight::{Flight, Leader, Work, panicked};
 use super::handle::Handle;
 use super::resident::Lease;
-use super::state::{Uses, address};
+use super::state::Uses;
 use crate::error::CacheError;
 use modelcache_backend::ModelLoader;
 use modelcache_backend::NoProgress;
@@ -176,25 +176,11 @@ async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u6
     // Components first, before this model reserves anything (as `Leader::lead_blocking`).
     // Every request for this model withdrawing drops the requests for its components too (a
     // component whose load started goes on, and lands idle).
-    let first = {
-        let (cache, flight) = (leader.cache.clone(), Arc::clone(&leader.flight));
-        let wanted = cache.components_async(&flight.id, &uses, leader.deadline);
-        let mut wanted = std::pin::pin!(wanted);
-        let mut gone = std::pin::pin!(published(&cache, &flight));
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(got) = wanted.as_mut().poll(cx) {
-                return Poll::Ready(Some(got));
-            }
-            gone.as_mut().poll(cx).map(|()| None)
-        })
-        .await
-    };
-    let Some(components) = first else {
-        // Dropping `wanted` here withdraws the requests for the components.
+    let Some(components) = components_unless_withdrawn(&leader, &uses).await else {
         leader.withdrawn();
         return;
     };
-    let components = match components {
+    let mut components = match components {
         Ok(components) => components,
         // The component's own failure was counted; this model's loader never ran.
         Err(e) => return leader.fail(e, false),
@@ -225,17 +211,27 @@ async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u6
             }
         }
     };
-    let own: Vec<usize> = components
-        .iter()
-        .map(|(_, l)| address(&l.resident))
-        .collect();
-    match admit(&leader, need, &own).await {
-        Admission::Admitted => {}
-        Admission::Withdrawn => {
-            leader.withdrawn();
-            return;
+    loop {
+        match admit(&leader, need, components).await {
+            Admission::Admitted(held) => {
+                components = held;
+                break;
+            }
+            Admission::Withdrawn => {
+                leader.withdrawn();
+                return;
+            }
+            Admission::Failed(e) => return leader.fail(e, false),
+            // As in `Leader::lead_blocking`: get the components again and retry.
+            Admission::GaveWay => match components_unless_withdrawn(&leader, &uses).await {
+                None => {
+                    leader.withdrawn();
+                    return;
+                }
+                Some(Ok(again)) => components = again,
+                Some(Err(e)) => return leader.fail(e, false),
+            },
         }
-        Admission::Failed(e) => return leader.fail(e, false),
     }
     // From here the load completes the flight itself, even if this task is dropped; if the
     // runtime cannot run it, dropping the leader fails the flight.
@@ -249,41 +245,84 @@ async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u6
 }
 
 enum Admission {
-    Admitted,
+    Admitted(Components),
     Withdrawn,
     Failed(CacheError),
+    /// See [`Refused::GaveWay`](super::admission::Refused::GaveWay).
+    GaveWay,
+}
+
+/// The leader's components, or `None` when every request for its model withdrew first (the
+/// requests for the components are then dropped, which withdraws them).
+async fn components_unless_withdrawn(
+    leader: &Leader,
+    uses: &Uses,
+) -> Option<Result<Components, CacheError>> {
+    let (cache, flight) = (&leader.cache, &leader.flight);
+    let wanted = cache.components_async(&flight.id, uses, leader.deadline);
+    let mut wanted = std::pin::pin!(wanted);
+    let mut gone = std::pin::pin!(published(cache, flight));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(got) = wanted.as_mut().poll(cx) {
+            return Poll::Ready(Some(got));
+        }
+        gone.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }
 
 /// Reserves `need` bytes for the leader's flight, waiting (asynchronously) for room.
-async fn admit(leader: &Leader, need: u64, own: &[usize]) -> Admission {
+async fn admit(leader: &Leader, need: u64, components: Components) -> Admission {
     let shared = &leader.cache.shared;
     let flight = &leader.flight;
     let deadline = leader.deadline;
+    let held = own(&components);
+    let mut components = Some(components);
     let _waiting = RoomWaiter::register(&shared.signals.room_waiters);
     loop {
         let notified = shared.room.tasks.notified();
         tokio::pin!(notified);
-        let timeout: Option<Duration> = {
+        let (timeout, gave_way): (Option<Duration>, Option<Effects>) = {
             let mut st = shared.lock();
+            flight.holds.store(!held.is_empty(), Ordering::Relaxed);
             if flight.result.get().is_some() {
+                flight.holds.store(false, Ordering::Relaxed);
+                drop(st);
+                drop(components);
                 return Admission::Withdrawn;
             }
             notified.as_mut().enable();
-            match shared.try_admit(&mut st, flight, need, deadline, own) {
+            match shared.try_admit(&mut st, flight, need, deadline, &held) {
                 Attempt::Admitted(fx) => {
+                    flight.holds.store(false, Ordering::Relaxed);
                     drop(st);
                     fx.finish(shared);
-                    return Admission::Admitted;
+                    return Admission::Admitted(components.unwrap_or_default());
                 }
-                Attempt::Failed(e) => return Admission::Failed(e),
-                Attempt::Wait => shared.signals.remaining(deadline),
+                Attempt::Failed(e) => {
+                    flight.holds.store(false, Ordering::Relaxed);
+                    drop(st);
+                    drop(components);
+                    return Admission::Failed(e);
+                }
+                Attempt::Wait if must_give_way(&st, flight) => {
+                    let given = components.take().unwrap_or_default();
+                    let fx = shared.give_way(&mut st, flight, given);
+                    (shared.signals.remaining(deadline), Some(fx))
+                }
+                Attempt::Wait => (shared.signals.remaining(deadline), None),
             }
         };
+        let gave_way = gave_way.map(|fx| fx.finish(shared)).is_some();
+        // `notified` was enabled under the lock: a change of room after it cannot be missed.
         match timeout {
             Some(timeout) => {
                 let _ = tokio::time::timeout(timeout, notified).await;
             }
             None => notified.await,
+        }
+        if gave_way {
+            return Admission::GaveWay;
         }
     }
 }

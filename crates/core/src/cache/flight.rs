@@ -15,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::acquire::{Components, Deadline, Job, hold_components};
+use super::admission::Refused;
 use super::effects::Effects;
 use super::events::{CacheEvent, EvictReason};
 use super::resident::{Lease, Resident};
@@ -38,6 +39,8 @@ pub(crate) struct Flight {
     pub pinned: AtomicBool,
     /// Admitted: its bytes are reserved and the loader runs; it can no longer be cancelled.
     pub started: AtomicBool,
+    /// Its leader holds components while it waits for room (see `Shared::give_way`).
+    pub holds: AtomicBool,
     pub result: OnceLock<Result<Arc<Resident>, CacheError>>,
     /// Notified when the result is published.
     pub done: Signal,
@@ -52,6 +55,7 @@ impl Flight {
             waiters: AtomicUsize::new(1),
             pinned: AtomicBool::new(pinned),
             started: AtomicBool::new(false),
+            holds: AtomicBool::new(false),
             result: OnceLock::new(),
             done: Signal::new(),
         }
@@ -210,23 +214,41 @@ impl Leader {
             }
             (None, work) => (0, work),
         };
-        let own: Vec<usize> = components
-            .iter()
-            .map(|(_, l)| address(&l.resident))
-            .collect();
-        let admitted = self
-            .cache
-            .shared
-            .admit_blocking(&self.flight, need, self.deadline, &own);
-        if let Err(e) = admitted {
-            let shared = std::sync::Arc::clone(&self.cache.shared);
-            self.fail(e, false);
-            // The opened plan is the backend's: its destructor may panic, after the flight
-            // has failed for every waiter.
-            shared
-                .signals
-                .guarded("a backend's opened plan", || drop(work));
-            return;
+        let mut components = components;
+        loop {
+            match self
+                .cache
+                .shared
+                .admit_blocking(&self.flight, need, self.deadline, components)
+            {
+                Ok(held) => {
+                    components = held;
+                    break;
+                }
+                // It let go of its components for an earlier request that holds its own, and
+                // room changed since: get them again (hits, unless they were evicted).
+                Err(Refused::GaveWay) => {
+                    let again = self.cache.acquire_components(
+                        &self.flight.id,
+                        &job.uses,
+                        progress,
+                        self.deadline,
+                    );
+                    match again {
+                        Ok(again) => components = again,
+                        Err(e) => {
+                            let shared = std::sync::Arc::clone(&self.cache.shared);
+                            self.fail(e, false);
+                            return drop_plan(&shared.signals, work);
+                        }
+                    }
+                }
+                Err(Refused::Failed(e)) => {
+                    let shared = std::sync::Arc::clone(&self.cache.shared);
+                    self.fail(e, false);
+                    return drop_plan(&shared.signals, work);
+                }
+            }
         }
         self.load(work, components, progress);
     }
@@ -381,6 +403,12 @@ impl Drop for Leader {
             self.fail_now(error, true);
         }
     }
+}
+
+/// Drops an opened plan that will not be loaded. It is the backend's: its destructor may
+/// panic, after the flight has failed for every waiter.
+fn drop_plan(signals: &super::signals::Signals, work: Work<'_>) {
+    signals.guarded("a backend's opened plan", || drop(work));
 }
 
 /// A typed error when a model measured more than its whole budget (unless oversized models are

@@ -99,12 +99,24 @@ impl Drop for Resident {
 /// A counted reference to a resident: the untyped part of a [`Handle`](crate::Handle).
 pub(crate) struct Lease {
     pub resident: Arc<Resident>,
+    /// Its count is still to be given back by `drop` (not yet released under the lock).
+    armed: bool,
 }
 
 impl Lease {
     /// Wraps a resident whose `users` count already includes this lease.
     pub fn adopt(resident: Arc<Resident>) -> Self {
-        Self { resident }
+        Self {
+            resident,
+            armed: true,
+        }
+    }
+
+    /// Gives the lease up under the cache lock: the caller releases its count there (see
+    /// `State::release_count`), and the resident returned is dropped after the lock.
+    pub fn into_count(mut self) -> Arc<Resident> {
+        self.armed = false;
+        Arc::clone(&self.resident)
     }
 
     /// A new lease on a resident that is in use (a hold or a lease keeps its count above zero).
@@ -123,6 +135,9 @@ impl Clone for Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
         let r = &self.resident;
         // The last use is noted before the count falls, so an expiry that sees the model idle
         // also sees when it became idle (the decrement publishes this store). The clock is read

@@ -337,20 +337,27 @@ impl State {
     fn release_holds(&mut self, r: &Resident, fx: &mut Effects) {
         let holds = std::mem::take(&mut *r.components.lock());
         for (_, c) in holds {
-            if c.keep_alive.is_some() {
-                c.idle_since
-                    .fetch_max(c.signals.nanos_since_epoch(), Ordering::Relaxed);
-            }
-            if c.users.fetch_sub(1, Ordering::SeqCst) == 1 {
-                fx.room = true;
-                let current =
-                    matches!(self.map.get(&*c.id), Some(Slot::Ready(x)) if Arc::ptr_eq(x, &c));
-                if current && c.keep_alive == Some(Duration::ZERO) && !c.is_pinned() {
-                    self.evict(&c.id, EvictReason::Expired, fx);
-                }
-            }
-            fx.dropped.push(c);
+            self.release_count(c, fx);
         }
+    }
+
+    /// Gives back one count of `c`'s users under the lock (a hold, or a lease given up with
+    /// `Lease::into_count`), as the drop of a lease would: idle at once when it was the last,
+    /// unloaded then if its keep-alive is zero; `c` is dropped after the lock.
+    pub fn release_count(&mut self, c: Arc<Resident>, fx: &mut Effects) {
+        if c.keep_alive.is_some() {
+            c.idle_since
+                .fetch_max(c.signals.nanos_since_epoch(), Ordering::Relaxed);
+        }
+        if c.users.fetch_sub(1, Ordering::SeqCst) == 1 {
+            fx.room = true;
+            let current =
+                matches!(self.map.get(&*c.id), Some(Slot::Ready(x)) if Arc::ptr_eq(x, &c));
+            if current && c.keep_alive == Some(Duration::ZERO) && !c.is_pinned() {
+                self.evict(&c.id, EvictReason::Expired, fx);
+            }
+        }
+        fx.dropped.push(c);
     }
 
     /// Unloads idle, unpinned models whose keep-alive ran out by `now` (nanoseconds since the
