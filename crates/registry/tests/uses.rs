@@ -12,7 +12,7 @@ use modelcache_backend::{
 use modelcache_core::ModelCache;
 use modelcache_registry::{Backends, Config, ConfigError, Registry, RegistryError, UseOrigin};
 
-use common::{Fake, FakeOptions, write_config};
+use common::{FakeOptions, write_config};
 
 const FILE: &str = "/etc/mc/models.toml";
 
@@ -53,7 +53,8 @@ impl Backend for Pipe {
     }
 }
 
-/// `flux` and `ltx` pipelines, and `safetensors` (a plain model, which takes no components).
+/// `flux` and `ltx` pipelines, and `safetensors` (a plain model, which takes no components);
+/// none of them reads its path, so a `get` loads whatever the config names.
 fn backends() -> Backends {
     Backends::new()
         .with(Pipe {
@@ -64,9 +65,9 @@ fn backends() -> Backends {
             name: "ltx",
             roles: &["text_encoder"],
         })
-        .with(Fake {
+        .with(Pipe {
             name: "safetensors",
-            ..Fake::default()
+            roles: &[],
         })
 }
 
@@ -316,6 +317,13 @@ fn written_uses_reach_the_backend_and_the_cache_components_first() {
     // What the backend's open saw.
     let loaded = registry.get::<PipeModel>("flux").unwrap();
     assert_eq!(loaded.lock().components, given);
+    // The cache loaded t5 first and hands it over: the same instance ltx gets.
+    let t5 = loaded.component::<PipeModel>("text_encoder_2").unwrap();
+    let ltx = registry.get::<PipeModel>("ltx").unwrap();
+    assert!(modelcache_core::Handle::ptr_eq(
+        &t5,
+        &ltx.component("text_encoder").unwrap()
+    ));
     assert_eq!(
         flux.policy.uses,
         [

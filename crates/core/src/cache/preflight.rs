@@ -153,8 +153,9 @@ impl ModelCache {
         let mut steps = Vec::with_capacity(ids.len());
         for (id, component_of) in &requests {
             let id: &str = id;
-            // A component stays in use until the model it is requested for has its step.
-            let hold_this = hold || component_of.is_some();
+            // A caller holding what it requested holds the models, not their components: a
+            // component is in use for its model's step (`pending`), then held by that model.
+            let hold_this = hold && component_of.is_none();
             let need = match needs.get(id) {
                 Some(Ok(need)) => need.clone(),
                 Some(Err(e)) => {
@@ -183,7 +184,7 @@ impl ModelCache {
                     };
                     s.loading = false;
                     s.resident = true;
-                    if s.own != Some(HolderState::Pinned) {
+                    if s.own != Some(HolderState::Pinned) && component_of.is_none() {
                         s.own = hold_this.then_some(HolderState::InUse);
                     }
                     let bytes = s.candidate.bytes;
@@ -206,12 +207,8 @@ impl ModelCache {
                 charged_after: saturate(ledger.charged),
                 component_of: component_of.clone(),
             });
-            if component_of.is_some() && !hold {
-                // In use for its model's step only, not held by the caller afterwards.
+            if component_of.is_some() {
                 if let Some(s) = sim.last_mut().filter(|s| &*s.candidate.id == id) {
-                    if s.own == Some(HolderState::InUse) {
-                        s.own = None;
-                    }
                     s.pending = true;
                 }
             }
@@ -255,7 +252,14 @@ impl ModelCache {
         need: &Need,
         hold: bool,
     ) -> StepOutcome {
-        let candidates: Vec<Candidate> = sim.iter().map(|s| s.candidate.clone()).collect();
+        let candidates: Vec<Candidate> = sim
+            .iter()
+            .map(|s| Candidate {
+                // The components got for this very request: waiting cannot free them.
+                fixed: s.pending,
+                ..s.candidate.clone()
+            })
+            .collect();
         let order = st.eviction_order(&candidates);
         let verdict = decide(
             &candidates,
@@ -432,12 +436,14 @@ fn hint(id: &str, r: &Registered) -> Result<u64, CacheError> {
 /// requested them for it): from here on they go only with their holders.
 fn held_by(st: &State, sim: &mut [Sim], id: &str) {
     let Some(m) = st.models.get(id) else { return };
+    // Only a model the step made resident holds them; one that would wait or fail lets go.
+    let landed = sim.iter().any(|s| s.resident && &*s.candidate.id == id);
     for (_, c) in &m.uses {
         let Some(s) = sim.iter_mut().find(|s| s.resident && s.candidate.id == *c) else {
             continue;
         };
         s.pending = false;
-        if !s.held_by.iter().any(|h| &**h == id) {
+        if landed && !s.held_by.iter().any(|h| &**h == id) {
             s.held_by.push(id.into());
         }
     }
