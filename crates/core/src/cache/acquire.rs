@@ -126,7 +126,6 @@ impl ModelCache {
         progress: &dyn LoadProgress,
         deadline: Option<Deadline>,
     ) -> Result<(Lease, Served), CacheError> {
-        let deadline = deadline.unwrap_or_else(|| self.request_deadline());
         let mut fx = Effects::default();
         let st = self.shared.lock();
         let start = self.start(st, id, &mut work, &mut fx, deadline);
@@ -140,6 +139,7 @@ impl ModelCache {
                 .wait(self.shared.lock_ledger_unchanged())
                 .map(|l| (l, Served::Joined)),
             Start::Uncached(job) => {
+                let deadline = deadline.unwrap_or_else(|| self.request_deadline());
                 let components = self.acquire_components(id, &job.uses, progress, deadline)?;
                 self.load_uncached(
                     id,
@@ -191,7 +191,7 @@ impl ModelCache {
         id: &str,
         work: &mut Option<(u64, Work<'a>)>,
         fx: &mut Effects,
-        deadline: Deadline,
+        deadline: Option<Deadline>,
     ) -> Result<Start<'a>, CacheError> {
         if let Some(lease) = hit(&mut st, id) {
             return Ok(Start::Hit(lease));
@@ -214,6 +214,8 @@ impl ModelCache {
         let flight = Arc::new(Flight::new(id, job.pool, job.pin));
         st.map.insert(id.into(), Slot::Loading(Arc::clone(&flight)));
         st.note_budget(&self.shared.signals);
+        // Read here, not on the hit path: only a request that leads a load waits for room.
+        let deadline = deadline.unwrap_or_else(|| self.request_deadline());
         let leader = Leader::new(
             self,
             &flight,

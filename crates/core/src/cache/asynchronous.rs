@@ -56,7 +56,6 @@ impl ModelCache {
     /// The untyped part of [`get_async`](Self::get_async), past the inline hit; `deadline`
     /// as for [`acquire`](ModelCache::acquire).
     async fn lease_async(&self, id: &str, deadline: Option<Deadline>) -> Result<Lease, CacheError> {
-        let deadline = deadline.unwrap_or_else(|| self.request_deadline());
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| CacheError::Runtime {
             id: id.into(),
             message: e.to_string(),
@@ -67,6 +66,7 @@ impl ModelCache {
             Begin::Uncached(backend, keep_alive, loader, uses) => {
                 let cache = self.clone();
                 let owned = id.to_owned();
+                let deadline = deadline.unwrap_or_else(|| self.request_deadline());
                 runtime
                     .spawn_blocking(move || {
                         let work = Work::Loader(loader);
@@ -115,7 +115,7 @@ impl ModelCache {
         &self,
         id: &str,
         runtime: &tokio::runtime::Handle,
-        deadline: Deadline,
+        deadline: Option<Deadline>,
     ) -> Result<Begin, CacheError> {
         let mut fx = Effects::default();
         let start = self.start(self.shared.lock(), id, &mut None, &mut fx, deadline);
@@ -361,19 +361,9 @@ impl Join {
     }
 
     async fn wait(mut self) -> Result<Lease, CacheError> {
-        loop {
-            let notified = self.flight.done.tasks.notified();
-            tokio::pin!(notified);
-            {
-                let _st = self.cache.shared.lock_ledger_unchanged();
-                if self.flight.result.get().is_some() {
-                    self.armed = false;
-                    break;
-                }
-                notified.as_mut().enable();
-            }
-            notified.await;
-        }
+        published(&self.cache, &self.flight).await;
+        // No await since the result was seen: a drop of this future cannot come in between.
+        self.armed = false;
         self.flight.outcome()
     }
 }

@@ -236,18 +236,10 @@ impl Leader {
                     );
                     match again {
                         Ok(again) => components = again,
-                        Err(e) => {
-                            let shared = std::sync::Arc::clone(&self.cache.shared);
-                            self.fail(e, false);
-                            return drop_plan(&shared.signals, work);
-                        }
+                        Err(e) => return self.fail_unloaded(e, work),
                     }
                 }
-                Err(Refused::Failed(e)) => {
-                    let shared = std::sync::Arc::clone(&self.cache.shared);
-                    self.fail(e, false);
-                    return drop_plan(&shared.signals, work);
-                }
+                Err(Refused::Failed(e)) => return self.fail_unloaded(e, work),
             }
         }
         self.load(work, components, progress);
@@ -278,6 +270,17 @@ impl Leader {
                 self.fail(error, true);
             }
         }
+    }
+
+    /// Fails the flight before its loader ran (not counted as a failed load), then drops the
+    /// opened plan: it is the backend's, and its destructor may panic, after the flight has
+    /// failed for every waiter.
+    fn fail_unloaded(self, error: CacheError, work: Work<'_>) {
+        let shared = Arc::clone(&self.cache.shared);
+        self.fail(error, false);
+        shared
+            .signals
+            .guarded("a backend's opened plan", || drop(work));
     }
 
     /// Fails the flight: every waiter gets `error`; its reservation is released.
@@ -403,12 +406,6 @@ impl Drop for Leader {
             self.fail_now(error, true);
         }
     }
-}
-
-/// Drops an opened plan that will not be loaded. It is the backend's: its destructor may
-/// panic, after the flight has failed for every waiter.
-fn drop_plan(signals: &super::signals::Signals, work: Work<'_>) {
-    signals.guarded("a backend's opened plan", || drop(work));
 }
 
 /// A typed error when a model measured more than its whole budget (unless oversized models are

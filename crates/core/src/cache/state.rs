@@ -113,17 +113,31 @@ impl State {
             .map(|p| p.name.to_string())
     }
 
-    /// For each resident component (by address), the resident models that hold it.
-    pub fn used_by(&self) -> HashMap<usize, Vec<Arc<str>>> {
-        let mut out: HashMap<usize, Vec<Arc<str>>> = HashMap::new();
-        for slot in self.map.values() {
+    /// For each held component (by address), the resident models that hold it, as indices in
+    /// map order.
+    fn holders(&self) -> HashMap<usize, Vec<usize>> {
+        let mut out: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, slot) in self.map.values().enumerate() {
             if let Slot::Ready(r) = slot {
                 for (_, c) in r.components.lock().iter() {
-                    out.entry(address(c)).or_default().push(Arc::clone(&r.id));
+                    out.entry(address(c)).or_default().push(i);
                 }
             }
         }
         out
+    }
+
+    /// For each resident component (by address), the IDs of the resident models that hold it.
+    pub fn used_by(&self) -> HashMap<usize, Vec<Arc<str>>> {
+        let holders = self.holders();
+        if holders.is_empty() {
+            return HashMap::new();
+        }
+        let ids: Vec<&Arc<str>> = self.map.keys().collect();
+        holders
+            .into_iter()
+            .map(|(c, by)| (c, by.into_iter().map(|i| Arc::clone(ids[i])).collect()))
+            .collect()
     }
 
     /// Bytes sharing saves now: each resident component's bytes times its resident holders,
@@ -234,15 +248,8 @@ impl State {
     /// holders makes them idle, under the same lock, so admission may evict them together.
     /// `candidates` starts with the map's entries, in map order.
     fn mark_freed_with(&self, candidates: &mut [Candidate]) {
-        // Component address -> the candidates (holders) whose holds count in its users.
-        let mut holders: HashMap<usize, Vec<usize>> = HashMap::new();
-        for (i, slot) in self.map.values().enumerate() {
-            if let Slot::Ready(r) = slot {
-                for (_, c) in r.components.lock().iter() {
-                    holders.entry(address(c)).or_default().push(i);
-                }
-            }
-        }
+        // The map's entries come first among the candidates, so map indices are theirs.
+        let mut holders = self.holders();
         if holders.is_empty() {
             return;
         }
