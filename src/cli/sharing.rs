@@ -47,7 +47,7 @@ pub fn lines(registry: &Registry, shared: Option<&[SharedComponent]>) -> Vec<Str
     }
     out.insert(0, "Shared components:".into());
     if let Some(shared) = shared.filter(|s| s.len() > 1) {
-        let total: u64 = shared.iter().filter_map(SharedComponent::saved).sum();
+        let total = SharedComponent::saved_in_all(shared);
         out.push(format!("  sharing saves {} in all", format_bytes(total)));
     }
     out

@@ -76,7 +76,7 @@ impl CheckReport {
 
     /// The bytes sharing components saves, over the components whose bytes are known.
     pub fn bytes_saved(&self) -> u64 {
-        self.shared.iter().filter_map(SharedComponent::saved).sum()
+        SharedComponent::saved_in_all(&self.shared)
     }
 
     /// The models with a problem.

@@ -66,6 +66,34 @@ impl SharedComponent {
         let copies = (self.used_by.len() as u64).saturating_sub(1);
         self.bytes.map(|b| b.saturating_mul(copies))
     }
+
+    /// What sharing all of `shared` saves, over the components whose bytes are known
+    /// (saturating: sizes come from configuration and headers).
+    pub fn saved_in_all(shared: &[SharedComponent]) -> u64 {
+        shared
+            .iter()
+            .filter_map(SharedComponent::saved)
+            .fold(0, u64::saturating_add)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SharedComponent;
+
+    #[test]
+    fn savings_near_u64_max_saturate() {
+        let huge = |id: &str| SharedComponent {
+            id: id.into(),
+            used_by: vec!["a".into(), "b".into(), "c".into()],
+            bytes: Some(u64::MAX - 1),
+        };
+        assert_eq!(huge("t5").saved(), Some(u64::MAX));
+        assert_eq!(
+            SharedComponent::saved_in_all(&[huge("t5"), huge("clip")]),
+            u64::MAX
+        );
+    }
 }
 
 /// What the models that share components hold: with sharing, each component once; without,
