@@ -22,6 +22,10 @@ pub struct ModelSource<'a, O> {
     /// backend leaves them out of its plan and checks from their headers that they fit.
     /// Only roles the backend lists in [`Backend::components`] appear here.
     pub components: &'a [Component],
+    /// The device the model is loaded onto (`"cuda:0"`, `"metal:0"`), as models.toml's
+    /// `device` names it; `None` = host memory. A backend that cannot place a model there
+    /// fails the load with an error that says so.
+    pub device: Option<&'a str>,
 }
 
 impl<'a, O> ModelSource<'a, O> {
@@ -32,7 +36,15 @@ impl<'a, O> ModelSource<'a, O> {
             path,
             options,
             components: &[],
+            device: None,
         }
+    }
+
+    /// The same source, to be loaded onto `device` (`None`: host memory).
+    #[must_use]
+    pub const fn on_device(mut self, device: Option<&'a str>) -> Self {
+        self.device = device;
+        self
     }
 
     /// The same source with `components` provided by other cache entries.
@@ -127,6 +139,34 @@ pub trait Backend: Send + Sync + 'static {
     /// a registry can also find two models whose parts are the same files.
     fn components(&self) -> &[&str] {
         &[]
+    }
+
+    /// Whether [`demote`](Backend::demote) and [`promote`](Backend::promote) are implemented:
+    /// then a model evicted from a device can wait in host memory instead of being unloaded
+    /// (models.toml's `demote = true`). The default, `false`, is a backend whose models are
+    /// only ever unloaded.
+    fn moves(&self) -> bool {
+        false
+    }
+
+    /// A copy of `model` in host memory, for a model leaving its device to wait there. The
+    /// cache drops `model` (the device copy) once the copy exists, so both are charged, each
+    /// against its own budget, while it is made. Called only when [`moves`](Backend::moves)
+    /// says so.
+    ///
+    /// # Errors
+    /// When the copy fails; the cache then unloads the model.
+    fn demote(&self, _model: &Self::Model) -> Result<Self::Model, BackendError> {
+        Err(crate::tiers::unsupported(Backend::name(self), "demote"))
+    }
+
+    /// A copy of the demoted `model` (in host memory) on `device`, for a request of a model
+    /// that waited in host memory. The cache drops the host copy once the copy exists.
+    ///
+    /// # Errors
+    /// When the copy fails; the cache then loads the model from its checkpoint instead.
+    fn promote(&self, _model: &Self::Model, _device: &str) -> Result<Self::Model, BackendError> {
+        Err(crate::tiers::unsupported(Backend::name(self), "promote"))
     }
 
     /// Checks options when the configuration is read, before any request.

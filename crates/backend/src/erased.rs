@@ -8,6 +8,7 @@ use crate::error::BackendError;
 use crate::inspection::Inspection;
 use crate::loaded::Loaded;
 use crate::progress::LoadProgress;
+use crate::tiers::{ModelValue, Move, moved, wrong_type};
 
 /// A model ready to be opened: a backend bound to a path and parsed options.
 ///
@@ -20,6 +21,28 @@ pub trait ModelLoader: Send + Sync {
     /// The parts of the model that other cache entries provide.
     fn components(&self) -> &[Component] {
         &[]
+    }
+    /// The device the model loads onto (`None`: host memory); see [`ModelSource::device`].
+    fn device(&self) -> Option<&str> {
+        None
+    }
+    /// Whether [`relocate`](ModelLoader::relocate) can move its models ([`Backend::moves`]).
+    fn moves(&self) -> bool {
+        false
+    }
+    /// A copy of a loaded `model` of this loader, charged at `bytes`, moved as `to` says
+    /// ([`Backend::demote`], [`Backend::promote`]), measured as a load is (`bytes` when the
+    /// backend cannot measure it).
+    ///
+    /// # Errors
+    /// When the backend cannot move it, or `model` is not its model type.
+    fn relocate(
+        &self,
+        _model: &ModelValue,
+        _bytes: u64,
+        _to: Move<'_>,
+    ) -> Result<Loaded, BackendError> {
+        Err(crate::tiers::unsupported(self.backend(), "demote"))
     }
     /// See [`Backend::open`].
     ///
@@ -87,6 +110,7 @@ pub struct BackendModel<B: Backend> {
     path: PathBuf,
     options: B::Options,
     components: Vec<Component>,
+    device: Option<String>,
 }
 
 impl<B: Backend> BackendModel<B> {
@@ -103,7 +127,15 @@ impl<B: Backend> BackendModel<B> {
             path: path.into(),
             options,
             components: Vec::new(),
+            device: None,
         }
+    }
+
+    /// The same model, loaded onto `device` (see [`ModelSource::device`]).
+    #[must_use]
+    pub fn on_device(mut self, device: Option<String>) -> Self {
+        self.device = device;
+        self
     }
 
     /// The same model with parts provided by other cache entries (see [`ModelSource::components`]).
@@ -127,9 +159,37 @@ impl<B: Backend> ModelLoader for BackendModel<B> {
         &self.components
     }
 
+    fn device(&self) -> Option<&str> {
+        self.device.as_deref()
+    }
+
+    fn moves(&self) -> bool {
+        self.backend.moves()
+    }
+
+    fn relocate(
+        &self,
+        model: &ModelValue,
+        bytes: u64,
+        to: Move<'_>,
+    ) -> Result<Loaded, BackendError> {
+        let name = self.backend.name();
+        let model = model
+            .downcast_ref::<B::Model>()
+            .ok_or_else(|| wrong_type(name, std::any::type_name::<B::Model>()))?;
+        let copy = match to {
+            Move::Demote => self.backend.demote(model)?,
+            Move::Promote(device) => self.backend.promote(model, device)?,
+        };
+        // A backend that cannot measure its model keeps the size the model was charged at.
+        let bytes = self.backend.resident_bytes(&copy).unwrap_or(bytes);
+        Ok(moved(copy, bytes, self.backend.shareable()))
+    }
+
     fn open(&self) -> Result<Box<dyn OpenedModel>, BackendError> {
-        let source =
-            ModelSource::new(&self.id, &self.path, &self.options).with_components(&self.components);
+        let source = ModelSource::new(&self.id, &self.path, &self.options)
+            .with_components(&self.components)
+            .on_device(self.device.as_deref());
         let opened = self.backend.open(&source)?;
         Ok(Box::new(OpenedPlan {
             backend: Arc::clone(&self.backend),
@@ -198,6 +258,22 @@ pub trait DynBackend: Send + Sync {
         path: &Path,
         components: Vec<Component>,
         options: Option<&mut dyn erased_serde::Deserializer<'_>>,
+    ) -> Result<Arc<dyn ModelLoader>, BackendError> {
+        self.prepare_on(id, path, None, components, options)
+    }
+
+    /// [`prepare_using`](DynBackend::prepare_using) a model that loads onto `device`
+    /// (see [`ModelSource::device`]; `None`: host memory).
+    ///
+    /// # Errors
+    /// As [`prepare_using`](DynBackend::prepare_using).
+    fn prepare_on(
+        self: Arc<Self>,
+        id: &str,
+        path: &Path,
+        device: Option<&str>,
+        components: Vec<Component>,
+        options: Option<&mut dyn erased_serde::Deserializer<'_>>,
     ) -> Result<Arc<dyn ModelLoader>, BackendError>;
 }
 
@@ -210,10 +286,11 @@ impl<B: Backend> DynBackend for B {
         Backend::components(self)
     }
 
-    fn prepare_using(
+    fn prepare_on(
         self: Arc<Self>,
         id: &str,
         path: &Path,
+        device: Option<&str>,
         components: Vec<Component>,
         options: Option<&mut dyn erased_serde::Deserializer<'_>>,
     ) -> Result<Arc<dyn ModelLoader>, BackendError> {
@@ -255,7 +332,9 @@ impl<B: Backend> DynBackend for B {
             other => other,
         })?;
         Ok(Arc::new(
-            BackendModel::new(self, id, path, options).with_components(components),
+            BackendModel::new(self, id, path, options)
+                .with_components(components)
+                .on_device(device.map(str::to_owned)),
         ))
     }
 }

@@ -11,6 +11,9 @@
 //! * [`LoadProgress`]: progress in bytes; the cache starts and finishes it, a backend advances it.
 //! * The type-erased layer the cache and registries hold: [`DynBackend`], [`ModelLoader`],
 //!   [`OpenedModel`], [`Loaded`]; and [`FnLoader`] for models made of closures.
+//! * Tiers, optional: a backend that implements [`Backend::demote`] and [`Backend::promote`]
+//!   lets the cache move a model evicted from a device into host memory instead of unloading
+//!   it, and back on the next request ([`ModelLoader::relocate`]).
 //! * The dynamic plugin ABI: [`declare_plugin!`] and the [`plugin`] module. A dynamic plugin is
 //!   checked against [`CONTRACT_VERSION`], this crate's version, so a change to the cache does
 //!   not refuse plugins already built.
@@ -59,6 +62,7 @@ mod loaded;
 pub mod plugin;
 mod progress;
 mod shown;
+mod tiers;
 
 /// The version of this contract: a dynamic plugin must be built against the same one.
 pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -72,3 +76,4 @@ pub use inspection::Inspection;
 pub use loaded::{Loaded, LoadedParts};
 pub use progress::{LoadProgress, NoProgress};
 pub use shown::{Shown, shown};
+pub use tiers::{ModelValue, Move};

@@ -130,6 +130,25 @@ pub enum CacheError {
         /// The pools the cache has.
         known: Vec<String>,
     },
+    /// A model names a device the cache does not have.
+    #[error("model {id:?} names unknown device {device:?}; known devices: {}", if known.is_empty() { "none (add one with CacheBuilder::device, or [devices.\"NAME\"] in models.toml)".to_owned() } else { known.join(", ") })]
+    UnknownDevice {
+        /// The model ID.
+        id: String,
+        /// The device it names.
+        device: String,
+        /// The devices the cache has.
+        known: Vec<String>,
+    },
+    /// A model's placement cannot work as its policy asks (a pool together with a device,
+    /// demotion without a device, or from a backend that cannot move models).
+    #[error("model {id:?}: {reason}")]
+    Placement {
+        /// The model ID.
+        id: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
     /// The model holds a different type than the caller asked for.
     #[error(
         "model {id:?} holds a {actual}, not a {expected}{}",

@@ -175,6 +175,7 @@ fn register(cache: &ModelCache, setup: &Setup, m: usize) {
         size: spec.size,
         pool: None,
         uses: Vec::new(),
+        ..ModelPolicy::default()
     };
     if let Some(p) = spec.pool {
         policy = policy.pool(format!("pool{p}"));

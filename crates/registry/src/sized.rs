@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use modelcache_backend::{
-    BackendError, Component, Inspection, LoadProgress, Loaded, ModelLoader, OpenedModel,
+    BackendError, Component, Inspection, LoadProgress, Loaded, ModelLoader, ModelValue, Move,
+    OpenedModel,
 };
 use modelcache_core::format_bytes_exact;
 
@@ -38,6 +39,23 @@ impl ModelLoader for SizedLoader {
 
     fn components(&self) -> &[Component] {
         self.inner.components()
+    }
+
+    fn device(&self) -> Option<&str> {
+        self.inner.device()
+    }
+
+    fn moves(&self) -> bool {
+        self.inner.moves()
+    }
+
+    fn relocate(
+        &self,
+        model: &ModelValue,
+        bytes: u64,
+        to: Move<'_>,
+    ) -> Result<Loaded, BackendError> {
+        self.inner.relocate(model, bytes, to)
     }
 
     fn open(&self) -> Result<Box<dyn OpenedModel>, BackendError> {

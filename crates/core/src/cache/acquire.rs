@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::effects::Effects;
 use super::eviction::EvictionPolicy;
-use super::flight::{Flight, Leader, Work, panicked};
+use super::flight::{Flight, Kind, Leader, Work, panicked};
 use super::handle::{AnyHandle, Handle, Served};
 
 use super::resident::{Hold, Lease, Resident};
@@ -135,6 +135,12 @@ impl ModelCache {
         fx.finish(&self.shared);
         match start? {
             Start::Hit(lease) => Ok((lease, Served::Hit)),
+            Start::Join(flight) if flight.kind == Kind::Demote => {
+                // The model is moving to host memory: once it is there, ask again, which
+                // promotes it (a failed demotion unloaded it: asking again loads it).
+                drop(flight.wait(self.shared.lock_ledger_unchanged()));
+                self.acquire(id, None, progress, deadline)
+            }
             Start::Join(flight) => flight
                 .wait(self.shared.lock_ledger_unchanged())
                 .map(|l| (l, Served::Joined)),
@@ -205,7 +211,27 @@ impl ModelCache {
             flight.waiters.fetch_add(1, Ordering::Relaxed);
             return Ok(Start::Join(flight));
         }
-        let job = job_for(&st, id, work.take())?;
+        let mut job = job_for(&st, id, work.take())?;
+        if let Some((host, home, device)) = st.take_demoted(id) {
+            // Demoted: a load whose work is the move back to its device (its registered pool).
+            debug_assert_eq!(job.pool, Some(home));
+            job = match job.work {
+                Work::Loader(loader) => Job {
+                    size: job.size.or(Some(host.bytes)),
+                    work: Work::Promote {
+                        host,
+                        loader,
+                        device,
+                    },
+                    ..job
+                },
+                // A caller's own loader: it loads; the host copy goes after the lock.
+                work => {
+                    fx.dropped.push(host);
+                    Job { work, ..job }
+                }
+            };
+        }
         if st.budget == 0 {
             return Ok(Start::Uncached(job));
         }
@@ -289,6 +315,7 @@ impl ModelCache {
             type_id: loaded.type_id,
             bytes: loaded.bytes,
             pool,
+            home: None,
             keep_alive,
             pinned: AtomicBool::new(false),
             exclusive: (!loaded.shareable).then(|| Arc::new(async_lock::Mutex::new(()))),
@@ -330,6 +357,9 @@ pub(crate) fn hit(st: &mut State, id: &str) -> Option<Lease> {
     let Some(Slot::Ready(r)) = st.map.to_back(id) else {
         return None;
     };
+    if r.home.is_some() {
+        return None; // demoted: its request promotes it
+    }
     // Rising from any count under the lock: see `Resident::users`.
     r.users.fetch_add(1, Ordering::AcqRel);
     if st.eviction == EvictionPolicy::Cost {

@@ -79,18 +79,38 @@ pub(crate) struct Ledger {
     pub budget: u64,
     /// `(charged, budget)` per pool.
     pub pools: Vec<(u128, u64)>,
+    /// The pools that are devices: their members' bytes are not in host memory, so they count
+    /// against the device alone, not against the global (host) budget.
+    pub devices: Vec<usize>,
 }
 
 impl Ledger {
+    /// Whether bytes charged with `pool` count against the global (host) budget.
+    pub fn on_host(&self, pool: Option<usize>) -> bool {
+        pool.is_none_or(|p| !self.devices.contains(&p))
+    }
+
+    /// Whether `c`'s bytes count against `scope`.
+    pub fn counts(&self, c: &Candidate, scope: Scope) -> bool {
+        match scope {
+            None => self.on_host(c.pool),
+            Some(_) => c.pool == scope,
+        }
+    }
+
     pub fn remove(&mut self, bytes: u64, pool: Option<usize>) {
-        self.charged = self.charged.saturating_sub(u128::from(bytes));
+        if self.on_host(pool) {
+            self.charged = self.charged.saturating_sub(u128::from(bytes));
+        }
         if let Some(p) = pool.and_then(|p| self.pools.get_mut(p)) {
             p.0 = p.0.saturating_sub(u128::from(bytes));
         }
     }
 
     pub fn add(&mut self, bytes: u64, pool: Option<usize>) {
-        self.charged += u128::from(bytes);
+        if self.on_host(pool) {
+            self.charged += u128::from(bytes);
+        }
         if let Some(p) = pool.and_then(|p| self.pools.get_mut(p)) {
             p.0 += u128::from(bytes);
         }
@@ -142,8 +162,10 @@ pub(crate) fn decide(
 ) -> Verdict {
     let need128 = u128::from(need);
     let pool_ledger = pool.and_then(|p| ledger.pools.get(p).copied());
+    // A model on a device takes no host memory: the global budget is not its business.
+    let on_host = ledger.on_host(pool);
     if !allow_oversized {
-        if need > ledger.budget {
+        if on_host && need > ledger.budget {
             return Verdict::TooLarge {
                 scope: None,
                 budget: ledger.budget,
@@ -165,12 +187,18 @@ pub(crate) fn decide(
             (charged + need128).saturating_sub(budget)
         }
     };
-    let global_deficit = deficit(ledger.charged, ledger.budget);
+    let global_deficit = if on_host {
+        deficit(ledger.charged, ledger.budget)
+    } else {
+        0
+    };
     let pool_deficit = pool_ledger.map_or(0, |(c, b)| deficit(c, b));
     if choice.least_value && (global_deficit > 0 || pool_deficit > 0) {
         let pool_of = pool.map(|p| (p, pool_deficit));
         if let Some(victims) =
-            super::eviction::least_value(candidates, choice.order, global_deficit, pool_of)
+            super::eviction::least_value(candidates, choice.order, global_deficit, pool_of, |c| {
+                ledger.on_host(c.pool)
+            })
         {
             return Verdict::Fit(victims);
         }
@@ -188,7 +216,9 @@ pub(crate) fn decide(
             if c.pool == pool && c.holder.is_none() {
                 victims.push(i);
                 in_pool = in_pool.saturating_sub(u128::from(c.bytes));
-                global = global.saturating_sub(u128::from(c.bytes));
+                if on_host {
+                    global = global.saturating_sub(u128::from(c.bytes));
+                }
             }
         }
     }
@@ -196,7 +226,8 @@ pub(crate) fn decide(
         if global == 0 {
             break;
         }
-        if candidates[i].holder.is_none() && !victims.contains(&i) {
+        let c = &candidates[i];
+        if c.holder.is_none() && ledger.on_host(c.pool) && !victims.contains(&i) {
             victims.push(i);
             global = global.saturating_sub(u128::from(candidates[i].bytes));
         }
@@ -216,7 +247,9 @@ pub(crate) fn decide(
         for v in with_holders(candidates, i) {
             if !victims.contains(&v) {
                 victims.push(v);
-                global = global.saturating_sub(u128::from(candidates[v].bytes));
+                if ledger.on_host(candidates[v].pool) {
+                    global = global.saturating_sub(u128::from(candidates[v].bytes));
+                }
                 if pool.is_some() && candidates[v].pool == pool {
                     in_pool = in_pool.saturating_sub(u128::from(candidates[v].bytes));
                 }
@@ -225,7 +258,14 @@ pub(crate) fn decide(
     }
     if global == 0 && in_pool == 0 {
         if choice.least_value && victims.iter().all(|&v| candidates[v].freed_with.is_empty()) {
-            spare_needless(candidates, &mut victims, pool, global_deficit, pool_deficit);
+            spare_needless(
+                candidates,
+                ledger,
+                &mut victims,
+                pool,
+                global_deficit,
+                pool_deficit,
+            );
         }
         victims.sort_unstable();
         return Verdict::Fit(victims);
@@ -235,10 +275,10 @@ pub(crate) fn decide(
         if deficit == 0 {
             continue;
         }
-        let holders = holders_in(candidates, scope);
+        let holders = holders_in(candidates, ledger, scope);
         let may_free: u128 = candidates
             .iter()
-            .filter(|c| scope.is_none() || c.pool == scope)
+            .filter(|c| ledger.counts(c, scope))
             .filter(|c| c.holder.is_some_and(|h| h != HolderState::Pinned) && !c.fixed)
             .map(|c| u128::from(c.bytes))
             .sum();
@@ -288,6 +328,7 @@ fn with_holders(candidates: &[Candidate], i: usize) -> Vec<usize> {
 /// others already free in both budgets.
 fn spare_needless(
     candidates: &[Candidate],
+    ledger: &Ledger,
     victims: &mut Vec<usize>,
     pool: Option<usize>,
     global_deficit: u128,
@@ -296,7 +337,14 @@ fn spare_needless(
     let freed = |victims: &[usize], in_pool: bool| -> u128 {
         victims
             .iter()
-            .filter(|&&i| !in_pool || candidates[i].pool == pool)
+            .filter(|&&i| {
+                let c = &candidates[i];
+                if in_pool {
+                    c.pool == pool
+                } else {
+                    ledger.on_host(c.pool)
+                }
+            })
             .map(|&i| u128::from(candidates[i].bytes))
             .sum()
     };
@@ -318,10 +366,10 @@ fn spare_needless(
 }
 
 /// The candidates that hold bytes in `scope` and cannot be evicted now.
-fn holders_in(candidates: &[Candidate], scope: Scope) -> Vec<Holder> {
+fn holders_in(candidates: &[Candidate], ledger: &Ledger, scope: Scope) -> Vec<Holder> {
     candidates
         .iter()
-        .filter(|c| scope.is_none() || c.pool == scope)
+        .filter(|c| ledger.counts(c, scope))
         .filter(|c| c.bytes > 0)
         .filter_map(|c| {
             c.holder.map(|state| Holder {
@@ -339,6 +387,9 @@ pub(crate) enum Attempt {
     Admitted(Effects),
     /// Wait for room (the flight is queued).
     Wait,
+    /// Room is being made by moving models off the device (the flight is queued): finish these
+    /// effects, which run the moves, once the lock is released, then look again.
+    Moving(Effects),
     /// It cannot be admitted; the flight is out of the queue.
     Failed(CacheError),
 }
@@ -355,7 +406,8 @@ pub(crate) fn queued_ahead(
     let before = |q: &&Queued| flight.is_none_or(|f| !Arc::ptr_eq(&q.flight, f));
     for q in st.queue.iter().take_while(before) {
         let blocks_pool = q.pool.is_some() && q.pool == pool;
-        if q.global || blocks_pool {
+        // A request for a device takes no host memory: it never waits for the global budget.
+        if (q.global && !st.is_device(pool)) || blocks_pool {
             if ahead.is_empty() {
                 scope = if q.global { None } else { q.pool };
             }
@@ -411,10 +463,29 @@ impl Shared {
                             .into_iter()
                             .partition(|&i| !candidates[i].freed_with.is_empty());
                         for i in alone {
-                            st.evict(&candidates[i].id, EvictReason::Capacity, &mut fx);
+                            let id = &candidates[i].id;
+                            if st.demotable(id) {
+                                st.demote(id, &mut fx);
+                            } else {
+                                st.evict(id, EvictReason::Capacity, &mut fx);
+                            }
                         }
                         for i in order_components(&candidates, shared) {
                             st.evict(&candidates[i].id, EvictReason::Capacity, &mut fx);
+                        }
+                        if !fx.demotions.is_empty() {
+                            // The room is free once the demoted models' device copies are
+                            // gone: wait for the moves in the queue, keeping this place.
+                            if !was_queued {
+                                st.queue.push_back(Queued {
+                                    flight: Arc::clone(flight),
+                                    need,
+                                    global: false,
+                                    pool: flight.pool,
+                                });
+                            }
+                            st.note_budget(&self.signals);
+                            return Attempt::Moving(fx);
                         }
                         st.charge(need, flight.pool);
                         flight.reserved.store(need, Ordering::Relaxed);
@@ -427,7 +498,7 @@ impl Shared {
                         return Attempt::Admitted(fx);
                     }
                     Some((scope, ahead)) => {
-                        let mut holders = holders_in(&candidates, scope);
+                        let mut holders = holders_in(&candidates, &st.ledger(), scope);
                         holders.extend(ahead);
                         vec![Shortfall { scope, holders }]
                     }
@@ -517,6 +588,11 @@ impl Shared {
                     drop(st);
                     drop(components);
                     return Err(Refused::Failed(e));
+                }
+                Attempt::Moving(fx) => {
+                    drop(st);
+                    fx.finish(self);
+                    st = self.lock();
                 }
                 Attempt::Wait if must_give_way(&st, flight) => {
                     let fx = self.give_way(&mut st, flight, components);
@@ -690,6 +766,7 @@ mod tests {
             charged,
             budget,
             pools,
+            devices: Vec::new(),
         }
     }
 

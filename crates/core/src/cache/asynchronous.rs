@@ -26,9 +26,9 @@ use super::ModelCache;
 use super::acquire::{Components, Deadline, Start, component_failed, hit};
 use super::admission::{Attempt, RoomWaiter, must_give_way, own};
 use super::effects::Effects;
-use super::flight::{Flight, Leader, Work, panicked};
+use super::flight::{Flight, Kind, Leader, Work, panicked};
 use super::handle::Handle;
-use super::resident::Lease;
+use super::resident::{Lease, Resident};
 use super::state::Uses;
 use crate::error::CacheError;
 use modelcache_backend::ModelLoader;
@@ -60,7 +60,18 @@ impl ModelCache {
             id: id.into(),
             message: e.to_string(),
         })?;
-        let lease = match self.begin(id, &runtime, deadline)? {
+        let mut begin = self.begin(id, &runtime, deadline)?;
+        while let Begin::Join(join) = &begin {
+            if join.flight.kind != Kind::Demote {
+                break;
+            }
+            // As in `acquire`: once it has moved to host memory, ask again (promoting it).
+            if let Begin::Join(join) = begin {
+                drop(join.wait().await);
+            }
+            begin = self.begin(id, &runtime, deadline)?;
+        }
+        let lease = match begin {
             Begin::Hit(lease) => lease,
             Begin::Join(join) => join.wait().await?,
             Begin::Uncached(backend, keep_alive, loader, uses) => {
@@ -126,14 +137,22 @@ impl ModelCache {
                 let join = Join::new(self, Arc::clone(&leader.flight));
                 match job.work {
                     Work::Loader(loader) => {
-                        runtime.spawn(drive(leader, loader, job.size, job.uses));
+                        runtime.spawn(drive(leader, loader, None, job.size, job.uses));
+                    }
+                    Work::Promote {
+                        host,
+                        loader,
+                        device,
+                    } => {
+                        let promote = Some((host, device));
+                        runtime.spawn(drive(leader, loader, promote, job.size, job.uses));
                     }
                     Work::Opened(_) | Work::Once(_) => leader.fail(not_registered(id), false),
                 }
                 Ok(Begin::Join(join))
             }
             Ok(Start::Uncached(job)) => match job.work {
-                Work::Loader(loader) => Ok(Begin::Uncached(
+                Work::Loader(loader) | Work::Promote { loader, .. } => Ok(Begin::Uncached(
                     job.backend,
                     job.keep_alive,
                     loader,
@@ -169,7 +188,15 @@ fn not_registered(id: &str) -> CacheError {
 
 /// Leads a flight started by an async request: open (headers) and load on the blocking pool,
 /// the wait for room here.
-async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u64>, uses: Uses) {
+/// Leads a flight: loads with `loader`, or, with `promote` (a demoted model's host copy and
+/// its device), moves it back, loading with `loader` if the move fails.
+async fn drive(
+    mut leader: Leader,
+    loader: Arc<dyn ModelLoader>,
+    promote: Option<(Arc<Resident>, Arc<str>)>,
+    size: Option<u64>,
+    uses: Uses,
+) {
     if leader.withdrawn() {
         return;
     }
@@ -236,9 +263,14 @@ async fn drive(mut leader: Leader, loader: Arc<dyn ModelLoader>, size: Option<u6
     // From here the load completes the flight itself, even if this task is dropped; if the
     // runtime cannot run it, dropping the leader fails the flight.
     drop(tokio::task::spawn_blocking(move || {
-        let work = match opened {
-            Some(opened) => Work::Opened(opened),
-            None => Work::Loader(loader),
+        let work = match (opened, promote) {
+            (Some(opened), _) => Work::Opened(opened),
+            (None, Some((host, device))) => Work::Promote {
+                host,
+                loader,
+                device,
+            },
+            (None, None) => Work::Loader(loader),
         };
         leader.load(work, components, &NoProgress);
     }));
@@ -282,7 +314,7 @@ async fn admit(leader: &Leader, need: u64, components: Components) -> Admission 
     loop {
         let notified = shared.room.tasks.notified();
         tokio::pin!(notified);
-        let (timeout, gave_way): (Option<Duration>, Option<Effects>) = {
+        let (timeout, gave_way, moving): (Option<Duration>, Option<Effects>, Option<Effects>) = {
             let mut st = shared.lock();
             flight.holds.store(!held.is_empty(), Ordering::Relaxed);
             if flight.result.get().is_some() {
@@ -308,11 +340,16 @@ async fn admit(leader: &Leader, need: u64, components: Components) -> Admission 
                 Attempt::Wait if must_give_way(&st, flight) => {
                     let given = components.take().unwrap_or_default();
                     let fx = shared.give_way(&mut st, flight, given);
-                    (shared.signals.remaining(deadline), Some(fx))
+                    (shared.signals.remaining(deadline), Some(fx), None)
                 }
-                Attempt::Wait => (shared.signals.remaining(deadline), None),
+                Attempt::Wait => (shared.signals.remaining(deadline), None, None),
+                // The moves run on the blocking pool; their end notifies `room`.
+                Attempt::Moving(fx) => (shared.signals.remaining(deadline), None, Some(fx)),
             }
         };
+        if let Some(fx) = moving {
+            fx.finish(shared);
+        }
         let gave_way = gave_way.map(|fx| fx.finish(shared)).is_some();
         // `notified` was enabled under the lock: a change of room after it cannot be missed.
         match timeout {

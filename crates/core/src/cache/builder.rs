@@ -18,7 +18,8 @@ pub struct CacheBuilder {
     load_timeout: Duration,
     allow_oversized: bool,
     eviction: EvictionPolicy,
-    pools: Vec<(String, u64)>,
+    /// (name, budget, is a device)
+    pools: Vec<(String, u64, bool)>,
     clock: Arc<dyn Clock>,
     on_event: Option<EventHook>,
 }
@@ -75,11 +76,25 @@ impl CacheBuilder {
     /// Models in a pool count against both the pool and the global budget. Adding a pool
     /// again under the same name replaces its budget.
     #[must_use]
-    pub fn pool(mut self, name: impl Into<String>, budget: u64) -> Self {
-        let name = name.into();
-        match self.pools.iter_mut().find(|(n, _)| *n == name) {
-            Some(pool) => pool.1 = budget,
-            None => self.pools.push((name, budget)),
+    pub fn pool(self, name: impl Into<String>, budget: u64) -> Self {
+        self.scope(name.into(), budget, false)
+    }
+
+    /// Adds a device (`"cuda:0"`) with its own budget: the memory the cache may fill there.
+    /// Models placed on it ([`ModelPolicy::device`](crate::ModelPolicy::device)) count against
+    /// the device alone, not against the global budget, which is host memory's. A model with
+    /// [`demote`](crate::ModelPolicy::demote) evicted from it for room waits in host memory
+    /// (charged there) and moves back on its next request. Adding a device again under the same
+    /// name replaces its budget; a pool and a device cannot share a name (the later wins).
+    #[must_use]
+    pub fn device(self, name: impl Into<String>, budget: u64) -> Self {
+        self.scope(name.into(), budget, true)
+    }
+
+    fn scope(mut self, name: String, budget: u64, device: bool) -> Self {
+        match self.pools.iter_mut().find(|(n, _, _)| *n == name) {
+            Some(pool) => (pool.1, pool.2) = (budget, device),
+            None => self.pools.push((name, budget, device)),
         }
         self
     }
@@ -108,11 +123,12 @@ impl CacheBuilder {
             pools: self
                 .pools
                 .into_iter()
-                .map(|(name, budget)| Pool {
+                .map(|(name, budget, device)| Pool {
                     name: name.into(),
                     budget,
                     charged: 0,
                     over: false,
+                    device,
                 })
                 .collect(),
             budget: self.budget,

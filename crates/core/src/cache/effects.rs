@@ -24,6 +24,8 @@ pub(crate) struct Effects {
     /// A model became idle under the lock (a component let go by its evicted holder): requests
     /// waiting for room are woken once the lock is released.
     pub room: bool,
+    /// Models to move from a device to host memory (`tiers.rs`), first thing after the lock.
+    pub demotions: Vec<super::tiers::Demotion>,
 }
 
 impl Effects {
@@ -42,9 +44,13 @@ impl Effects {
             dropped,
             flights,
             room,
+            demotions,
         } = self;
         if room {
             shared.room.notify_all();
+        }
+        for demotion in demotions {
+            demotion.start(shared);
         }
         drop_all(&shared.signals, dropped, flights);
         shared.deliver_events();

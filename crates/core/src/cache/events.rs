@@ -83,6 +83,48 @@ pub enum CacheEvent {
         /// The budget.
         budget: u64,
     },
+    /// A model evicted from its device for room was moved to host memory, where it waits
+    /// (charged against the global budget) for its next request.
+    Demoted {
+        /// The model ID.
+        id: String,
+        /// The device it left.
+        device: String,
+        /// Its measured size in host memory.
+        bytes: u64,
+        /// How long the move took.
+        elapsed: Duration,
+    },
+    /// Moving a model from its device to host memory failed (or panicked): it was unloaded.
+    DemotionFailed {
+        /// The model ID.
+        id: String,
+        /// The device it left.
+        device: String,
+        /// What went wrong.
+        error: String,
+    },
+    /// A demoted model was moved back onto its device for a request.
+    Promoted {
+        /// The model ID.
+        id: String,
+        /// The device it is on again.
+        device: String,
+        /// Its measured size there.
+        bytes: u64,
+        /// How long the move took.
+        elapsed: Duration,
+    },
+    /// Moving a demoted model back failed (or panicked); it was loaded from its checkpoint
+    /// instead (a [`CacheEvent::Loaded`] or [`CacheEvent::LoadFailed`] follows).
+    PromotionFailed {
+        /// The model ID.
+        id: String,
+        /// The device it was to move to.
+        device: String,
+        /// What went wrong.
+        error: String,
+    },
     /// An entry left the cache.
     Evicted {
         /// The model ID.
@@ -120,6 +162,28 @@ impl CacheEvent {
                 still_held,
             } => {
                 tracing::info!(target: "modelcache", model = %id, bytes, ?reason, still_held, "evicted");
+            }
+            CacheEvent::Demoted {
+                id,
+                device,
+                bytes,
+                elapsed,
+            } => {
+                tracing::info!(target: "modelcache", model = %id, %device, bytes, ?elapsed, "demoted to host memory");
+            }
+            CacheEvent::Promoted {
+                id,
+                device,
+                bytes,
+                elapsed,
+            } => {
+                tracing::info!(target: "modelcache", model = %id, %device, bytes, ?elapsed, "promoted");
+            }
+            CacheEvent::DemotionFailed { id, device, error } => {
+                tracing::warn!(target: "modelcache", model = %id, %device, %error, "demotion failed; unloaded");
+            }
+            CacheEvent::PromotionFailed { id, device, error } => {
+                tracing::warn!(target: "modelcache", model = %id, %device, %error, "promotion failed; loading from the checkpoint");
             }
             CacheEvent::OverBudget {
                 pool,

@@ -264,6 +264,7 @@ pub(crate) fn least_value(
     order: &[usize],
     global: u128,
     pool: Option<(usize, u128)>,
+    on_host: impl Fn(&Candidate) -> bool,
 ) -> Option<Vec<usize>> {
     if order.len() > EXACT_UP_TO {
         return None;
@@ -274,7 +275,9 @@ pub(crate) fn least_value(
         for (bit, &i) in order.iter().enumerate() {
             if set & (1 << bit) != 0 {
                 let c = &candidates[i];
-                freed += u128::from(c.bytes);
+                if on_host(c) {
+                    freed += u128::from(c.bytes);
+                }
                 if pool.is_some_and(|(p, _)| c.pool == Some(p)) {
                     freed_pool += u128::from(c.bytes);
                 }

@@ -41,6 +41,8 @@ pub(crate) struct Flight {
     pub started: AtomicBool,
     /// Its leader holds components while it waits for room (see `Shared::give_way`).
     pub holds: AtomicBool,
+    /// What it does: a load, or a move of a loaded model between a device and host memory.
+    pub kind: Kind,
     pub result: OnceLock<Result<Arc<Resident>, CacheError>>,
     /// Notified when the result is published.
     pub done: Signal,
@@ -56,8 +58,17 @@ impl Flight {
             pinned: AtomicBool::new(pinned),
             started: AtomicBool::new(false),
             holds: AtomicBool::new(false),
+            kind: Kind::Load,
             result: OnceLock::new(),
             done: Signal::new(),
+        }
+    }
+
+    /// A flight of `kind` (see [`Kind`]).
+    pub fn of_kind(id: &str, pool: Option<usize>, pinned: bool, kind: Kind) -> Self {
+        Self {
+            kind,
+            ..Self::new(id, pool, pinned)
         }
     }
 
@@ -107,8 +118,25 @@ impl Flight {
     }
 }
 
+/// What a flight does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Loads the model (or promotes a demoted one, falling back to a load).
+    Load,
+    /// Copies a model evicted from its device into host memory (`tiers.rs`). Its requests
+    /// wait for it and then ask again, which promotes it.
+    Demote,
+}
+
 /// What a leader runs to load a model.
 pub(crate) enum Work<'a> {
+    /// A demoted model to move back to its device (`host` is its copy in host memory, whose
+    /// bytes are held until it is dropped); if that fails, `loader` loads it instead.
+    Promote {
+        host: Arc<Resident>,
+        loader: Arc<dyn ModelLoader>,
+        device: Arc<str>,
+    },
     /// A registered model not opened yet: its configured size was reserved instead.
     Loader(Arc<dyn ModelLoader>),
     /// A registered model opened before admission: its plan's bytes were reserved.
@@ -125,6 +153,11 @@ impl Work<'_> {
             Work::Loader(loader) => loader.open()?,
             Work::Opened(opened) => opened,
             Work::Once(load) => return load(),
+            // Moved by `Leader::load`; here (an uncached request) it is a load.
+            Work::Promote { loader, host, .. } => {
+                drop(host);
+                loader.open()?
+            }
         };
         progress.start(opened.read_bytes());
         let limit = opened.inspection().bytes;
@@ -251,16 +284,38 @@ impl Leader {
         let span = tracing::info_span!(target: "modelcache", "load", model = %self.flight.id, backend = %self.backend);
         let signals = &self.cache.shared.signals;
         let started = signals.now();
+        // A promotion: `Some(None)` when the model moved back, `Some(Some(error))` when the
+        // move failed and it was loaded from its checkpoint instead.
+        let mut promotion: Option<Option<String>> = None;
         let outcome = span.in_scope(|| {
             catch_unwind(AssertUnwindSafe(|| {
-                let loaded = work.run(progress);
+                let loaded = match work {
+                    Work::Promote {
+                        host,
+                        loader,
+                        device,
+                    } => match super::tiers::promote(&host, &*loader, &device, progress) {
+                        Ok(moved) => {
+                            promotion = Some(None);
+                            Ok(moved)
+                        }
+                        Err(e) => {
+                            promotion = Some(Some(e.to_string()));
+                            // The host copy goes first: its memory is free before the load.
+                            drop(host);
+                            progress.finish();
+                            Work::Loader(loader).run(progress)
+                        }
+                    },
+                    work => work.run(progress),
+                };
                 progress.finish();
                 loaded
             }))
         });
         let elapsed = signals.now().saturating_duration_since(started);
         match outcome {
-            Ok(Ok(loaded)) => self.succeed(loaded, elapsed, components),
+            Ok(Ok(loaded)) => self.succeed(loaded, elapsed, components, promotion),
             Ok(Err(e)) => {
                 let error = self.load_error(e);
                 self.fail(error, true);
@@ -303,7 +358,13 @@ impl Leader {
 
     /// Publishes a loaded model: charged at its measured size, handed to every waiter, and
     /// resident unless it was invalidated meanwhile or alone exceeds its budget.
-    fn succeed(mut self, loaded: Loaded, elapsed: Duration, components: Components) {
+    fn succeed(
+        mut self,
+        loaded: Loaded,
+        elapsed: Duration,
+        components: Components,
+        promotion: Option<Option<String>>,
+    ) {
         self.armed = false;
         let shared = &self.cache.shared;
         let flight = &self.flight;
@@ -334,8 +395,12 @@ impl Leader {
         );
         resident.pinned.store(pinned, Ordering::Relaxed);
         hold_components(&resident, &components);
-        st.costs
-            .record(&flight.id, &self.backend, measured, elapsed);
+        let promoted = promotion.as_ref().is_some_and(Option::is_none);
+        if !promoted {
+            // What a reload costs is what loads measure; a promotion is not one.
+            st.costs
+                .record(&flight.id, &self.backend, measured, elapsed);
+        }
         let orphan = st.drop_orphan(flight);
         let inserted = orphan.is_none();
         fx.flights.extend(orphan);
@@ -361,14 +426,33 @@ impl Leader {
                 .insert(Arc::clone(&resident.id), Slot::Ready(Arc::clone(&resident)));
             fx.drop_slot(replaced);
         }
-        st.counters.loaded(elapsed, measured);
-        st.emit(CacheEvent::Loaded {
-            id: flight.id.to_string(),
-            backend: self.backend.to_string(),
-            hint: reserved,
-            bytes: measured,
-            elapsed,
-        });
+        let device = st.pool_name(flight.pool).unwrap_or_default();
+        if let Some(Some(error)) = &promotion {
+            st.counters.promotion_failures += 1;
+            st.emit(CacheEvent::PromotionFailed {
+                id: flight.id.to_string(),
+                device: device.clone(),
+                error: error.clone(),
+            });
+        }
+        if promoted {
+            st.counters.promotions += 1;
+            st.emit(CacheEvent::Promoted {
+                id: flight.id.to_string(),
+                device,
+                bytes: measured,
+                elapsed,
+            });
+        } else {
+            st.counters.loaded(elapsed, measured);
+            st.emit(CacheEvent::Loaded {
+                id: flight.id.to_string(),
+                backend: self.backend.to_string(),
+                hint: reserved,
+                bytes: measured,
+                elapsed,
+            });
+        }
         if inserted && users == 0 && !pinned && self.keep_alive == Some(Duration::ZERO) {
             // Landed idle (its requests withdrew) with a keep-alive of zero: unloaded at once,
             // as the drop of its last handle would have done.
@@ -415,7 +499,7 @@ fn outgrown(st: &State, flight: &Flight, hint: u64, measured: u64) -> Option<Cac
         return None;
     }
     let pool = flight.pool.and_then(|p| st.pools.get(p));
-    let (budget, pool) = if measured > st.budget {
+    let (budget, pool) = if measured > st.budget && !st.is_device(flight.pool) {
         (st.budget, None)
     } else {
         let p = pool.filter(|p| measured > p.budget)?;

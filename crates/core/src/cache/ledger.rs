@@ -27,8 +27,11 @@ pub(crate) fn saturate(bytes: u128) -> u64 {
 }
 
 impl State {
+    /// Charges `bytes` to `pool` and, unless the pool is a device, to the global budget.
     pub fn charge(&mut self, bytes: u64, pool: Option<usize>) {
-        self.charged += u128::from(bytes);
+        if !self.is_device(pool) {
+            self.charged += u128::from(bytes);
+        }
         if let Some(p) = pool.and_then(|p| self.pools.get_mut(p)) {
             p.charged += u128::from(bytes);
         }
@@ -36,12 +39,14 @@ impl State {
 
     pub fn uncharge(&mut self, bytes: u64, pool: Option<usize>) {
         let bytes = u128::from(bytes);
-        debug_assert!(
-            self.charged >= bytes,
-            "uncharging {bytes} with {} charged",
-            self.charged
-        );
-        self.charged = self.charged.saturating_sub(bytes);
+        if !self.is_device(pool) {
+            debug_assert!(
+                self.charged >= bytes,
+                "uncharging {bytes} with {} charged",
+                self.charged
+            );
+            self.charged = self.charged.saturating_sub(bytes);
+        }
         if let Some(p) = pool.and_then(|p| self.pools.get_mut(p)) {
             debug_assert!(
                 p.charged >= bytes,
@@ -57,6 +62,9 @@ impl State {
             charged: self.charged,
             budget: self.budget,
             pools: self.pools.iter().map(|p| (p.charged, p.budget)).collect(),
+            devices: (0..self.pools.len())
+                .filter(|&p| self.pools[p].device)
+                .collect(),
         }
     }
 
@@ -80,7 +88,10 @@ impl State {
 
     /// The bytes of every charged item in `scope`.
     fn charged_items(&self, scope: Option<usize>) -> impl Iterator<Item = u64> + '_ {
-        let in_scope = move |pool: Option<usize>| scope.is_none() || pool == scope;
+        let in_scope = move |pool: Option<usize>| match scope {
+            None => !self.is_device(pool),
+            Some(_) => pool == scope,
+        };
         let slots = self.map.values().filter_map(move |slot| match slot {
             Slot::Loading(f) => in_scope(f.pool).then(|| f.reserved.load(Ordering::Relaxed)),
             Slot::Ready(r) => in_scope(r.pool).then_some(r.bytes),
@@ -115,8 +126,8 @@ impl State {
                 if c.holder.is_some() {
                     continue;
                 }
-                if self.scope_exceeded(None) || c.pool.is_some_and(|p| self.scope_exceeded(Some(p)))
-                {
+                let host = self.scope_exceeded(None) && !self.is_device(c.pool);
+                if host || c.pool.is_some_and(|p| self.scope_exceeded(Some(p))) {
                     if matches!(self.map.get(&*c.id), Some(super::state::Slot::Ready(_))) {
                         self.evict(&c.id, EvictReason::Capacity, fx);
                         evicted = true;
@@ -164,8 +175,11 @@ impl State {
     pub fn check_invariants(&self) {
         let mut global = 0u128;
         let mut pools = vec![0u128; self.pools.len()];
+        let devices: Vec<bool> = self.pools.iter().map(|p| p.device).collect();
         let mut add = |bytes: u64, pool: Option<usize>| {
-            global += u128::from(bytes);
+            if pool.is_none_or(|p| !devices[p]) {
+                global += u128::from(bytes);
+            }
             if let Some(p) = pool {
                 pools[p] += u128::from(bytes);
             }

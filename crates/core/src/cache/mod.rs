@@ -48,6 +48,7 @@ mod resident;
 mod signals;
 mod state;
 mod stats;
+mod tiers;
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;

@@ -18,6 +18,16 @@ pub struct ModelPolicy {
     /// loads them first (once, however many models use them), and while it is resident they
     /// stay resident; see [`ModelCache::register`](crate::ModelCache::register).
     pub uses: Vec<(String, String)>,
+    /// The device it is loaded onto (one added with
+    /// [`CacheBuilder::device`](crate::CacheBuilder::device)); its bytes count against that
+    /// device instead of the global (host) budget. `None` = host memory. Its loader must load
+    /// onto the same device (see `ModelLoader::device`).
+    pub device: Option<String>,
+    /// When it is evicted from its device for room, move it to host memory (charged there, if
+    /// the host budget has room for it now) instead of unloading it; its next request moves it
+    /// back ([`ModelLoader::relocate`](modelcache_backend::ModelLoader::relocate)) instead of
+    /// reading the checkpoint, and a failed move back falls back to a load.
+    pub demote: bool,
 }
 
 impl ModelPolicy {
@@ -46,6 +56,20 @@ impl ModelPolicy {
     #[must_use]
     pub fn using(mut self, role: impl Into<String>, id: impl Into<String>) -> Self {
         self.uses.push((role.into(), id.into()));
+        self
+    }
+
+    /// Sets [`device`](Self::device).
+    #[must_use]
+    pub fn on_device(mut self, device: impl Into<String>) -> Self {
+        self.device = Some(device.into());
+        self
+    }
+
+    /// Sets [`demote`](Self::demote).
+    #[must_use]
+    pub fn demoting(mut self, demote: bool) -> Self {
+        self.demote = demote;
         self
     }
 

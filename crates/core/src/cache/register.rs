@@ -24,7 +24,10 @@ impl ModelCache {
     /// # Errors
     /// [`CacheError::UnknownPool`] when the policy names a pool the cache does not have;
     /// [`CacheError::UnknownComponent`] when `uses` names a model not registered (or `id`);
-    /// [`CacheError::ComponentCycle`] when, through its components, the model would use itself.
+    /// [`CacheError::ComponentCycle`] when, through its components, the model would use itself;
+    /// [`CacheError::UnknownDevice`] when it names a device the cache does not have;
+    /// [`CacheError::Placement`] when it names a pool and a device, or asks to be demoted
+    /// without a device, with components, or from a backend that cannot move models.
     pub fn register(
         &self,
         id: impl Into<String>,
@@ -32,15 +35,15 @@ impl ModelCache {
         policy: ModelPolicy,
     ) -> Result<(), CacheError> {
         let id: Arc<str> = id.into().into();
+        // Read before the lock: no user code under it.
         let backend: Arc<str> = loader.backend().into();
+        let moves = policy.demote && loader.moves();
+        check_placement(&id, &policy, &backend, moves)?;
         let mut st = self.shared.lock();
-        let pool = match &policy.pool {
-            Some(name) => Some(st.pool_index(name).ok_or_else(|| CacheError::UnknownPool {
-                id: id.to_string(),
-                pool: name.clone(),
-                known: st.pools.iter().map(|p| p.name.to_string()).collect(),
-            })?),
-            None => None,
+        let pool = match (&policy.pool, &policy.device) {
+            (Some(name), _) => Some(scope_index(&st, &id, name, false)?),
+            (None, Some(device)) => Some(scope_index(&st, &id, device, true)?),
+            (None, None) => None,
         };
         let uses = components(&st, &id, &policy)?;
         let registered = Registered {
@@ -120,4 +123,70 @@ fn path_to(st: &State, from: &str, to: &str) -> Option<Vec<String>> {
         }
     }
     None
+}
+
+/// Checks what a policy asks of its model's place, before the lock.
+fn check_placement(
+    id: &str,
+    policy: &ModelPolicy,
+    backend: &str,
+    moves: bool,
+) -> Result<(), CacheError> {
+    let refuse = |reason: String| {
+        Err(CacheError::Placement {
+            id: id.to_owned(),
+            reason,
+        })
+    };
+    if let (Some(pool), Some(device)) = (&policy.pool, &policy.device) {
+        return refuse(format!(
+            "it names pool {pool:?} and device {device:?}; a model on a device counts against \
+             that device's budget, so it cannot be in a pool too"
+        ));
+    }
+    if policy.demote {
+        if policy.device.is_none() {
+            return refuse(
+                "demote needs a device: a model in host memory has no cheaper place to go".into(),
+            );
+        }
+        if !policy.uses.is_empty() {
+            return refuse(
+                "a model with components cannot be demoted (its components would have to move \
+                 with it); leave demote off or its uses out"
+                    .into(),
+            );
+        }
+        if !moves {
+            return refuse(format!(
+                "demote is on, but backend {backend:?} cannot move models between a device and \
+                 host memory (it does not implement Backend::demote and Backend::promote)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The index of the pool (or, with `device`, the device) `name`.
+fn scope_index(st: &State, id: &str, name: &str, device: bool) -> Result<usize, CacheError> {
+    let known = |device: bool| {
+        st.pools
+            .iter()
+            .filter(|p| p.device == device)
+            .map(|p| p.name.to_string())
+            .collect()
+    };
+    match st.pool_index(name) {
+        Some(i) if st.pools[i].device == device => Ok(i),
+        _ if device => Err(CacheError::UnknownDevice {
+            id: id.to_owned(),
+            device: name.to_owned(),
+            known: known(true),
+        }),
+        _ => Err(CacheError::UnknownPool {
+            id: id.to_owned(),
+            pool: name.to_owned(),
+            known: known(false),
+        }),
+    }
 }

@@ -23,7 +23,13 @@ impl ModelCache {
             } else {
                 0
             },
-            held_bytes: saturate(st.held.values().map(|h| u128::from(h.bytes)).sum()),
+            held_bytes: saturate(
+                st.held
+                    .values()
+                    .filter(|h| !st.is_device(h.pool))
+                    .map(|h| u128::from(h.bytes))
+                    .sum(),
+            ),
             hits: c.hits,
             misses: c.misses,
             loads: c.loads,
@@ -49,23 +55,36 @@ impl ModelCache {
                     name: p.name.to_string(),
                     budget: p.budget,
                     charged: saturate(p.charged),
+                    device: p.device,
                 })
                 .collect(),
+            demotions: c.demotions,
+            demotion_failures: c.demotion_failures,
+            promotions: c.promotions,
+            promotion_failures: c.promotion_failures,
             ..CacheStats::default()
         };
+        // Bytes on devices are in their pools' figures, not in the global (host) ones.
+        let host = |pool: Option<usize>| !st.is_device(pool);
         for (_, f) in &st.orphans {
             s.loading += 1;
-            loading += u128::from(f.reserved.load(Ordering::Relaxed));
+            if host(f.pool) {
+                loading += u128::from(f.reserved.load(Ordering::Relaxed));
+            }
         }
         for slot in st.map.values() {
             match slot {
                 Slot::Ready(r) => {
                     s.entries += 1;
-                    resident += u128::from(r.bytes);
+                    if host(r.pool) {
+                        resident += u128::from(r.bytes);
+                    }
                 }
                 Slot::Loading(f) => {
                     s.loading += 1;
-                    loading += u128::from(f.reserved.load(Ordering::Relaxed));
+                    if host(f.pool) {
+                        loading += u128::from(f.reserved.load(Ordering::Relaxed));
+                    }
                 }
             }
         }
@@ -90,7 +109,9 @@ impl ModelCache {
                     pinned: r.is_pinned(),
                     loading: false,
                     idle_since: r.idle_since(),
-                    pool: st.pool_name(r.pool),
+                    pool: st.pool_name(r.pool.filter(|_| !st.is_device(r.pool))),
+                    device: st.pool_name(r.pool.filter(|_| st.is_device(r.pool))),
+                    demoted_from: st.pool_name(r.home),
                     uses: r
                         .components
                         .lock()
@@ -114,7 +135,9 @@ impl ModelCache {
                     pinned: f.pinned.load(Ordering::Relaxed),
                     loading: true,
                     idle_since: None,
-                    pool: st.pool_name(f.pool),
+                    pool: st.pool_name(f.pool.filter(|_| !st.is_device(f.pool))),
+                    device: st.pool_name(f.pool.filter(|_| st.is_device(f.pool))),
+                    demoted_from: None,
                     uses: Vec::new(),
                     used_by: Vec::new(),
                 },

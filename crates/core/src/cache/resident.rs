@@ -29,6 +29,9 @@ pub(crate) struct Resident {
     pub type_id: std::any::TypeId,
     pub bytes: u64,
     pub pool: Option<usize>,
+    /// For a model demoted from a device to host memory: that device (the pool index its
+    /// next request promotes it to). A demoted model is never a hit; its request promotes it.
+    pub home: Option<usize>,
     pub keep_alive: Option<Duration>,
     pub pinned: AtomicBool,
     /// `None` for shareable models: callers are not serialized.
@@ -47,6 +50,32 @@ pub(crate) struct Resident {
 }
 
 impl Resident {
+    /// A copy of `from` moved to another tier (`loaded`, from the backend's move), in the place
+    /// `from` is demoted to: host memory, with `from`'s device as its home.
+    pub fn moved(from: &Resident, loaded: modelcache_backend::Loaded, users: usize) -> Arc<Self> {
+        let loaded = loaded.into_parts();
+        Arc::new(Resident {
+            id: Arc::clone(&from.id),
+            backend: Arc::clone(&from.backend),
+            value: loaded.value,
+            type_name: loaded.type_name,
+            type_id: loaded.type_id,
+            bytes: loaded.bytes,
+            pool: None,
+            home: from.pool,
+            keep_alive: from.keep_alive,
+            pinned: AtomicBool::new(false),
+            exclusive: (!loaded.shareable).then(|| Arc::new(async_lock::Mutex::new(()))),
+            users: AtomicUsize::new(users),
+            // Idle from now, for its keep-alive.
+            idle_since: AtomicU64::new(from.signals.nanos_since_epoch()),
+            settled: AtomicBool::new(false),
+            components: Mutex::new(Vec::new()),
+            cache: Weak::clone(&from.cache),
+            signals: Arc::clone(&from.signals),
+        })
+    }
+
     /// SeqCst: paired with the room-waiter and over-budget flags (see `Lease::drop`).
     pub fn is_idle(&self) -> bool {
         self.users.load(Ordering::SeqCst) == 0

@@ -48,6 +48,9 @@ pub(crate) struct Pool {
     pub charged: u128,
     /// Whether the last budget check found it over its budget.
     pub over: bool,
+    /// A device (`CacheBuilder::device`): its members count against it alone, not against
+    /// the global budget, which is host memory's.
+    pub device: bool,
 }
 
 /// An evicted resident that callers still hold.
@@ -106,6 +109,12 @@ pub(crate) fn address(r: &Resident) -> usize {
 impl State {
     pub fn pool_index(&self, name: &str) -> Option<usize> {
         self.pools.iter().position(|p| &*p.name == name)
+    }
+
+    /// Whether `pool` is a device (its members' bytes are not host memory).
+    pub fn is_device(&self, pool: Option<usize>) -> bool {
+        pool.and_then(|p| self.pools.get(p))
+            .is_some_and(|p| p.device)
     }
 
     pub fn pool_name(&self, pool: Option<usize>) -> Option<String> {

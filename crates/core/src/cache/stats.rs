@@ -24,6 +24,10 @@ pub(crate) struct Counters {
     pub load_time: Duration,
     pub load_times: LoadHistogram,
     pub bytes_loaded: u64,
+    pub demotions: u64,
+    pub demotion_failures: u64,
+    pub promotions: u64,
+    pub promotion_failures: u64,
 }
 
 impl Counters {
@@ -95,7 +99,7 @@ pub struct CacheStats {
     /// Bytes charged above the global budget now (0 when within it); see
     /// [`CacheEvent::OverBudget`](crate::CacheEvent::OverBudget).
     pub over_budget: u64,
-    /// Bytes of resident entries.
+    /// Bytes of resident entries in host memory (those on devices are in [`pools`](Self::pools)).
     pub resident_bytes: u64,
     /// Bytes reserved by loads in flight.
     pub loading_bytes: u64,
@@ -137,8 +141,16 @@ pub struct CacheStats {
     pub bytes_loaded: u64,
     /// How idle models are chosen for eviction.
     pub eviction: EvictionPolicy,
-    /// Per-pool usage.
+    /// Per-pool usage, devices included ([`PoolStats::device`]).
     pub pools: Vec<PoolStats>,
+    /// Models moved from a device to host memory instead of being unloaded.
+    pub demotions: u64,
+    /// Moves to host memory that failed (the model was unloaded instead).
+    pub demotion_failures: u64,
+    /// Demoted models moved back onto their device for a request.
+    pub promotions: u64,
+    /// Moves back that failed (the model was loaded from its checkpoint instead).
+    pub promotion_failures: u64,
     /// Bytes that sharing components saves now: for each resident component, its bytes times
     /// the resident models holding it, less the one copy charged.
     pub shared_bytes_saved: u64,
@@ -153,6 +165,8 @@ pub struct PoolStats {
     pub budget: u64,
     /// Bytes charged against it (saturating at `u64::MAX`).
     pub charged: u64,
+    /// Whether it is a device (its members do not count against the global budget).
+    pub device: bool,
 }
 
 /// One row of [`ModelCache::entries`](crate::ModelCache::entries).
@@ -175,6 +189,10 @@ pub struct EntryInfo {
     pub idle_since: Option<Instant>,
     /// Its pool.
     pub pool: Option<String>,
+    /// The device it is on (`None`: host memory).
+    pub device: Option<String>,
+    /// For a model demoted to host memory: the device its next request moves it back to.
+    pub demoted_from: Option<String>,
     /// The components it holds, as (role, model ID).
     pub uses: Vec<(String, String)>,
     /// The resident models that hold it as a component (their holds count in `handles`).

@@ -157,6 +157,7 @@ impl ModelConfig {
                 .iter()
                 .map(|u| (u.role.clone(), u.id.clone()))
                 .collect(),
+            ..ModelPolicy::default()
         }
     }
 }

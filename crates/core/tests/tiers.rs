@@ -1,0 +1,448 @@
+//! Tiers on a CPU-only machine: a backend that simulates a device (its models say where they
+//! are, and its moves can be made to fail, panic or wait) checks demotion and promotion
+//! against the device and host budgets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+use common::{check_invariants, until};
+use modelcache_backend::{
+    Backend, BackendError, BackendModel, Inspection, LoadProgress, ModelSource, Opened,
+};
+use modelcache_core::{CacheError, CacheEvent, ModelCache, ModelPolicy};
+
+const DEVICE: &str = "sim:0";
+
+/// A model of the simulated backend: where it is, and which load made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SimModel {
+    place: String,
+    load: usize,
+}
+
+/// A backend whose "device" is a label: loads put models on their source's device, moves
+/// relabel them. Counters and switches are shared with the test.
+#[derive(Default)]
+struct Sim {
+    bytes: u64,
+    loads: AtomicUsize,
+    demotes: AtomicUsize,
+    promotes: AtomicUsize,
+    fail_demote: AtomicBool,
+    panic_demote: AtomicBool,
+    fail_promote: AtomicBool,
+    panic_promote: AtomicBool,
+    /// When set, the next demotion says it started and waits to be released.
+    gate: Mutex<Option<(Sender<()>, Receiver<()>)>>,
+}
+
+impl Backend for Sim {
+    type Options = ();
+    type Model = SimModel;
+    type Plan = String;
+
+    fn name(&self) -> &str {
+        "sim"
+    }
+
+    fn open(&self, source: &ModelSource<'_, ()>) -> Result<Opened<String>, BackendError> {
+        let place = source.device.unwrap_or("host").to_owned();
+        Ok(Opened::new(place, Inspection::of_bytes(self.bytes)))
+    }
+
+    fn load(
+        &self,
+        place: String,
+        _limit: u64,
+        _progress: &dyn LoadProgress,
+    ) -> Result<SimModel, BackendError> {
+        let load = self.loads.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(SimModel { place, load })
+    }
+
+    fn moves(&self) -> bool {
+        true
+    }
+
+    fn demote(&self, model: &SimModel) -> Result<SimModel, BackendError> {
+        let gate = self.gate.lock().unwrap().take();
+        if let Some((started, release)) = gate {
+            started.send(()).unwrap();
+            release.recv().unwrap();
+        }
+        assert!(!self.panic_demote.load(Ordering::SeqCst), "demote exploded");
+        if self.fail_demote.load(Ordering::SeqCst) {
+            return Err(BackendError::other("host memory refused the copy"));
+        }
+        self.demotes.fetch_add(1, Ordering::SeqCst);
+        Ok(SimModel {
+            place: "host".into(),
+            load: model.load,
+        })
+    }
+
+    fn promote(&self, model: &SimModel, device: &str) -> Result<SimModel, BackendError> {
+        assert!(
+            !self.panic_promote.load(Ordering::SeqCst),
+            "promote exploded"
+        );
+        if self.fail_promote.load(Ordering::SeqCst) {
+            return Err(BackendError::other("the device refused the copy"));
+        }
+        assert_eq!(model.place, "host", "promoted a model that was not demoted");
+        self.promotes.fetch_add(1, Ordering::SeqCst);
+        Ok(SimModel {
+            place: device.to_owned(),
+            load: model.load,
+        })
+    }
+}
+
+/// Registers `id` on the device, demoting, with a backend of its own charging `bytes`.
+fn on_device(cache: &ModelCache, id: &str, bytes: u64) -> Arc<Sim> {
+    let sim = Arc::new(Sim {
+        bytes,
+        ..Sim::default()
+    });
+    let loader = BackendModel::new(Arc::clone(&sim), id, "/sim", ()).on_device(Some(DEVICE.into()));
+    let policy = ModelPolicy::default().on_device(DEVICE).demoting(true);
+    cache.register(id, Arc::new(loader), policy).unwrap();
+    sim
+}
+
+/// A cache with `host` bytes of host memory and `device` bytes on [`DEVICE`], recording events.
+fn cache(host: u64, device: u64) -> (ModelCache, Arc<Mutex<Vec<CacheEvent>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&events);
+    let cache = ModelCache::builder()
+        .budget(host)
+        .device(DEVICE, device)
+        .on_event(move |e| seen.lock().unwrap().push(e.clone()))
+        .build();
+    (cache, events)
+}
+
+fn device_charged(cache: &ModelCache) -> u64 {
+    let s = cache.stats();
+    let d = s.pools.iter().find(|p| p.name == DEVICE).unwrap();
+    assert!(d.device);
+    d.charged
+}
+
+fn place(cache: &ModelCache, id: &str) -> String {
+    cache.get::<SimModel>(id).unwrap().lock().place.clone()
+}
+
+#[test]
+fn a_model_on_a_device_counts_against_the_device_not_host_memory() {
+    let (cache, _) = cache(10, 100);
+    let a = on_device(&cache, "a", 60);
+    assert_eq!(place(&cache, "a"), DEVICE);
+    let s = check_invariants(&cache);
+    assert_eq!((s.charged, s.resident_bytes), (0, 0));
+    assert_eq!(device_charged(&cache), 60);
+    let entry = &cache.entries()[0];
+    assert_eq!(entry.device.as_deref(), Some(DEVICE));
+    assert_eq!(
+        (entry.pool.as_ref(), entry.demoted_from.as_ref()),
+        (None, None)
+    );
+    assert_eq!(a.loads.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn eviction_from_the_device_demotes_and_the_next_request_promotes_without_a_load() {
+    let (cache, events) = cache(100, 50);
+    let a = on_device(&cache, "a", 30);
+    let b = on_device(&cache, "b", 30);
+    assert_eq!(place(&cache, "a"), DEVICE);
+    // b needs the device: a goes to host memory, charged there.
+    assert_eq!(place(&cache, "b"), DEVICE);
+    let s = check_invariants(&cache);
+    assert_eq!((s.charged, device_charged(&cache)), (30, 30));
+    assert_eq!((s.demotions, s.promotions, s.evictions), (1, 0, 0));
+    let demoted = cache.entries().into_iter().find(|e| e.id == "a").unwrap();
+    assert_eq!(demoted.demoted_from.as_deref(), Some(DEVICE));
+    assert_eq!(demoted.device, None);
+    // a again: b is demoted for it and a moves back, read from host memory, not the disk.
+    let handle = cache.get::<SimModel>("a").unwrap();
+    assert_eq!(
+        *handle.lock(),
+        SimModel {
+            place: DEVICE.into(),
+            load: 1
+        }
+    );
+    drop(handle);
+    let s = check_invariants(&cache);
+    assert_eq!((s.charged, device_charged(&cache)), (30, 30));
+    assert_eq!((s.demotions, s.promotions, s.loads), (2, 1, 2));
+    assert_eq!(a.loads.load(Ordering::SeqCst), 1);
+    assert_eq!(b.loads.load(Ordering::SeqCst), 1);
+    assert_eq!(a.promotes.load(Ordering::SeqCst), 1);
+    let kinds: Vec<&'static str> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            CacheEvent::Loaded { .. } => Some("loaded"),
+            CacheEvent::Demoted { .. } => Some("demoted"),
+            CacheEvent::Promoted { .. } => Some("promoted"),
+            CacheEvent::Evicted { .. } => Some("evicted"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["loaded", "demoted", "loaded", "demoted", "promoted"],
+        "in the order the state changed"
+    );
+}
+
+#[test]
+fn a_failed_promotion_falls_back_to_a_load_from_the_checkpoint() {
+    let (cache, events) = cache(100, 50);
+    let a = on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    drop(cache.get::<SimModel>("b").unwrap());
+    a.fail_promote.store(true, Ordering::SeqCst);
+    let handle = cache.get::<SimModel>("a").unwrap();
+    assert_eq!(
+        *handle.lock(),
+        SimModel {
+            place: DEVICE.into(),
+            load: 2
+        },
+        "loaded again, onto the device"
+    );
+    drop(handle);
+    let s = check_invariants(&cache);
+    assert_eq!((s.promotions, s.promotion_failures), (0, 1));
+    // b was demoted for a; a's host copy is gone.
+    assert_eq!((s.charged, device_charged(&cache)), (30, 30));
+    let events = events.lock().unwrap();
+    let failed = events
+        .iter()
+        .position(
+            |e| matches!(e, CacheEvent::PromotionFailed { error, .. } if error.contains("refused")),
+        )
+        .expect("a PromotionFailed event");
+    assert!(
+        matches!(&events[failed + 1..], [CacheEvent::Loaded { id, .. }, ..] if id == "a"),
+        "the load follows the failure: {events:?}"
+    );
+}
+
+#[test]
+fn a_panicking_promotion_falls_back_to_a_load_too() {
+    let (cache, _) = cache(100, 50);
+    let a = on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    drop(cache.get::<SimModel>("b").unwrap());
+    a.panic_promote.store(true, Ordering::SeqCst);
+    assert_eq!(cache.get::<SimModel>("a").unwrap().lock().load, 2);
+    let s = check_invariants(&cache);
+    assert_eq!(s.promotion_failures, 1);
+    assert_eq!((s.charged, device_charged(&cache)), (30, 30));
+}
+
+#[test]
+fn a_failed_or_panicking_demotion_unloads_and_still_makes_room() {
+    for panic in [false, true] {
+        let (cache, events) = cache(100, 50);
+        let a = on_device(&cache, "a", 30);
+        on_device(&cache, "b", 30);
+        drop(cache.get::<SimModel>("a").unwrap());
+        if panic {
+            a.panic_demote.store(true, Ordering::SeqCst);
+        } else {
+            a.fail_demote.store(true, Ordering::SeqCst);
+        }
+        assert_eq!(place(&cache, "b"), DEVICE);
+        let s = check_invariants(&cache);
+        assert_eq!((s.demotions, s.demotion_failures), (0, 1));
+        assert_eq!((s.charged, device_charged(&cache)), (0, 30), "a is gone");
+        assert!(!cache.contains("a"));
+        assert!(
+            events
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|e| matches!(e, CacheEvent::DemotionFailed { id, .. } if id == "a"))
+        );
+        // It loads again from its checkpoint.
+        a.fail_demote.store(false, Ordering::SeqCst);
+        a.panic_demote.store(false, Ordering::SeqCst);
+        assert_eq!(cache.get::<SimModel>("a").unwrap().lock().load, 2);
+        check_invariants(&cache);
+    }
+}
+
+#[test]
+fn without_room_in_host_memory_a_model_is_unloaded_instead() {
+    let (cache, _) = cache(20, 50);
+    let a = on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    drop(cache.get::<SimModel>("b").unwrap());
+    let s = check_invariants(&cache);
+    assert_eq!((s.demotions, s.evicted_by.capacity), (0, 1));
+    assert_eq!(s.charged, 0);
+    assert_eq!(a.demotes.load(Ordering::SeqCst), 0);
+    assert_eq!(cache.get::<SimModel>("a").unwrap().lock().load, 2);
+}
+
+#[test]
+fn a_demoted_model_is_evicted_like_any_host_model_when_host_memory_is_needed() {
+    let (cache, _) = cache(40, 50);
+    let a = on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    let host = common::counting(&cache, "host", 20, ModelPolicy::default());
+    drop(cache.get::<SimModel>("a").unwrap());
+    drop(cache.get::<SimModel>("b").unwrap());
+    assert_eq!(cache.stats().charged, 30, "a waits in host memory");
+    drop(cache.get::<common::Model>("host").unwrap());
+    let s = check_invariants(&cache);
+    assert_eq!((s.charged, s.evicted_by.capacity), (20, 1));
+    assert_eq!(host.load(Ordering::SeqCst), 1);
+    // a is gone from both tiers: its request loads it.
+    assert_eq!(cache.get::<SimModel>("a").unwrap().lock().load, 2);
+    assert_eq!(a.promotes.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_model_in_use_is_never_demoted_and_a_pinned_one_never_leaves() {
+    let cache = ModelCache::builder()
+        .budget(100)
+        .device(DEVICE, 50)
+        .load_timeout(std::time::Duration::ZERO)
+        .build();
+    on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    let held = cache.get::<SimModel>("a").unwrap();
+    let e = cache.get::<SimModel>("b").map(|_| ()).unwrap_err();
+    assert!(matches!(e, CacheError::NoRoom { .. }), "{e}");
+    drop(held);
+    cache.set_pinned("a", true).unwrap();
+    let e = cache.get::<SimModel>("b").map(|_| ()).unwrap_err();
+    assert!(matches!(e, CacheError::NoRoom { .. }), "{e}");
+    let s = check_invariants(&cache);
+    assert_eq!(s.demotions, 0);
+}
+
+#[test]
+fn requests_for_a_model_being_demoted_wait_for_it_then_promote_it_once() {
+    let (cache, _) = cache(100, 50);
+    let a = on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    let (started_tx, started) = channel();
+    let (release, release_rx) = channel();
+    *a.gate.lock().unwrap() = Some((started_tx, release_rx));
+    // b's request demotes a; the copy waits at the gate.
+    let c = cache.clone();
+    let b_thread =
+        std::thread::spawn(move || c.get::<SimModel>("b").map(|h| h.lock().place.clone()));
+    started.recv().unwrap();
+    assert_eq!(
+        device_charged(&cache),
+        30,
+        "a's device copy is charged until it is gone"
+    );
+    assert_eq!(cache.stats().charged, 30, "and its host copy is reserved");
+    // Requests for a now join the demotion.
+    let misses = cache.stats().misses;
+    let askers: Vec<_> = (0..4)
+        .map(|_| {
+            let c = cache.clone();
+            std::thread::spawn(move || c.get::<SimModel>("a").map(|h| h.lock().clone()))
+        })
+        .collect();
+    until(|| cache.stats().misses == misses + 4);
+    release.send(()).unwrap();
+    assert_eq!(b_thread.join().unwrap().unwrap(), DEVICE);
+    // They ask again once a is in host memory: b is demoted in turn, a promoted once. The
+    // device holds one of them at a time, so each asker gets a on the device.
+    for asker in askers {
+        let got = asker.join().unwrap().unwrap();
+        assert_eq!(got.place, DEVICE);
+        assert_eq!(got.load, 1);
+    }
+    let s = check_invariants(&cache);
+    assert_eq!(a.loads.load(Ordering::SeqCst), 1);
+    assert_eq!(a.promotes.load(Ordering::SeqCst), 1);
+    assert_eq!((s.demotions, s.promotions), (2, 1));
+}
+
+#[test]
+fn placements_that_cannot_work_are_refused_at_registration() {
+    let cache = ModelCache::builder()
+        .budget(100)
+        .device(DEVICE, 50)
+        .pool("family", 50)
+        .build();
+    let sim = || Arc::new(BackendModel::new(Arc::new(Sim::default()), "m", "/sim", ()));
+    let refused = |policy: ModelPolicy, loader: Arc<dyn modelcache_backend::ModelLoader>| {
+        cache.register("m", loader, policy).unwrap_err().to_string()
+    };
+    let e = refused(ModelPolicy::default().on_device("cuda:7"), sim());
+    assert!(
+        e.contains("unknown device \"cuda:7\"") && e.contains(DEVICE),
+        "{e}"
+    );
+    let e = refused(ModelPolicy::default().on_device("family"), sim());
+    assert!(
+        e.contains("unknown device \"family\""),
+        "a pool is not a device: {e}"
+    );
+    let e = refused(ModelPolicy::default().pool(DEVICE), sim());
+    assert!(e.contains("unknown pool"), "a device is not a pool: {e}");
+    let e = refused(
+        ModelPolicy::default().on_device(DEVICE).pool("family"),
+        sim(),
+    );
+    assert!(e.contains("cannot be in a pool too"), "{e}");
+    let e = refused(ModelPolicy::default().demoting(true), sim());
+    assert!(e.contains("demote needs a device"), "{e}");
+    let plain = common::loader("m", 10);
+    let e = refused(
+        ModelPolicy::default().on_device(DEVICE).demoting(true),
+        plain,
+    );
+    assert!(e.contains("cannot move models"), "{e}");
+    common::counting(&cache, "t5", 10, ModelPolicy::default());
+    let e = refused(
+        ModelPolicy::default()
+            .on_device(DEVICE)
+            .demoting(true)
+            .using("text_encoder", "t5"),
+        sim(),
+    );
+    assert!(e.contains("with components cannot be demoted"), "{e}");
+    // On a device without demotion, any backend will do.
+    cache
+        .register(
+            "plain",
+            common::loader("plain", 10),
+            ModelPolicy::default().on_device(DEVICE),
+        )
+        .unwrap();
+}
+
+#[test]
+fn sizes_near_u64_max_on_a_device_leave_host_memory_alone() {
+    let (cache, _) = cache(10, u64::MAX);
+    on_device(&cache, "huge", u64::MAX - 1);
+    on_device(&cache, "small", 1);
+    drop(cache.get::<SimModel>("huge").unwrap());
+    drop(cache.get::<SimModel>("small").unwrap());
+    let s = check_invariants(&cache);
+    assert_eq!(device_charged(&cache), u64::MAX);
+    assert_eq!((s.charged, s.demotions), (0, 0));
+}
