@@ -122,19 +122,21 @@ fn row_problem(registry: &Registry, row: &ModelCheck, problem: &CheckProblem) ->
 }
 
 pub fn pools_text(registry: &Registry) -> String {
-    if registry.pools().is_empty() {
-        return String::new();
-    }
-    let pools: Vec<String> = registry
-        .pools()
-        .iter()
-        .map(|(n, b)| match *b {
-            // A pool whose budget is invalid is kept unlimited (the problem says why).
-            u64::MAX => format!("{n} unlimited"),
-            b => format!("{n} {}", format_bytes(b)),
-        })
-        .collect();
-    format!(", pools: {}", pools.join(", "))
+    let list = |what: &str, scopes: &[(String, u64)]| {
+        if scopes.is_empty() {
+            return String::new();
+        }
+        let scopes: Vec<String> = scopes
+            .iter()
+            .map(|(n, b)| match *b {
+                // A budget that is invalid is kept unlimited (the problem says why).
+                u64::MAX => format!("{n} unlimited"),
+                b => format!("{n} {}", format_bytes(b)),
+            })
+            .collect();
+        format!(", {what}: {}", scopes.join(", "))
+    };
+    list("pools", registry.pools()) + &list("devices", registry.devices())
 }
 
 pub fn ls(args: &Args) -> Result<(), Failure> {
@@ -152,7 +154,7 @@ pub fn ls(args: &Args) -> Result<(), Failure> {
         "pin",
         "keep-alive",
         "size",
-        "pool",
+        "pool/device",
         "path",
     ]);
     for m in in_file_order(registry) {
@@ -165,7 +167,12 @@ pub fn ls(args: &Args) -> Result<(), Failure> {
                 |d| humantime::format_duration(d).to_string(),
             ),
             m.policy.size.map_or_else(|| "hint".into(), format_bytes),
-            m.policy.pool.clone().unwrap_or_else(|| "-".into()),
+            match (&m.policy.pool, &m.policy.device) {
+                (Some(pool), _) => pool.clone(),
+                (None, Some(device)) if m.policy.demote => format!("{device} (demotes)"),
+                (None, Some(device)) => device.clone(),
+                (None, None) => "-".into(),
+            },
             m.path.display().to_string(),
         ]);
     }

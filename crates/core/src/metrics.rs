@@ -10,10 +10,10 @@
 //!
 //! | metric | type | labels | what |
 //! |---|---|---|---|
-//! | `modelcache_model_resident_bytes` | gauge | `model`, `backend`, `device`, `pool` | each resident model's charged bytes |
+//! | `modelcache_model_resident_bytes` | gauge | `model`, `backend`, `device`, `pool`, `demoted_from` | each resident model's charged bytes |
 //! | `modelcache_model_loading_bytes` | gauge | as above | each load in flight: its reservation |
 //! | `modelcache_models_info` | gauge, always 1 | `running_lora_adapters`, `waiting_lora_adapters`, `max_lora` | resident and loading model IDs (sorted, comma-separated) and the number of registered models, in the labels of vLLM's `vllm:lora_requests_info`, which routers already read (docs/fleet.md) |
-//! | `modelcache_budget_bytes` | gauge | `scope` (`global`, `pool`), `pool` | a budget (`+Inf`: unlimited) |
+//! | `modelcache_budget_bytes` | gauge | `scope` (`global`, `pool`, `device`), `pool` or `device` | a budget (`+Inf`: unlimited) |
 //! | `modelcache_charged_bytes` | gauge | as above | bytes charged against it |
 //! | `modelcache_resident_bytes`, `_loading_bytes`, `_held_bytes` | gauge | | the global charge by kind (held: evicted, still in use) |
 //! | `modelcache_shared_saved_bytes` | gauge | | bytes shared components save now (a component's bytes times its resident users, less the one copy) |
@@ -26,12 +26,14 @@
 //! | `modelcache_waits_total`, `_wait_timeouts_total` | counter | | requests that waited for room / ran out of time |
 //! | `modelcache_evictions_total` | counter | `reason` ([`EvictReason::as_str`]) | evictions, every reason listed even at 0 |
 //! | `modelcache_evicted_bytes_total` | counter | | bytes of those evictions |
+//! | `modelcache_demotions_total`, `_demotion_failures_total` | counter | | models moved from a device to host memory instead of unloaded / moves that failed (unloaded) |
+//! | `modelcache_promotions_total`, `_promotion_failures_total` | counter | | demoted models moved back to their device / moves back that failed (loaded instead) |
 //!
-//! `device` is [`DEVICE`] (`cpu`) for every model: the cache has no notion of devices yet (a
-//! pool may stand for one; its name is the `pool` label, absent for models in no pool).
-//! Demotions to a cheaper tier are not exported because the cache has no tiers yet; a
-//! `modelcache_demotions_total` counter belongs here when it does. Label values are escaped
-//! by the encoder, so a model ID cannot forge a line.
+//! `device` is the device a model is on ([`ModelCache::builder`]'s `device`, models.toml's
+//! `[devices.NAME]`), or [`DEVICE`] (`cpu`) for a model in host memory; a model demoted to host
+//! memory has `device="cpu"` and `demoted_from` naming the device its next request moves it
+//! back to. `pool` is absent for models in no pool. Label values are escaped by the encoder,
+//! so a model ID cannot forge a line.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -59,7 +61,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::{CacheStats, EntryInfo, EvictReason, ModelCache};
 
-/// The `device` label of every model: the cache keeps models in host memory only, so far.
+/// The `device` label of a model in host memory.
 pub const DEVICE: &str = "cpu";
 
 /// The content type of what [`render`] writes (Prometheus text format, version 0.0.4).
@@ -118,9 +120,13 @@ fn model_labels(e: &EntryInfo) -> Labels {
     let mut labels = vec![
         ("model", e.id.clone()),
         ("backend", e.backend.clone()),
-        ("device", DEVICE.to_owned()),
+        (
+            "device",
+            e.device.clone().unwrap_or_else(|| DEVICE.to_owned()),
+        ),
     ];
     labels.extend(e.pool.clone().map(|p| ("pool", p)));
+    labels.extend(e.demoted_from.clone().map(|d| ("demoted_from", d)));
     labels
 }
 
@@ -184,9 +190,12 @@ fn encode_budget(m: &mut MetricEncoder, labels: &Labels, budget: u64) -> fmt::Re
 
 fn write_budgets(enc: &mut DescriptorEncoder, s: &CacheStats) -> fmt::Result {
     let global: Labels = vec![("scope", "global".to_owned())];
-    let pool =
-        |name: &str| -> Labels { vec![("scope", "pool".to_owned()), ("pool", name.to_owned())] };
-    let help = "Each budget in bytes (+Inf: unlimited), global and per pool.";
+    let pool = |p: &crate::PoolStats| -> Labels {
+        let kind = if p.device { "device" } else { "pool" };
+        vec![("scope", kind.to_owned()), (kind, p.name.clone())]
+    };
+    let help = "Each budget in bytes (+Inf: unlimited): global (host memory), per pool and per \
+                device.";
     let mut m = enc.encode_descriptor(
         "modelcache_budget",
         help,
@@ -195,7 +204,7 @@ fn write_budgets(enc: &mut DescriptorEncoder, s: &CacheStats) -> fmt::Result {
     )?;
     encode_budget(&mut m, &global, s.budget)?;
     for p in &s.pools {
-        encode_budget(&mut m, &pool(&p.name), p.budget)?;
+        encode_budget(&mut m, &pool(p), p.budget)?;
     }
     let help = "Bytes charged against each budget: resident, loading and held after eviction.";
     let mut m = enc.encode_descriptor(
@@ -206,7 +215,7 @@ fn write_budgets(enc: &mut DescriptorEncoder, s: &CacheStats) -> fmt::Result {
     )?;
     m.encode_family(&global)?.encode_gauge(&s.charged)?;
     for p in &s.pools {
-        m.encode_family(&pool(&p.name))?.encode_gauge(&p.charged)?;
+        m.encode_family(&pool(p))?.encode_gauge(&p.charged)?;
     }
     gauge(
         enc,
@@ -319,7 +328,32 @@ fn write_counters(enc: &mut DescriptorEncoder, s: &CacheStats) -> fmt::Result {
         "Bytes of the evicted models.",
         Some(Unit::Bytes),
         s.bytes_evicted,
-    )
+    )?;
+    for (name, help, value) in [
+        (
+            "modelcache_demotions",
+            "Models moved from a device to host memory instead of being unloaded.",
+            s.demotions,
+        ),
+        (
+            "modelcache_demotion_failures",
+            "Moves to host memory that failed (the model was unloaded).",
+            s.demotion_failures,
+        ),
+        (
+            "modelcache_promotions",
+            "Demoted models moved back onto their device for a request.",
+            s.promotions,
+        ),
+        (
+            "modelcache_promotion_failures",
+            "Moves back to a device that failed (the model was loaded instead).",
+            s.promotion_failures,
+        ),
+    ] {
+        counter(enc, name, help, None, value)?;
+    }
+    Ok(())
 }
 
 fn gauge(

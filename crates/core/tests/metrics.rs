@@ -299,8 +299,15 @@ fn the_exposition_parses_back_to_the_cache_state() {
         "cumulative"
     );
 
-    // No tiers yet: no demotions are exported (see the metrics module's docs).
-    assert!(samples.iter().all(|s| !s.name.contains("demot")));
+    // No devices here: no moves (tests/tiers.rs exports some).
+    for name in [
+        "modelcache_demotions_total",
+        "modelcache_demotion_failures_total",
+        "modelcache_promotions_total",
+        "modelcache_promotion_failures_total",
+    ] {
+        assert_eq!(value(&samples, name, &[]), 0.0, "{name}");
+    }
 
     // Clearing counts as its own reason and leaves no model resident.
     cache.clear();
@@ -371,17 +378,17 @@ fn a_model_id_cannot_forge_a_line() {
     assert_eq!(value(&samples, "modelcache_hits_total", &[]), 0.0);
 }
 
-/// One node of a fleet: a speech model and two large models sharing a GPU pool that holds one of
-/// them at a time. What docs/fleet.md shows.
+/// One node of a fleet: a speech model in host memory and two large models sharing a GPU that
+/// holds one of them at a time. What docs/fleet.md shows.
 fn fleet_node() -> ModelCache {
     let clock = Arc::new(ManualClock::new());
     let gib = 1u64 << 30;
     let cache = ModelCache::builder()
         .budget(24 * gib)
-        .pool("gpu0", 16 * gib)
+        .device("cuda:0", 16 * gib)
         .clock(clock.clone())
         .build();
-    let gpu = || ModelPolicy::default().pool("gpu0");
+    let gpu = || ModelPolicy::default().on_device("cuda:0");
     let s = Duration::from_millis;
     model(
         &cache,

@@ -446,3 +446,23 @@ fn sizes_near_u64_max_on_a_device_leave_host_memory_alone() {
     assert_eq!(device_charged(&cache), u64::MAX);
     assert_eq!((s.charged, s.demotions), (0, 0));
 }
+
+#[test]
+fn the_export_says_which_device_each_model_is_on_and_counts_the_moves() {
+    let (cache, _) = cache(100, 50);
+    on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    drop(cache.get::<SimModel>("b").unwrap());
+    let text = modelcache_core::metrics::render(&cache);
+    let has = |line: &str| assert!(text.contains(line), "no {line:?} in\n{text}");
+    has(
+        "modelcache_model_resident_bytes{model=\"a\",backend=\"sim\",device=\"cpu\",demoted_from=\"sim:0\"} 30\n",
+    );
+    has("modelcache_model_resident_bytes{model=\"b\",backend=\"sim\",device=\"sim:0\"} 30\n");
+    has("modelcache_budget_bytes{scope=\"device\",device=\"sim:0\"} 50\n");
+    has("modelcache_charged_bytes{scope=\"device\",device=\"sim:0\"} 30\n");
+    has("modelcache_charged_bytes{scope=\"global\"} 30\n");
+    has("modelcache_demotions_total 1\n");
+    has("modelcache_promotions_total 0\n");
+}

@@ -129,13 +129,20 @@ impl Registry {
                 }
                 let bytes = row.bytes.unwrap_or(0);
                 if !self.allow_oversized() && budget > 0 {
-                    let pool = m.policy.pool.as_ref().and_then(|name| {
-                        self.pools()
+                    let find = |scopes: &[(String, u64)], name: &String| {
+                        scopes
                             .iter()
                             .find(|(p, _)| p == name)
                             .map(|(p, b)| (p.clone(), *b))
-                    });
-                    if bytes > budget {
+                    };
+                    let pool = match (&m.policy.pool, &m.policy.device) {
+                        (Some(name), _) => find(self.pools(), name),
+                        (None, Some(name)) => find(self.devices(), name),
+                        (None, None) => None,
+                    };
+                    // A model on a device takes no host memory.
+                    let on_host = m.policy.device.is_none();
+                    if on_host && bytes > budget {
                         row.problem = Some(CheckProblem::TooLarge { budget, pool: None });
                     } else if let Some((name, pool_budget)) = pool.filter(|(_, b)| bytes > *b) {
                         row.problem = Some(CheckProblem::TooLarge {

@@ -65,6 +65,21 @@ pub enum ConfigError {
         /// The pools the file defines.
         known: Vec<String>,
     },
+    /// A model names a device that has no `[devices.NAME]` table.
+    #[error(
+        "{at}: unknown device {device:?} for model {model:?}; known: {}",
+        names(known)
+    )]
+    UnknownDevice {
+        /// Where the device is named.
+        at: Location,
+        /// The model.
+        model: String,
+        /// The device it names.
+        device: String,
+        /// The devices the file defines.
+        known: Vec<String>,
+    },
     /// A model's `uses` names a model the file does not configure.
     #[error(
         "{at}: model {model:?} uses {used:?} as {role}, but no [models.{used}] is configured; {}",
@@ -191,6 +206,7 @@ impl ConfigError {
         match self {
             Self::Syntax { model, .. } | Self::Path { model, .. } => model.as_deref(),
             Self::UnknownPool { model, .. }
+            | Self::UnknownDevice { model, .. }
             | Self::UnknownComponent { model, .. }
             | Self::UsesItself { model, .. }
             | Self::UsesCycle { model, .. }
@@ -217,6 +233,7 @@ impl ConfigError {
         match self {
             Self::Syntax { at, .. }
             | Self::UnknownPool { at, .. }
+            | Self::UnknownDevice { at, .. }
             | Self::Path { at, .. }
             | Self::UnknownComponent { at, .. }
             | Self::UsesItself { at, .. }
@@ -237,6 +254,7 @@ impl ConfigError {
             Self::File(e) => e.path(),
             Self::Syntax { at, .. }
             | Self::UnknownPool { at, .. }
+            | Self::UnknownDevice { at, .. }
             | Self::Path { at, .. }
             | Self::UnknownComponent { at, .. }
             | Self::UsesItself { at, .. }

@@ -68,6 +68,7 @@ pub struct Registry {
     used_by: BTreeMap<String, Vec<String>>,
     file: PathBuf,
     pools: Vec<(String, u64)>,
+    devices: Vec<(String, u64)>,
     allow_oversized: bool,
     load_timeout: Duration,
 }
@@ -164,6 +165,11 @@ impl Registry {
             .values()
             .map(|p| Ok((p.name.clone(), config.pool_bytes(p)?)))
             .collect::<Result<Vec<_>, ConfigError>>()?;
+        let devices = config
+            .devices
+            .values()
+            .map(|d| Ok((d.name.clone(), config.device_bytes(d)?)))
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         let mut cache = cache
             .budget(budget)
             .load_timeout(config.cache.load_timeout)
@@ -171,6 +177,9 @@ impl Registry {
             .eviction(config.cache.eviction);
         for (name, bytes) in &pools {
             cache = cache.pool(name.clone(), *bytes);
+        }
+        for (name, bytes) in &devices {
+            cache = cache.device(name.clone(), *bytes);
         }
         let cache = cache.build();
         for entry in order.iter().filter_map(|id| models.get(id)) {
@@ -192,6 +201,7 @@ impl Registry {
             used_by,
             file: config.file.clone(),
             pools,
+            devices,
             allow_oversized: config.cache.allow_oversized,
             load_timeout: config.cache.load_timeout,
         })
@@ -234,6 +244,11 @@ impl Registry {
     /// The pools and their budgets in bytes.
     pub fn pools(&self) -> &[(String, u64)] {
         &self.pools
+    }
+
+    /// The devices and their budgets in bytes.
+    pub fn devices(&self) -> &[(String, u64)] {
+        &self.devices
     }
 
     pub(crate) fn allow_oversized(&self) -> bool {
@@ -345,6 +360,7 @@ fn prepare(
     m: &ModelConfig,
     components: Vec<Component>,
 ) -> Result<Arc<dyn ModelLoader>, RegistryError> {
+    let device = m.device.as_deref();
     let options_error = |source| RegistryError::Options {
         at: m.options_at.clone().unwrap_or_else(|| m.at.clone()),
         model: m.id.clone(),
@@ -355,11 +371,11 @@ fn prepare(
         Some(table) => {
             let mut de = <dyn erased_serde::Deserializer>::erase(toml::Value::Table(table.clone()));
             Arc::clone(backend)
-                .prepare_using(&m.id, &m.path, components, Some(&mut de))
+                .prepare_on(&m.id, &m.path, device, components, Some(&mut de))
                 .map_err(options_error)
         }
         None => Arc::clone(backend)
-            .prepare_using(&m.id, &m.path, components, None)
+            .prepare_on(&m.id, &m.path, device, components, None)
             .map_err(options_error),
     }
 }

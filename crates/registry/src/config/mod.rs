@@ -39,7 +39,7 @@ use doc::{Table, Walk};
 use source::Source;
 
 /// The tables of a models.toml.
-const TABLES: &[&str] = &["cache", "models", "pools", "plugins"];
+const TABLES: &[&str] = &["cache", "models", "pools", "devices", "plugins"];
 
 /// A parsed models.toml.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +54,8 @@ pub struct Config {
     pub models: BTreeMap<String, ModelConfig>,
     /// `[pools.NAME]`, by name.
     pub pools: BTreeMap<String, PoolConfig>,
+    /// `[devices.NAME]` (`[devices."cuda:0"]`), by name: a device's memory, with its budget.
+    pub devices: BTreeMap<String, PoolConfig>,
     /// `[plugins]`.
     pub plugins: PluginsConfig,
 }
@@ -151,24 +153,40 @@ impl Config {
             cache: CacheConfig::default(),
             models: BTreeMap::new(),
             pools: BTreeMap::new(),
+            devices: BTreeMap::new(),
             plugins: PluginsConfig::default(),
             file: file.clone(),
         };
-        // Pools first: models name them.
-        for e in entries.iter().filter(|e| e.key == "pools") {
-            let Some(pools) = Table::entry(&mut walk, "pools", None, e) else {
-                continue;
-            };
-            for p in pools.all() {
-                let name = format!("pools.{}", header_key(p.key));
-                if let Some(t) = Table::entry(&mut walk, &name, None, &p) {
-                    let pool = PoolConfig::walk(p.key, &t, &mut walk);
-                    config.pools.insert(p.key.to_owned(), pool);
+        // Pools and devices first: models name them.
+        for kind in ["pools", "devices"] {
+            for e in entries.iter().filter(|e| e.key == kind) {
+                let Some(tables) = Table::entry(&mut walk, kind, None, e) else {
+                    continue;
+                };
+                for p in tables.all() {
+                    let name = format!("{kind}.{}", header_key(p.key));
+                    let Some(t) = Table::entry(&mut walk, &name, None, &p) else {
+                        continue;
+                    };
+                    let budget = PoolConfig::walk(p.key, &t, &mut walk);
+                    if kind == "devices" && config.pools.contains_key(p.key) {
+                        let message = format!(
+                            "{:?} is both a pool and a device: give them different names",
+                            p.key
+                        );
+                        walk.problem(&p.key_span, message);
+                    } else if kind == "devices" {
+                        config.devices.insert(p.key.to_owned(), budget);
+                    } else {
+                        config.pools.insert(p.key.to_owned(), budget);
+                    }
                 }
             }
         }
         let pool_names: Vec<String> = config.pools.keys().cloned().collect();
         let pool_names: Vec<&str> = pool_names.iter().map(String::as_str).collect();
+        let device_names: Vec<String> = config.devices.keys().cloned().collect();
+        let device_names: Vec<&str> = device_names.iter().map(String::as_str).collect();
         // Every model ID the file configures, with problems or not: what `uses` may name.
         let mut in_file: Vec<&str> = Vec::new();
         for e in &entries {
@@ -189,9 +207,14 @@ impl Config {
                         let Some(t) = Table::entry(&mut walk, &name, model, &m) else {
                             continue;
                         };
-                        if let Some(model) =
-                            ModelConfig::walk(m.key, &m.key_span, &t, &mut walk, &pool_names, var)
-                        {
+                        if let Some(model) = ModelConfig::walk(
+                            m.key,
+                            &m.key_span,
+                            &t,
+                            &mut walk,
+                            (&pool_names, &device_names),
+                            var,
+                        ) {
                             config.models.insert(model.id.clone(), model);
                         }
                     }
@@ -201,7 +224,7 @@ impl Config {
                         config.plugins = PluginsConfig::walk(&t, &mut walk, var);
                     }
                 }
-                _ => {} // pools: above
+                _ => {} // pools and devices: above
             }
         }
         uses::check(&mut config.models, &in_file, &mut walk.problems);
@@ -245,11 +268,26 @@ impl Config {
     /// # Errors
     /// When its share of memory cannot be resolved on this system.
     pub fn pool_bytes(&self, pool: &PoolConfig) -> Result<u64, ConfigError> {
-        pool.budget.resolve().map_err(|source| ConfigError::Budget {
-            file: self.file.clone(),
-            what: format!("[pools.{}] budget", pool.name),
-            source,
-        })
+        self.named_budget("pools", pool)
+    }
+
+    /// A device's budget in bytes.
+    ///
+    /// # Errors
+    /// When its share of memory cannot be resolved on this system.
+    pub fn device_bytes(&self, device: &PoolConfig) -> Result<u64, ConfigError> {
+        self.named_budget("devices", device)
+    }
+
+    fn named_budget(&self, kind: &str, named: &PoolConfig) -> Result<u64, ConfigError> {
+        named
+            .budget
+            .resolve()
+            .map_err(|source| ConfigError::Budget {
+                file: self.file.clone(),
+                what: format!("[{kind}.{}] budget", header_key(&named.name)),
+                source,
+            })
     }
 
     /// The cache policy of `model`, its keep-alive defaulting to `[cache] keep_alive`.

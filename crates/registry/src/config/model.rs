@@ -24,6 +24,8 @@ const KEYS: &[&str] = &[
     "options",
     "pool",
     "uses",
+    "device",
+    "demote",
 ];
 
 /// One `[models.ID]` table.
@@ -55,6 +57,12 @@ pub struct ModelConfig {
     /// `uses`: the models that provide parts of this one, by role, in the order written
     /// (see [`UseConfig`]). Uses found on disk are added when the registry is built.
     pub uses: Vec<UseConfig>,
+    /// `device`: a `[devices.NAME]` it is loaded onto, counting against that device's budget
+    /// instead of `[cache] budget` (host memory).
+    pub device: Option<String>,
+    /// `demote`: evicted from its device for room, it moves to host memory instead of being
+    /// unloaded, and back on its next request (default false; needs `device`).
+    pub demote: bool,
 }
 
 impl ModelConfig {
@@ -65,7 +73,7 @@ impl ModelConfig {
         id_span: &Range<usize>,
         table: &Table<'_>,
         walk: &mut Walk<'_>,
-        pools: &[&str],
+        (pools, devices): (&[&str], &[&str]),
         var: &dyn Fn(&str) -> Option<String>,
     ) -> Option<Self> {
         let before = walk.problems.len();
@@ -83,7 +91,11 @@ impl ModelConfig {
             options_at: None,
             pool: None,
             uses: Vec::new(),
+            device: None,
+            demote: false,
         };
+        let mut demote_at = None;
+        let mut pool_at = None;
         table.require(walk, &["backend", "path"]);
         for e in table.entries(walk, KEYS) {
             match e.key {
@@ -132,10 +144,47 @@ impl ModelConfig {
                         continue;
                     }
                     m.pool = Some(pool);
+                    pool_at = Some(e.span());
+                }
+                "device" => {
+                    let Some(device) = table.value::<String>(walk, &e) else {
+                        continue;
+                    };
+                    if !devices.contains(&device.as_str()) {
+                        walk.problems.push(ConfigError::UnknownDevice {
+                            at: src.at(&e.span()),
+                            model: id.to_owned(),
+                            device,
+                            known: devices.iter().map(|d| (*d).to_owned()).collect(),
+                        });
+                        continue;
+                    }
+                    m.device = Some(device);
+                }
+                "demote" => {
+                    m.demote = table.value(walk, &e).unwrap_or(false);
+                    demote_at = Some(e.span());
                 }
                 "uses" => m.uses = uses::walk(id, table, &e, walk),
                 _ => {} // `entries` returns known keys only
             }
+        }
+        if let (Some(span), Some(device)) = (&pool_at, &m.device) {
+            let message = format!(
+                "model {id:?} names a pool and device {device:?}: a model on a device counts \
+                 against that device's budget, so leave `pool` out"
+            );
+            walk.problem(span, message);
+        }
+        if let Some(span) = demote_at
+            .as_ref()
+            .filter(|_| m.demote && m.device.is_none())
+        {
+            let message = format!(
+                "model {id:?} has demote = true but no device: demotion moves a model from a \
+                 [devices.NAME] to host memory; add device = \"...\" or leave demote out"
+            );
+            walk.problem(span, message);
         }
         (walk.problems.len() == before).then_some(m)
     }
@@ -157,7 +206,8 @@ impl ModelConfig {
                 .iter()
                 .map(|u| (u.role.clone(), u.id.clone()))
                 .collect(),
-            ..ModelPolicy::default()
+            device: self.device.clone(),
+            demote: self.demote,
         }
     }
 }
