@@ -66,7 +66,14 @@ pub fn plan(args: &Args, ids: &[String], hold: bool) -> Result<(), Failure> {
                     evictions += evicts.len();
                     let v: Vec<String> = evicts
                         .iter()
-                        .map(|h| format!("{} ({})", h.id, format_bytes(h.bytes)))
+                        .map(|h| {
+                            let demoted = if h.demoted {
+                                ", demoted to host memory"
+                            } else {
+                                ""
+                            };
+                            format!("{} ({}{demoted})", h.id, format_bytes(h.bytes))
+                        })
                         .collect();
                     format!("loads; evicts {}", v.join(", "))
                 }

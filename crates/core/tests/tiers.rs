@@ -466,3 +466,30 @@ fn the_export_says_which_device_each_model_is_on_and_counts_the_moves() {
     has("modelcache_demotions_total 1\n");
     has("modelcache_promotions_total 0\n");
 }
+
+#[test]
+fn plan_says_which_victims_would_be_demoted() {
+    let (cache, _) = cache(40, 50);
+    on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    on_device(&cache, "c", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    // b would demote a (host has room for it); c after it would find host memory full and
+    // unload b.
+    let plan = cache.plan(&["b", "c"]).unwrap();
+    let victims: Vec<(String, bool)> = plan
+        .steps
+        .iter()
+        .flat_map(|s| match &s.outcome {
+            modelcache_core::StepOutcome::Load { evicts } => evicts.clone(),
+            _ => Vec::new(),
+        })
+        .map(|v| (v.id, v.demoted))
+        .collect();
+    assert_eq!(victims, [("a".to_owned(), true), ("b".to_owned(), false)]);
+    // And get does the same.
+    drop(cache.get::<SimModel>("b").unwrap());
+    drop(cache.get::<SimModel>("c").unwrap());
+    let s = check_invariants(&cache);
+    assert_eq!((s.demotions, s.evicted_by.capacity), (1, 1));
+}

@@ -198,14 +198,14 @@ fn an_unknown_key_gives_line_column_and_what_was_expected() {
     assert_eq!(
         e,
         "/etc/mc/models.toml:4:1: in [models.flux-schnell]: unknown key `pinned`; did you mean \
-         `pin`? (known: `backend`, `path`, `pin`, `keep_alive`, `size`, `options`, `pool`, `uses`)"
+         `pin`? (known: `backend`, `path`, `pin`, `keep_alive`, `size`, `options`, `pool`, `uses`, `device`, `demote`)"
     );
 
     let e = error("[cahce]\nbudget = 0\n");
     assert_eq!(
         e,
         "/etc/mc/models.toml:1:2: unknown table `cahce`; did you mean `cache`? \
-         (known: `cache`, `models`, `pools`, `plugins`)"
+         (known: `cache`, `models`, `pools`, `devices`, `plugins`)"
     );
 
     let e = error("[cache]\nbudget = 0\nkeepalive = \"1m\"\n");
@@ -265,7 +265,7 @@ fn every_problem_is_reported_in_one_pass_each_located() {
             "/etc/mc/models.toml:8:8: in [models.a]: `size`: invalid size \"99999999999999999999GiB\": \
              too large: the most is 18446744073709551615 bytes (16 EiB)",
             "/etc/mc/models.toml:9:1: in [models.a]: unknown key `pinn`; did you mean `pin`? \
-             (known: `backend`, `path`, `pin`, `keep_alive`, `size`, `options`, `pool`, `uses`)",
+             (known: `backend`, `path`, `pin`, `keep_alive`, `size`, `options`, `pool`, `uses`, `device`, `demote`)",
             "/etc/mc/models.toml:13:1: in [models.c]: missing key `backend`",
             "/etc/mc/models.toml:15:8: unknown pool \"gpu\" for model \"c\"; known: none",
         ]

@@ -4,19 +4,22 @@
 
 use std::sync::{Arc, Mutex};
 
-use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
+use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource};
 use modelcache_core::ModelCache;
 use modelcache_registry::{Backends, Config, ConfigError, Registry, RegistryError};
 
 const FILE: &str = "/etc/mc/models.toml";
 const HEAD: &str = "[cache]\nbudget = \"1MiB\"\n[devices.\"cuda:0\"]\nbudget = \"2MiB\"\n";
 
+/// The devices each open was asked for, in order.
+type Opened = Arc<Mutex<Vec<Option<String>>>>;
+
 /// A backend that records the device each open was asked for; `moves` says whether it can
 /// demote.
 struct Placed {
     name: &'static str,
     moves: bool,
-    opened_on: Arc<Mutex<Vec<Option<String>>>>,
+    opened_on: Opened,
 }
 
 impl Backend for Placed {
@@ -28,13 +31,19 @@ impl Backend for Placed {
         self.name
     }
 
-    fn open(&self, src: &ModelSource<'_, ()>) -> Result<Opened<String>, BackendError> {
+    fn open(
+        &self,
+        src: &ModelSource<'_, ()>,
+    ) -> Result<modelcache_backend::Opened<String>, BackendError> {
         self.opened_on
             .lock()
             .unwrap()
             .push(src.device.map(str::to_owned));
         let place = src.device.unwrap_or("host").to_owned();
-        Ok(Opened::new(place, Inspection::of_bytes(1 << 20)))
+        Ok(modelcache_backend::Opened::new(
+            place,
+            Inspection::of_bytes(1 << 20),
+        ))
     }
 
     fn load(&self, place: String, _: u64, _: &dyn LoadProgress) -> Result<String, BackendError> {
@@ -54,7 +63,7 @@ impl Backend for Placed {
     }
 }
 
-fn backends(opened_on: &Arc<Mutex<Vec<Option<String>>>>) -> Backends {
+fn backends(opened_on: &Opened) -> Backends {
     Backends::new()
         .with(Placed {
             name: "movable",
@@ -68,7 +77,7 @@ fn backends(opened_on: &Arc<Mutex<Vec<Option<String>>>>) -> Backends {
         })
 }
 
-fn build(text: &str) -> Result<(Registry, Arc<Mutex<Vec<Option<String>>>>), RegistryError> {
+fn build(text: &str) -> Result<(Registry, Opened), RegistryError> {
     let config = Config::parse(text, FILE).unwrap();
     let opened_on = Arc::new(Mutex::new(Vec::new()));
     let registry =

@@ -7,7 +7,8 @@
 //!
 //! 1. **Ledger identity.** Charged bytes equal resident models + reservations of loads in
 //!    flight (current and invalidated) + evicted models still held, globally and per pool.
-//!    Sums are `u128` and cannot overflow (`ledger.rs`).
+//!    A device is a pool whose members count against it alone, not globally (the global
+//!    budget is host memory's). Sums are `u128` and cannot overflow (`ledger.rs`).
 //! 2. **Budgets.** Charged bytes exceed a budget only after a load measured more than it
 //!    reserved (or a lone oversized model was allowed in); the state then says so (`over`
 //!    flags, `Signals::over_budget`) and nothing new is admitted in that budget until it is met.
@@ -25,6 +26,10 @@
 //! 7. **Counters agree.** Evictions by reason add up to the evictions (`State::evict` counts
 //!    both); the load histogram counts every successful load and sums their time
 //!    (`Counters::loaded` keeps them together, for cached and budget-zero loads alike).
+//! 8. **Moves.** A model moving between a device and host memory is charged in both places
+//!    until its old copy is dropped: a demotion's host copy is a flight's reservation and its
+//!    device copy is held; a promotion's device copy is a flight's reservation and its host
+//!    copy is held (`tiers.rs`).
 
 mod acquire;
 mod admission;

@@ -75,6 +75,10 @@ pub struct Victim {
     /// What reloading it would cost: the median of its measured load times, or before its
     /// first load an estimate from its size and its backend's measured throughput.
     pub reload_cost: Duration,
+    /// It would be demoted to host memory rather than unloaded (a `demote` model on a device,
+    /// with room in host memory). The plan does not follow it there: a later step asking for
+    /// it is shown as a load, where the cache would promote it.
+    pub demoted: bool,
 }
 
 /// What one request would do.
@@ -279,15 +283,26 @@ impl ModelCache {
                 }
             }
             Verdict::Fit(victims) => {
-                let evicts = victims
-                    .iter()
-                    .map(|&i| Victim {
-                        id: candidates[i].id.to_string(),
-                        bytes: candidates[i].bytes,
-                        reload_cost: Duration::try_from_secs_f64(candidates[i].cost.max(0.0))
+                let mut evicts = Vec::with_capacity(victims.len());
+                for &i in &victims {
+                    let c = &candidates[i];
+                    // Demoted as `try_admit` would: a demoting model on a device, with room
+                    // for it in host memory now (charged there in the simulation from here).
+                    let demotes = ledger.devices.iter().any(|&d| c.pool == Some(d))
+                        && st.models.get(&*c.id).is_some_and(|m| m.policy.demote)
+                        && c.freed_with.is_empty()
+                        && ledger.charged + u128::from(c.bytes) <= u128::from(ledger.budget);
+                    if demotes {
+                        ledger.add(c.bytes, None);
+                    }
+                    evicts.push(Victim {
+                        id: c.id.to_string(),
+                        bytes: c.bytes,
+                        reload_cost: Duration::try_from_secs_f64(c.cost.max(0.0))
                             .unwrap_or(Duration::MAX),
-                    })
-                    .collect();
+                        demoted: demotes,
+                    });
+                }
                 let mut victims = victims.clone();
                 victims.sort_unstable();
                 for &i in victims.iter().rev() {
