@@ -135,7 +135,7 @@ pub fn replay(cache: &ModelCache, ids: &[String], spec: &TraceSpec) -> TraceRepo
                             let took = start.elapsed();
                             match served {
                                 Served::Hit => mine.hits.push(took),
-                                Served::Loaded => mine.loaded.push(took),
+                                Served::Loaded | Served::Promoted => mine.loaded.push(took),
                                 Served::Joined => mine.joined.push(took),
                             }
                             mine.peak = mine.peak.max(cache.stats().charged);

@@ -64,6 +64,13 @@ pub fn load(args: &Args, ids: &[String]) -> Result<(), Failure> {
             .with_style(style.clone())
             .with_prefix(output::escape(id).into_owned());
         let before: BTreeSet<String> = cache.entries().into_iter().map(|e| e.id).collect();
+        let on_device = |e: &modelcache::core::EntryInfo| e.device.is_some();
+        let was_on_device: BTreeSet<String> = cache
+            .entries()
+            .into_iter()
+            .filter(on_device)
+            .map(|e| e.id)
+            .collect();
         let start = Instant::now();
         let (handle, served) = match cache.request(id, &Bar(bar.clone())) {
             Ok(served) => served,
@@ -75,7 +82,12 @@ pub fn load(args: &Args, ids: &[String]) -> Result<(), Failure> {
         };
         let took = start.elapsed();
         let after: BTreeSet<String> = cache.entries().into_iter().map(|e| e.id).collect();
-        let evicted: Vec<&str> = before.difference(&after).map(String::as_str).collect();
+        let mut evicted: Vec<String> = before.difference(&after).cloned().collect();
+        let demoted = cache
+            .entries()
+            .into_iter()
+            .filter(|e| e.demoted_from.is_some() && was_on_device.contains(&e.id));
+        evicted.extend(demoted.map(|e| format!("{} (to host memory)", e.id)));
         let measured = handle.bytes();
         #[allow(clippy::cast_precision_loss)]
         let (error, rate) = (
@@ -94,6 +106,7 @@ pub fn load(args: &Args, ids: &[String]) -> Result<(), Failure> {
                 Served::Joined => "joined a load",
                 Served::Loaded if cache.budget() == 0 => "loaded, not kept",
                 Served::Loaded => "loaded",
+                Served::Promoted => "moved back from host memory",
             }
             .to_owned(),
             if evicted.is_empty() {
@@ -114,11 +127,16 @@ pub fn load(args: &Args, ids: &[String]) -> Result<(), Failure> {
     let s = cache.stats();
     output::out("");
     output::out(format_args!(
-        "charged {} of {} ({} resident, {} evictions)",
+        "charged {} of {} ({} resident, {} evictions{})",
         format_bytes(s.charged),
         format_bytes(s.budget),
         s.entries,
-        s.evictions
+        s.evictions,
+        if s.demotions + s.promotions > 0 {
+            format!(", {} demotions, {} promotions", s.demotions, s.promotions)
+        } else {
+            String::new()
+        }
     ));
     opened.finish(problems)
 }

@@ -37,15 +37,25 @@
 //! keep_alive = "10m"             # or "0s" (unload when idle), or "never" (ignore the default)
 //! size = "12GiB"                 # optional: overrides the backend's memory hint
 //! options = { components = ["transformer", "vae"], dtype = "bf16" }
-//! pool = "gpu0"                  # optional: also counts against this pool's budget
+//! device = "cuda:0"              # optional: loaded onto this device, charged against it only
 //! uses = { text_encoder_2 = "t5-xxl" }   # optional: parts other entries provide
+//!
+//! [models.kokoro]
+//! backend = "kokoro"
+//! path = "models/kokoro"
+//! device = "cuda:0"
+//! demote = true                  # evicted from the device for room, it waits in host memory
 //!
 //! [models.t5-xxl]
 //! backend = "safetensors"
 //! path = "models/t5-xxl"
+//! pool = "encoders"              # optional: also counts against this pool's budget
 //!
-//! [pools.gpu0]
+//! [pools.encoders]
 //! budget = "16GiB"
+//!
+//! [devices."cuda:0"]
+//! budget = "80GiB"               # a device's memory; [cache] budget is host memory's
 //!
 //! [plugins]
 //! paths = ["plugins/libmy_backend.so"]

@@ -160,7 +160,12 @@ impl ModelCache {
             Start::Lead(leader, job) => {
                 let flight = Arc::clone(&leader.flight);
                 leader.lead_blocking(job, progress);
-                flight.outcome().map(|l| (l, Served::Loaded))
+                let served = if flight.promoted.load(Ordering::Relaxed) {
+                    Served::Promoted
+                } else {
+                    Served::Loaded
+                };
+                flight.outcome().map(|l| (l, served))
             }
         }
     }

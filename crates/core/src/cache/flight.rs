@@ -43,6 +43,8 @@ pub(crate) struct Flight {
     pub holds: AtomicBool,
     /// What it does: a load, or a move of a loaded model between a device and host memory.
     pub kind: Kind,
+    /// Its model was promoted (moved back from host memory), not loaded.
+    pub promoted: AtomicBool,
     pub result: OnceLock<Result<Arc<Resident>, CacheError>>,
     /// Notified when the result is published.
     pub done: Signal,
@@ -59,6 +61,7 @@ impl Flight {
             started: AtomicBool::new(false),
             holds: AtomicBool::new(false),
             kind: Kind::Load,
+            promoted: AtomicBool::new(false),
             result: OnceLock::new(),
             done: Signal::new(),
         }
@@ -436,6 +439,7 @@ impl Leader {
             });
         }
         if promoted {
+            flight.promoted.store(true, Ordering::Relaxed);
             st.counters.promotions += 1;
             st.emit(CacheEvent::Promoted {
                 id: flight.id.to_string(),

@@ -145,6 +145,9 @@ pub enum Served {
     Joined,
     /// The request ran the load.
     Loaded,
+    /// The model was waiting in host memory (demoted from its device), and the request moved
+    /// it back instead of loading it.
+    Promoted,
 }
 
 /// A handle to a cached model of any type, from [`ModelCache::request`](crate::ModelCache::request).
