@@ -25,7 +25,13 @@
 //! * every error it expects carries a path inside the fixture and says it in its message
 //!   ([`names_a_file_under`], the promise the fuzz harness holds backends to as well);
 //! * through a [`ModelCache`](modelcache_core::ModelCache), the model is charged its measured
-//!   size and a second request is a hit.
+//!   size and a second request is a hit;
+//! * tiers: a backend that moves models (`Backend::moves`) demotes every case to host memory
+//!   and promotes it back onto `"cpu"`, each copy measuring what the load measured; one that
+//!   does not refuses to demote;
+//! * a model bound to a device the build cannot have (`"cuda:0"` on the CPU-only builds the
+//!   suite runs on) fails to open or load with an error naming the device, never a panic, and
+//!   a backend that moves models refuses to promote onto it the same way.
 //!
 //! **Design: one check, two ways in.** Each check is written once, against the erased loader
 //! the cache holds (`dyn ModelLoader`). A [`Suite`] binds its typed backend to a case; a
@@ -71,8 +77,9 @@ macro_rules! conformance_tests {
 }
 
 /// Expands to the checks every backend passes, whatever its file format: it opens and loads
-/// every case and measures what it opened, a missing path is an error naming it, and it is
-/// served through a cache. The one line a backend of another format writes; for a [`DynSuite`]
+/// every case and measures what it opened, a missing path is an error naming it, it is
+/// served through a cache, it moves between tiers or refuses to, and a device it cannot have
+/// is an error naming it. The one line a backend of another format writes; for a [`DynSuite`]
 /// too.
 #[macro_export]
 macro_rules! contract_tests {
@@ -90,6 +97,16 @@ macro_rules! contract_tests {
         #[test]
         fn conformance_serves_through_the_cache() {
             $crate::run::serves_through_the_cache(&$suite);
+        }
+
+        #[test]
+        fn conformance_moves_between_tiers_or_refuses_to() {
+            $crate::run::moves_between_tiers(&$suite);
+        }
+
+        #[test]
+        fn conformance_an_unavailable_device_is_an_error_naming_it() {
+            $crate::run::an_unavailable_device_is_an_error_naming_it(&$suite);
         }
     };
 }

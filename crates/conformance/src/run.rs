@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use modelcache_backend::{
-    Backend, BackendError, BackendModel, LoadProgress, ModelLoader, NoProgress, open_and_load,
+    Backend, BackendError, BackendModel, LoadProgress, ModelLoader, Move, NoProgress, open_and_load,
 };
 use modelcache_core::{ModelCache, ModelPolicy};
 
@@ -31,7 +31,17 @@ pub trait Subject {
     /// The fixture cases.
     fn cases(&self) -> &[Case<Self::Options>];
     /// The backend bound to model `id` at `path` with `options`, as the cache holds it.
-    fn bind(&self, id: &str, path: &Path, options: Self::Options) -> Arc<dyn ModelLoader>;
+    fn bind(&self, id: &str, path: &Path, options: Self::Options) -> Arc<dyn ModelLoader> {
+        self.bind_on(id, path, options, None)
+    }
+    /// [`bind`](Subject::bind), loading onto `device` (`None`: host memory).
+    fn bind_on(
+        &self,
+        id: &str,
+        path: &Path,
+        options: Self::Options,
+        device: Option<&str>,
+    ) -> Arc<dyn ModelLoader>;
 }
 
 impl<B: Backend> Subject for Suite<B> {
@@ -42,13 +52,17 @@ impl<B: Backend> Subject for Suite<B> {
         &self.cases
     }
 
-    fn bind(&self, id: &str, path: &Path, options: B::Options) -> Arc<dyn ModelLoader> {
-        Arc::new(BackendModel::new(
-            Arc::clone(&self.backend),
-            id,
-            path,
-            options,
-        ))
+    fn bind_on(
+        &self,
+        id: &str,
+        path: &Path,
+        options: B::Options,
+        device: Option<&str>,
+    ) -> Arc<dyn ModelLoader> {
+        Arc::new(
+            BackendModel::new(Arc::clone(&self.backend), id, path, options)
+                .on_device(device.map(str::to_owned)),
+        )
     }
 }
 
@@ -60,13 +74,19 @@ impl<M: Send + Sync + 'static> Subject for DynSuite<M> {
         &self.cases
     }
 
-    fn bind(&self, id: &str, path: &Path, options: toml::Table) -> Arc<dyn ModelLoader> {
+    fn bind_on(
+        &self,
+        id: &str,
+        path: &Path,
+        options: toml::Table,
+        device: Option<&str>,
+    ) -> Arc<dyn ModelLoader> {
         let backend = Arc::clone(&self.backend);
         let prepared = if options.is_empty() {
-            backend.prepare(id, path, None)
+            backend.prepare_on(id, path, device, Vec::new(), None)
         } else {
             let mut de = <dyn erased_serde::Deserializer>::erase(toml::Value::Table(options));
-            backend.prepare(id, path, Some(&mut de))
+            backend.prepare_on(id, path, device, Vec::new(), Some(&mut de))
         };
         prepared.unwrap_or_else(|e| panic!("case {id}: the backend refused its options: {e}"))
     }
@@ -367,4 +387,108 @@ pub fn serves_through_the_cache<S: Subject>(subject: &S) {
     let b = cache.get::<S::Model>("m").unwrap();
     assert!(modelcache_core::Handle::ptr_eq(&a, &b));
     assert_eq!(cache.stats().loads, 1);
+}
+
+/// A device this build cannot have: CUDA, where the suite runs (CPU-only builds).
+const UNAVAILABLE_DEVICE: &str = "cuda:0";
+
+/// Every case, loaded then moved ([`ModelLoader::relocate`], the backend's `demote` and
+/// `promote`): for a backend that [`moves`](ModelLoader::moves), the demoted copy and the copy
+/// promoted back onto `"cpu"` are its model type and measure what the load measured; for one
+/// that does not, demoting is an error, never a panic.
+pub fn moves_between_tiers<S: Subject>(subject: &S) {
+    for_each_loader(subject, |case, _, loader| {
+        let loaded = open_and_load(loader, &NoProgress)
+            .unwrap_or_else(|e| panic!("case {}: load: {e}", case.name));
+        let (bytes, type_name) = (loaded.bytes(), loaded.type_name());
+        let model = loaded.into_parts().value;
+        let relocate = |model: &modelcache_backend::ModelValue, to: Move<'_>| {
+            catch_unwind(AssertUnwindSafe(|| loader.relocate(model, bytes, to)))
+                .unwrap_or_else(|_| panic!("case {}: {to:?} panicked", case.name))
+        };
+        if !loader.moves() {
+            let demoted = relocate(&*model, Move::Demote);
+            assert!(
+                demoted.is_err(),
+                "case {}: the backend does not move models, yet demote succeeded",
+                case.name
+            );
+            return;
+        }
+        let demoted = relocate(&*model, Move::Demote)
+            .unwrap_or_else(|e| panic!("case {}: demote: {e}", case.name));
+        assert_eq!(demoted.type_name(), type_name, "case {}: demote", case.name);
+        assert_eq!(
+            demoted.bytes(),
+            bytes,
+            "case {}: the demoted copy measures {} bytes; the loaded model {bytes}",
+            case.name,
+            demoted.bytes()
+        );
+        drop(model);
+        let host = demoted.into_parts().value;
+        let promoted = relocate(&*host, Move::Promote("cpu"))
+            .unwrap_or_else(|e| panic!("case {}: promote to cpu: {e}", case.name));
+        assert_eq!(
+            promoted.type_name(),
+            type_name,
+            "case {}: promote",
+            case.name
+        );
+        assert_eq!(
+            promoted.bytes(),
+            bytes,
+            "case {}: the copy promoted to cpu measures {} bytes; the loaded model {bytes}",
+            case.name,
+            promoted.bytes()
+        );
+    });
+}
+
+/// Opening and loading the first case onto a device this build does not have
+/// ([`UNAVAILABLE_DEVICE`]) fails, never panics, with an error that names the device; a
+/// backend that moves models refuses to promote one onto it the same way.
+pub fn an_unavailable_device_is_an_error_naming_it<S: Subject>(subject: &S) {
+    let case = &subject.cases()[0];
+    let fx = write(case);
+    let what = format!("case {} on {UNAVAILABLE_DEVICE}", case.name);
+    let loader = subject.bind_on(
+        case.name,
+        &fx.model,
+        (case.options)(),
+        Some(UNAVAILABLE_DEVICE),
+    );
+    let load = catch_unwind(AssertUnwindSafe(|| {
+        open_and_load(&*loader, &NoProgress).map(drop)
+    }))
+    .unwrap_or_else(|_| panic!("{what}: open or load panicked"));
+    let err = load
+        .err()
+        .unwrap_or_else(|| panic!("{what}: the model loaded (onto a device it cannot have)"));
+    let text = err.to_string();
+    assert!(
+        text.contains(UNAVAILABLE_DEVICE),
+        "{what}: the error does not name the device: {text}"
+    );
+    let host = subject.bind(case.name, &fx.model, (case.options)());
+    if !host.moves() {
+        return;
+    }
+    let loaded = open_and_load(&*host, &NoProgress)
+        .unwrap_or_else(|e| panic!("case {}: load: {e}", case.name));
+    let bytes = loaded.bytes();
+    let model = loaded.into_parts().value;
+    let promote = catch_unwind(AssertUnwindSafe(|| {
+        host.relocate(&*model, bytes, Move::Promote(UNAVAILABLE_DEVICE))
+            .map(drop)
+    }))
+    .unwrap_or_else(|_| panic!("{what}: promote panicked"));
+    let text = promote
+        .err()
+        .unwrap_or_else(|| panic!("{what}: promote succeeded"))
+        .to_string();
+    assert!(
+        text.contains(UNAVAILABLE_DEVICE),
+        "{what}: the promote error does not name the device: {text}"
+    );
 }

@@ -65,7 +65,9 @@
 //! ## Features
 //!
 //! - `cuda`, `metal`: the candle-core features of the same name, to load onto those devices
-//!   ([`LoadOptions::device`]).
+//!   ([`LoadOptions::device`]) and move tensors there ([`parse_device`],
+//!   [`LoadedTensors::to_device`]). They switch candle's implementation only: no code of this
+//!   crate depends on them, and without them such a device is a [`DeviceError::NotCompiled`].
 //! - `mlx`: `Checkpoint::load_mlx` into `mlx-rs` arrays (`MlxTensors`), on macOS, and on Linux
 //!   in the verification build of `scripts/mlx-linux` (`--cfg mlx_linux`, against MLX's CPU
 //!   backend), which checks every MLX load against the candle load of the same checkpoint.
@@ -77,6 +79,7 @@ mod backend_error;
 mod blocks;
 mod checkpoint;
 mod config_json;
+mod device;
 mod diffusers;
 mod discover;
 mod dtype;
@@ -101,6 +104,10 @@ pub use blocks::{Blocks, count_blocks};
 pub use candle_core;
 pub use checkpoint::{Checkpoint, CheckpointSource};
 pub use config_json::{ConfigError, parse_config_json, read_config_json};
+pub use device::{
+    DEVICE_FORMS, DeviceError, ModelDeviceError, MoveTo, model_device, parse_device,
+    tensors_to_device,
+};
 pub use diffusers::{Component, DiffusersTree};
 pub use discover::{Layout, MODEL_INDEX, discover};
 pub use dtype::{Dtype, UnknownDtypeName};
@@ -111,7 +118,7 @@ pub use fields::{FieldError, FieldErrorKind, Fields};
 pub use header::{MAX_HEADER_LEN, MAX_TENSORS};
 pub use index::{MAX_INDEX_LEN, ShardIndex};
 pub use inventory::{FileInventory, TensorInfo};
-pub use load::{Allowance, LoadOptions, LoadedTensors};
+pub use load::{Allowance, LoadOptions, LoadedTensors, resident_bytes};
 pub use load_dtype::LoadDtype;
 #[cfg(all(feature = "mlx", any(target_os = "macos", mlx_linux)))]
 pub use mlx::MlxTensors;

@@ -160,8 +160,25 @@ impl LoadedTensors {
     /// Bytes held by the tensors' storage, measured from the tensors themselves (the length of
     /// each CPU storage buffer; element count times element size on other devices).
     pub fn resident_bytes(&self) -> u64 {
-        self.tensors.values().map(storage_bytes).sum()
+        resident_bytes(self.tensors.values())
     }
+
+    /// Tensors by name, as loaded tensors (for example moved copies).
+    pub fn from_map(tensors: HashMap<String, Tensor>) -> Self {
+        Self { tensors }
+    }
+
+    /// The map, borrowed.
+    pub(crate) fn as_map(&self) -> &HashMap<String, Tensor> {
+        &self.tensors
+    }
+}
+
+/// Bytes held by the storage of `tensors`, measured as
+/// [`LoadedTensors::resident_bytes`] measures them: for tensors held in another container
+/// (a plain map, renamed tensors).
+pub fn resident_bytes<'a>(tensors: impl IntoIterator<Item = &'a Tensor>) -> u64 {
+    tensors.into_iter().map(storage_bytes).sum()
 }
 
 impl IntoIterator for LoadedTensors {

@@ -59,11 +59,22 @@ impl Backend for ExampleBackend {
         Self::NAME
     }
 
-    /// The model holds the file's text `repeat` times.
+    /// The model holds the file's text `repeat` times, in host memory: a device other than
+    /// `"cpu"` is refused (a `String` lives nowhere else).
     fn open(
         &self,
         source: &ModelSource<'_, ExampleOptions>,
     ) -> Result<Opened<ExamplePlan>, BackendError> {
+        if let Some(device) = source.device.filter(|&d| d != "cpu") {
+            return Err(BackendError::Options {
+                backend: Self::NAME.to_owned(),
+                reason: format!(
+                    "model {:?}: this backend's models are text in host memory, so it cannot \
+                     load onto device {device:?}; leave `device` out",
+                    source.id
+                ),
+            });
+        }
         let file = Self::file(source);
         let opened = modelcache_files::open(&file).map_err(|e| Self::error(source, e))?;
         let len = opened.len();

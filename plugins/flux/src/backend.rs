@@ -1,7 +1,8 @@
 //! [`FluxBackend`]: the [`Backend`] implementation.
 
 use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
-use modelcache_weights::{Allowance, Dtype, LoadOptions};
+use modelcache_weights::candle_core::Device;
+use modelcache_weights::{Allowance, Dtype, LoadOptions, MoveTo, model_device};
 
 use crate::model::{FluxModel, LoadedComponent};
 use crate::options::FluxOptions;
@@ -19,10 +20,12 @@ pub struct FluxBackend;
 pub const BACKEND: FluxBackend = FluxBackend;
 
 /// A FLUX.1 checkpoint opened by [`FluxBackend`]'s `open`: the chosen layout's validated
-/// component checkpoints (headers only) and the dtype to load them in.
+/// component checkpoints (headers only), the dtype to load them in and the device to load
+/// them onto.
 pub struct FluxPlan {
     pub(crate) plan: Plan,
     pub(crate) dtype: Option<Dtype>,
+    pub(crate) device: Device,
 }
 
 impl Backend for FluxBackend {
@@ -38,11 +41,13 @@ impl Backend for FluxBackend {
     /// small `config.json` / index files). The bytes are exact: the loaded size of those
     /// components, dtype conversion included. A text encoder the source's components provide
     /// is left out (bytes, files and tensors), and its width is checked against the
-    /// transformer's from headers.
+    /// transformer's from headers. The source's device is opened first: one that cannot be
+    /// (unknown, or not compiled in) fails naming the model and it.
     fn open(
         &self,
         source: &ModelSource<'_, FluxOptions>,
     ) -> Result<Opened<FluxPlan>, BackendError> {
+        let device = model_device(source.id, source.device)?;
         let plan = Plan::open(source)?;
         let dtype = source.options.dtype.map(|d| d.dtype());
         let files = plan
@@ -54,19 +59,32 @@ impl Backend for FluxBackend {
         let bytes = plan.loaded_bytes(dtype);
         let inspection = Inspection::new(plan.layout.as_str(), files, tensors, bytes);
         let read = plan.tensor_bytes();
-        Ok(Opened::new(FluxPlan { plan, dtype }, inspection).reading(read))
+        let plan = FluxPlan {
+            plan,
+            dtype,
+            device,
+        };
+        Ok(Opened::new(plan, inspection).reading(read))
     }
 
     /// Loads the plan, every component drawing from one [`Allowance`] of `limit` bytes: a
     /// checkpoint that grew since it was opened fails as changed before anything is allocated.
+    /// On a device other than the CPU each tensor passes through host memory: it is read
+    /// there, then moved (one tensor per reading thread at a time).
     fn load(
         &self,
         plan: FluxPlan,
         limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<FluxModel, BackendError> {
-        let FluxPlan { plan, dtype } = plan;
-        let mut options = LoadOptions::default().within(Allowance::new(limit));
+        let FluxPlan {
+            plan,
+            dtype,
+            device,
+        } = plan;
+        let mut options = LoadOptions::default()
+            .within(Allowance::new(limit))
+            .with_device(device);
         if let Some(d) = dtype {
             options = options.with_dtype(d);
         }
@@ -102,6 +120,21 @@ impl Backend for FluxBackend {
     /// need no per-model lock.
     fn shareable(&self) -> bool {
         true
+    }
+
+    /// `true`: every tensor moves with candle's `Tensor::to_device`.
+    fn moves(&self) -> bool {
+        true
+    }
+
+    /// The same model (layout, config, components) with every tensor in host memory.
+    fn demote(&self, model: &FluxModel) -> Result<FluxModel, BackendError> {
+        model.moved(&MoveTo::host())
+    }
+
+    /// The same model with every tensor on `device` (`"cpu"`, `"cuda:N"`, `"metal:N"`).
+    fn promote(&self, model: &FluxModel, device: &str) -> Result<FluxModel, BackendError> {
+        model.moved(&MoveTo::device(NAME, device)?)
     }
 
     /// The two text encoders, `text_encoder` (CLIP-L) and `text_encoder_2` (T5-XXL): either

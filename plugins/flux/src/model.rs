@@ -1,6 +1,7 @@
 //! A loaded Flux model: its components' tensors, config and layout.
 
-use modelcache_weights::LoadedTensors;
+use modelcache_backend::BackendError;
+use modelcache_weights::{LoadedTensors, MoveTo};
 
 use crate::config::FluxConfig;
 use crate::layout::Layout;
@@ -102,5 +103,25 @@ impl FluxModel {
             .iter()
             .map(LoadedComponent::resident_bytes)
             .sum()
+    }
+
+    /// A copy with every component's tensors moved as `to` says; everything else (layout,
+    /// config, names, quantization, folders) as it is.
+    pub(crate) fn moved(&self, to: &MoveTo) -> Result<Self, BackendError> {
+        let components = self
+            .components
+            .iter()
+            .map(|c| {
+                Ok(LoadedComponent {
+                    tensors: to.tensors(crate::backend::NAME, &c.tensors)?,
+                    ..c.clone()
+                })
+            })
+            .collect::<Result<_, BackendError>>()?;
+        Ok(Self {
+            layout: self.layout,
+            config: self.config.clone(),
+            components,
+        })
     }
 }

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use modelcache_weights::LoadedTensors;
+use modelcache_backend::BackendError;
 use modelcache_weights::candle_core::Tensor;
+use modelcache_weights::{LoadedTensors, MoveTo};
 
 use crate::config::KokoroConfig;
 use crate::voices::VOICE_TENSOR;
@@ -64,6 +65,23 @@ impl KokoroModel {
                 .values()
                 .map(LoadedTensors::resident_bytes)
                 .sum::<u64>()
+    }
+
+    /// A copy with every weight and voice tensor moved as `to` says; the config and widths
+    /// as they are.
+    pub(crate) fn moved(&self, to: &MoveTo) -> Result<Self, BackendError> {
+        let name = crate::KokoroBackend::NAME;
+        let voices = self
+            .voices
+            .iter()
+            .map(|(voice, t)| Ok((voice.clone(), to.tensors(name, t)?)))
+            .collect::<Result<_, BackendError>>()?;
+        Ok(Self {
+            config: self.config.clone(),
+            widths: self.widths,
+            weights: to.tensors(name, &self.weights)?,
+            voices,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The [`Backend`] implementation.
 
 use modelcache_backend::{Backend, BackendError, LoadProgress, ModelSource, Opened};
+use modelcache_weights::MoveTo;
 
 use crate::given;
 use crate::model::LtxModel;
@@ -57,6 +58,21 @@ impl Backend for LtxBackend {
     /// `true`: a loaded model is immutable candle tensors, safe to read from many threads.
     fn shareable(&self) -> bool {
         true
+    }
+
+    /// `true`: every tensor moves with candle's `Tensor::to_device`.
+    fn moves(&self) -> bool {
+        true
+    }
+
+    /// The same model (layout, configs, components) with every tensor in host memory.
+    fn demote(&self, model: &LtxModel) -> Result<LtxModel, BackendError> {
+        model.moved(&MoveTo::host())
+    }
+
+    /// The same model with every tensor on `device` (`"cpu"`, `"cuda:N"`, `"metal:N"`).
+    fn promote(&self, model: &LtxModel, device: &str) -> Result<LtxModel, BackendError> {
+        model.moved(&MoveTo::device(NAME, device)?)
     }
 
     /// The T5 encoder, `text_encoder`: another cache entry may provide it, which then loads

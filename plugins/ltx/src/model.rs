@@ -1,7 +1,8 @@
 //! A loaded LTX-Video model: its components' tensors, configs and layout.
 
-use modelcache_weights::LoadedTensors;
+use modelcache_backend::BackendError;
 use modelcache_weights::candle_core::Tensor;
+use modelcache_weights::{LoadedTensors, MoveTo};
 
 use crate::Naming;
 use crate::config::LtxConfig;
@@ -75,6 +76,28 @@ impl LtxModel {
             .iter()
             .map(ComponentWeights::resident_bytes)
             .sum()
+    }
+
+    /// A copy with every component's tensors moved as `to` says; the layout, configs and
+    /// names as they are.
+    pub(crate) fn moved(&self, to: &MoveTo) -> Result<Self, BackendError> {
+        let components = self
+            .components
+            .iter()
+            .map(|c| {
+                Ok(ComponentWeights::new(
+                    c.component,
+                    c.naming,
+                    c.prefix,
+                    to.tensors(crate::NAME, &c.tensors)?,
+                ))
+            })
+            .collect::<Result<_, BackendError>>()?;
+        Ok(Self::new(
+            self.layout.clone(),
+            self.config.clone(),
+            components,
+        ))
     }
 }
 

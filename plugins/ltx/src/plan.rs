@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use modelcache_backend::{BackendError, LoadProgress, ModelSource};
-use modelcache_weights::{Allowance, Checkpoint, Dtype, LoadOptions};
+use modelcache_weights::candle_core::Device;
+use modelcache_weights::{Allowance, Checkpoint, Dtype, LoadOptions, model_device};
 
 use crate::config::LtxConfig;
 use crate::layout::{self, Layout};
@@ -28,16 +29,20 @@ pub(crate) struct Plan {
     config: LtxConfig,
     pub(crate) parts: Vec<Part>,
     pub(crate) dtype: Option<Dtype>,
+    /// Where the tensors are loaded (the source's device, opened by `open`).
+    device: Device,
 }
 
 impl Plan {
     /// Resolves the layout, reads every header and config the selected components need, and
     /// checks them against each other. A T5 the source's components provide is left out, and
     /// checked against the transformer (see [`given`]), whose headers are read for that check
-    /// when it is not selected. Reads no tensor data.
+    /// when it is not selected. Reads no tensor data. The source's device is opened first:
+    /// one that cannot be (unknown, or not compiled in) fails naming the model and it.
     pub(crate) fn open(source: &ModelSource<'_, LtxOptions>) -> Result<Self, BackendError> {
         let (path, options) = (source.path, source.options);
         options.check()?;
+        let device = model_device(source.id, source.device)?;
         let t5 = given::encoder(source)?;
         let mut components: Vec<Component> = options
             .components
@@ -84,6 +89,7 @@ impl Plan {
             config,
             parts,
             dtype: options.dtype.map(|d| d.dtype()),
+            device,
         })
     }
 
@@ -125,18 +131,22 @@ impl Plan {
     }
 
     /// Loads every part, advancing progress in bytes read, allocating at most `limit` bytes
-    /// (one [`Allowance`] drawn by every part).
+    /// (one [`Allowance`] drawn by every part). On a device other than the CPU each tensor
+    /// passes through host memory: it is read there, then moved (one tensor per reading
+    /// thread at a time).
     pub(crate) fn load(
         self,
         limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<LtxModel, BackendError> {
-        let mut options = LoadOptions::default().within(Allowance::new(limit));
+        let home = self.home().to_path_buf();
+        let mut options = LoadOptions::default()
+            .within(Allowance::new(limit))
+            .with_device(self.device);
         if let Some(dtype) = self.dtype {
             options = options.with_dtype(dtype);
         }
         let advance = |bytes: u64| progress.advance(bytes);
-        let home = self.home().to_path_buf();
         let mut components = Vec::with_capacity(self.parts.len());
         for part in self.parts {
             let tensors = part

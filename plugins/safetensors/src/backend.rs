@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource, Opened};
-use modelcache_weights::{Allowance, Checkpoint, Dtype, LoadOptions};
+use modelcache_weights::candle_core::Device;
+use modelcache_weights::{Allowance, Checkpoint, Dtype, LoadOptions, MoveTo, model_device};
 use serde_json::{Map, Value};
 
 use crate::model::SafetensorsModel;
@@ -23,9 +24,10 @@ impl SafetensorsBackend {
 }
 
 /// A checkpoint opened by [`SafetensorsBackend`]'s `open`: its selected tensors (headers only),
-/// its `config.json`, and how to load them.
+/// its `config.json`, and how to load them, onto which device.
 pub struct SafetensorsPlan {
     checkpoint: Checkpoint,
+    device: Device,
     config: Option<Map<String, Value>>,
     dtype: Option<Dtype>,
     prefix: Option<String>,
@@ -42,13 +44,15 @@ impl Backend for SafetensorsBackend {
 
     /// The weights the path holds (a folder's `model.safetensors` or index, an index file, a
     /// single file), the tensors the options select, and the exact bytes they take once
-    /// loaded with the `dtype` conversion, from the headers.
+    /// loaded with the `dtype` conversion, from the headers. The source's device is opened
+    /// here: one that cannot be (unknown, or not compiled in) fails naming the model and it.
     fn open(
         &self,
         source: &ModelSource<'_, SafetensorsOptions>,
     ) -> Result<Opened<SafetensorsPlan>, BackendError> {
         let options = source.options;
         options.check(Self::NAME)?;
+        let device = model_device(source.id, source.device)?;
         let found = source::find(source.path, source.id)?;
         let layout = found.layout();
         let mut checkpoint = found.checkpoint;
@@ -100,6 +104,7 @@ impl Backend for SafetensorsBackend {
         let read = checkpoint.tensor_bytes();
         let plan = SafetensorsPlan {
             checkpoint,
+            device,
             config: found.config,
             dtype,
             prefix: options.prefix.clone(),
@@ -108,14 +113,18 @@ impl Backend for SafetensorsBackend {
     }
 
     /// Loads the selected tensors allocating at most `limit` bytes: a file that grew or changed
-    /// since it was opened fails naming it, before anything is allocated for it.
+    /// since it was opened fails naming it, before anything is allocated for it. On a device
+    /// other than the CPU each tensor passes through host memory: it is read there, then
+    /// moved (one tensor per reading thread at a time).
     fn load(
         &self,
         plan: SafetensorsPlan,
         limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<SafetensorsModel, BackendError> {
-        let options = LoadOptions::default().within(Allowance::new(limit));
+        let options = LoadOptions::default()
+            .within(Allowance::new(limit))
+            .with_device(plan.device);
         let options = match plan.dtype {
             Some(dtype) => options.with_dtype(dtype),
             None => options,
@@ -149,6 +158,25 @@ impl Backend for SafetensorsBackend {
     /// `true`: the model is read-only candle tensors.
     fn shareable(&self) -> bool {
         true
+    }
+
+    /// `true`: every tensor moves with candle's `Tensor::to_device`.
+    fn moves(&self) -> bool {
+        true
+    }
+
+    /// The same model with every tensor in host memory (the CPU).
+    fn demote(&self, model: &SafetensorsModel) -> Result<SafetensorsModel, BackendError> {
+        model.moved(&MoveTo::host())
+    }
+
+    /// The same model with every tensor on `device` (`"cpu"`, `"cuda:N"`, `"metal:N"`).
+    fn promote(
+        &self,
+        model: &SafetensorsModel,
+        device: &str,
+    ) -> Result<SafetensorsModel, BackendError> {
+        model.moved(&MoveTo::device(Self::NAME, device)?)
     }
 
     /// Refuses an empty `prefix` or `skip` entry.

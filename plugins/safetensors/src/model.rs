@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
+use modelcache_backend::BackendError;
 use modelcache_weights::candle_core::Tensor;
+use modelcache_weights::{MoveTo, resident_bytes};
 use serde_json::{Map, Value};
 
 /// The tensors of a checkpoint, under their stored names (less the `prefix` option), and its
@@ -63,9 +65,21 @@ impl SafetensorsModel {
         serde_json::from_value(Value::Object(config.clone()))
     }
 
-    /// Bytes held by the tensors' storage, measured from the tensors after the load.
+    /// Bytes held by the tensors' storage, measured from the tensors after the load (or the
+    /// move that made this copy).
     pub fn resident_bytes(&self) -> u64 {
         self.resident
+    }
+
+    /// A copy with every tensor moved as `to` says, under the same names, with the same
+    /// `config.json`; its size measured again.
+    pub(crate) fn moved(&self, to: &MoveTo) -> Result<Self, BackendError> {
+        let tensors = to.map(crate::SafetensorsBackend::NAME, &self.tensors)?;
+        Ok(Self {
+            resident: resident_bytes(tensors.values()),
+            tensors,
+            config: self.config.clone(),
+        })
     }
 }
 

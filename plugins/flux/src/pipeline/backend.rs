@@ -33,11 +33,22 @@ impl Backend for FluxPipelineBackend {
     /// As the flux backend's open; refused here, before anything loads: an mflux tree, a
     /// load in BF16 (the pipeline runs on the CPU, where candle has no BF16 matrix multiply),
     /// and components from other entries (this backend takes none: its [`FluxPipeline`] runs
-    /// the text encoders it built, and another entry's loaded encoder is not handed to a load).
+    /// the text encoders it built, and another entry's loaded encoder is not handed to a load),
+    /// and a device other than the CPU (the pipeline runs there; the `flux` backend loads the
+    /// tensors onto a device).
     fn open(
         &self,
         source: &ModelSource<'_, FluxOptions>,
     ) -> Result<Opened<FluxPlan>, BackendError> {
+        if let Some(device) = source.device.filter(|&d| d != "cpu") {
+            return Err(BackendError::Options {
+                backend: PIPELINE_NAME.to_owned(),
+                reason: format!(
+                    "model {:?}: `{PIPELINE_NAME}` builds and runs its pipeline on the CPU, so                      it cannot load onto device {device:?}; leave `device` out (or "cpu"), or                      use `backend = "flux"` for the tensors on a device",
+                    source.id
+                ),
+            });
+        }
         if let Some(given) = source.components.first() {
             return Err(BackendError::Options {
                 backend: PIPELINE_NAME.to_owned(),
