@@ -44,7 +44,9 @@ impl Backend for FluxPipelineBackend {
             return Err(BackendError::Options {
                 backend: PIPELINE_NAME.to_owned(),
                 reason: format!(
-                    "model {:?}: `{PIPELINE_NAME}` builds and runs its pipeline on the CPU, so                      it cannot load onto device {device:?}; leave `device` out (or "cpu"), or                      use `backend = "flux"` for the tensors on a device",
+                    "model {:?}: `{PIPELINE_NAME}` builds and runs its pipeline on the CPU, so it \
+                     cannot load onto device {device:?}; leave `device` out (or \"cpu\"), or use \
+                     `backend = \"flux\"` for the tensors on a device",
                     source.id
                 ),
             });
