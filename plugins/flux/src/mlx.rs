@@ -24,7 +24,12 @@ impl FluxBackend {
         limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<Vec<(Component, MlxTensors)>, BackendError> {
-        let FluxPlan { plan, dtype } = plan;
+        // MLX arrays live in MLX's own (unified) memory: candle's device does not apply.
+        let FluxPlan {
+            plan,
+            dtype,
+            device: _,
+        } = plan;
         let allowance = Allowance::new(limit);
         let advance = |bytes: u64| progress.advance(bytes);
         plan.parts

@@ -45,7 +45,12 @@ impl KokoroBackend {
         limit: u64,
         progress: &dyn LoadProgress,
     ) -> Result<KokoroMlx, BackendError> {
-        let KokoroPlan { inspected, dtype } = plan;
+        // MLX arrays live in MLX's own (unified) memory: candle's device does not apply.
+        let KokoroPlan {
+            inspected,
+            dtype,
+            device: _,
+        } = plan;
         let allowance = Allowance::new(limit);
         let (weights, voices) = inspected.read_all(progress, |c, advance| {
             c.load_mlx(dtype, Some(&allowance), advance)
