@@ -2,11 +2,15 @@
 //! where they are written and handed to the backends and the cache.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource};
 use modelcache_core::ModelCache;
 use modelcache_registry::{Backends, Config, ConfigError, Registry, RegistryError};
+
+use common::{at, position};
 
 const FILE: &str = "/etc/mc/models.toml";
 const HEAD: &str = "[cache]\nbudget = \"1MiB\"\n[devices.\"cuda:0\"]\nbudget = \"2MiB\"\n";
@@ -87,20 +91,6 @@ fn build(text: &str) -> Result<(Registry, Opened), RegistryError> {
 
 fn model(id: &str, rest: &str) -> String {
     format!("[models.{id}]\nbackend = \"movable\"\npath = \"{id}\"\n{rest}")
-}
-
-/// The (line, column) of `needle` in `text`.
-fn position(text: &str, needle: &str) -> (usize, usize) {
-    let offset = text.find(needle).unwrap();
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, column)
-}
-
-fn at(e: &ConfigError) -> (usize, usize) {
-    let at = e.at().unwrap();
-    (at.line, at.column)
 }
 
 #[test]

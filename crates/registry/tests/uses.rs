@@ -12,7 +12,7 @@ use modelcache_backend::{
 use modelcache_core::ModelCache;
 use modelcache_registry::{Backends, Config, ConfigError, Registry, RegistryError, UseOrigin};
 
-use common::{FakeOptions, write_config};
+use common::{FakeOptions, at, position, write_config};
 
 const FILE: &str = "/etc/mc/models.toml";
 
@@ -77,20 +77,6 @@ fn build(config: &Config) -> Result<Registry, RegistryError> {
 
 fn parse_error(text: &str) -> ConfigError {
     Config::parse(text, FILE).unwrap_err()
-}
-
-/// The (line, column) where `needle` starts in `text`.
-fn position(text: &str, needle: &str) -> (usize, usize) {
-    let offset = text.find(needle).unwrap();
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, column)
-}
-
-fn at(e: &ConfigError) -> (usize, usize) {
-    let at = e.at().unwrap();
-    (at.line, at.column)
 }
 
 const HEAD: &str = "[cache]\nbudget = \"1MiB\"\n";

@@ -126,21 +126,25 @@ impl ModelCache {
         progress: &dyn LoadProgress,
         deadline: Option<Deadline>,
     ) -> Result<(Lease, Served), CacheError> {
-        let mut fx = Effects::default();
-        let st = self.shared.lock();
-        let start = self.start(st, id, &mut work, &mut fx, deadline);
-        // Any flight this request created has its leader guard: user code may run now (a
-        // caller's closure not needed for this request is dropped here too, not under the lock).
-        drop(work);
-        fx.finish(&self.shared);
-        match start? {
-            Start::Hit(lease) => Ok((lease, Served::Hit)),
-            Start::Join(flight) if flight.kind == Kind::Demote => {
-                // The model is moving to host memory: once it is there, ask again, which
-                // promotes it (a failed demotion unloaded it: asking again loads it).
-                drop(flight.wait(self.shared.lock_ledger_unchanged()));
-                self.acquire(id, None, progress, deadline)
+        let start = loop {
+            let mut fx = Effects::default();
+            let start = self.start(self.shared.lock(), id, &mut work, &mut fx, deadline);
+            // Any flight this request created has its leader guard: user code may run now (a
+            // caller's closure not needed for this request is dropped here too, not under the
+            // lock).
+            drop(work.take());
+            fx.finish(&self.shared);
+            match start? {
+                Start::Join(flight) if flight.kind == Kind::Demote => {
+                    // The model is moving to host memory: once it is there, ask again, which
+                    // promotes it (a failed demotion unloaded it: asking again loads it).
+                    drop(flight.wait(self.shared.lock_ledger_unchanged()));
+                }
+                start => break start,
             }
+        };
+        match start {
+            Start::Hit(lease) => Ok((lease, Served::Hit)),
             Start::Join(flight) => flight
                 .wait(self.shared.lock_ledger_unchanged())
                 .map(|l| (l, Served::Joined)),

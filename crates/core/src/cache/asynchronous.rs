@@ -60,17 +60,13 @@ impl ModelCache {
             id: id.into(),
             message: e.to_string(),
         })?;
-        let mut begin = self.begin(id, &runtime, deadline)?;
-        while let Begin::Join(join) = &begin {
-            if join.flight.kind != Kind::Demote {
-                break;
+        let begin = loop {
+            match self.begin(id, &runtime, deadline)? {
+                // As in `acquire`: once it has moved to host memory, ask again (promoting it).
+                Begin::Join(join) if join.flight.kind == Kind::Demote => drop(join.wait().await),
+                begin => break begin,
             }
-            // As in `acquire`: once it has moved to host memory, ask again (promoting it).
-            if let Begin::Join(join) = begin {
-                drop(join.wait().await);
-            }
-            begin = self.begin(id, &runtime, deadline)?;
-        }
+        };
         let lease = match begin {
             Begin::Hit(lease) => lease,
             Begin::Join(join) => join.wait().await?,
@@ -187,9 +183,8 @@ fn not_registered(id: &str) -> CacheError {
 }
 
 /// Leads a flight started by an async request: open (headers) and load on the blocking pool,
-/// the wait for room here.
-/// Leads a flight: loads with `loader`, or, with `promote` (a demoted model's host copy and
-/// its device), moves it back, loading with `loader` if the move fails.
+/// the wait for room here. With `promote` (a demoted model's host copy and its device) the
+/// work is the move back, loading with `loader` if the move fails.
 async fn drive(
     mut leader: Leader,
     loader: Arc<dyn ModelLoader>,
@@ -314,7 +309,8 @@ async fn admit(leader: &Leader, need: u64, components: Components) -> Admission 
     loop {
         let notified = shared.room.tasks.notified();
         tokio::pin!(notified);
-        let (timeout, gave_way, moving): (Option<Duration>, Option<Effects>, Option<Effects>) = {
+        // Effects to finish after the lock: of giving way, or the moves making room.
+        let (timeout, fx, gave_way): (Option<Duration>, Option<Effects>, bool) = {
             let mut st = shared.lock();
             flight.holds.store(!held.is_empty(), Ordering::Relaxed);
             if flight.result.get().is_some() {
@@ -340,17 +336,16 @@ async fn admit(leader: &Leader, need: u64, components: Components) -> Admission 
                 Attempt::Wait if must_give_way(&st, flight) => {
                     let given = components.take().unwrap_or_default();
                     let fx = shared.give_way(&mut st, flight, given);
-                    (shared.signals.remaining(deadline), Some(fx), None)
+                    (shared.signals.remaining(deadline), Some(fx), true)
                 }
-                Attempt::Wait => (shared.signals.remaining(deadline), None, None),
+                Attempt::Wait => (shared.signals.remaining(deadline), None, false),
                 // The moves run on the blocking pool; their end notifies `room`.
-                Attempt::Moving(fx) => (shared.signals.remaining(deadline), None, Some(fx)),
+                Attempt::Moving(fx) => (shared.signals.remaining(deadline), Some(fx), false),
             }
         };
-        if let Some(fx) = moving {
+        if let Some(fx) = fx {
             fx.finish(shared);
         }
-        let gave_way = gave_way.map(|fx| fx.finish(shared)).is_some();
         // `notified` was enabled under the lock: a change of room after it cannot be missed.
         match timeout {
             Some(timeout) => {

@@ -19,7 +19,7 @@ use super::admission::Refused;
 use super::effects::Effects;
 use super::events::{CacheEvent, EvictReason};
 use super::resident::{Lease, Resident};
-use super::state::{Held, Slot, State, address};
+use super::state::{Slot, State};
 use super::{Locked, ModelCache};
 use crate::error::CacheError;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Signal};
@@ -129,6 +129,16 @@ pub(crate) enum Kind {
     /// Copies a model evicted from its device into host memory (`tiers.rs`). Its requests
     /// wait for it and then ask again, which promotes it.
     Demote,
+}
+
+/// How a flight's model came to be where it is.
+enum Arrival {
+    /// Loaded from its checkpoint.
+    Loaded,
+    /// Moved back from host memory to its device (see `Work::Promote`).
+    Promoted,
+    /// The move back failed (the error says how), so it was loaded from its checkpoint.
+    LoadedAfterFailedPromotion(String),
 }
 
 /// What a leader runs to load a model.
@@ -287,9 +297,7 @@ impl Leader {
         let span = tracing::info_span!(target: "modelcache", "load", model = %self.flight.id, backend = %self.backend);
         let signals = &self.cache.shared.signals;
         let started = signals.now();
-        // A promotion: `Some(None)` when the model moved back, `Some(Some(error))` when the
-        // move failed and it was loaded from its checkpoint instead.
-        let mut promotion: Option<Option<String>> = None;
+        let mut arrival = Arrival::Loaded;
         let outcome = span.in_scope(|| {
             catch_unwind(AssertUnwindSafe(|| {
                 let loaded = match work {
@@ -299,11 +307,11 @@ impl Leader {
                         device,
                     } => match super::tiers::promote(&host, &*loader, &device, progress) {
                         Ok(moved) => {
-                            promotion = Some(None);
+                            arrival = Arrival::Promoted;
                             Ok(moved)
                         }
                         Err(e) => {
-                            promotion = Some(Some(e.to_string()));
+                            arrival = Arrival::LoadedAfterFailedPromotion(e.to_string());
                             // The host copy goes first: its memory is free before the load.
                             drop(host);
                             progress.finish();
@@ -318,7 +326,7 @@ impl Leader {
         });
         let elapsed = signals.now().saturating_duration_since(started);
         match outcome {
-            Ok(Ok(loaded)) => self.succeed(loaded, elapsed, components, promotion),
+            Ok(Ok(loaded)) => self.succeed(loaded, elapsed, components, arrival),
             Ok(Err(e)) => {
                 let error = self.load_error(e);
                 self.fail(error, true);
@@ -366,7 +374,7 @@ impl Leader {
         loaded: Loaded,
         elapsed: Duration,
         components: Components,
-        promotion: Option<Option<String>>,
+        arrival: Arrival,
     ) {
         self.armed = false;
         let shared = &self.cache.shared;
@@ -398,7 +406,7 @@ impl Leader {
         );
         resident.pinned.store(pinned, Ordering::Relaxed);
         hold_components(&resident, &components);
-        let promoted = promotion.as_ref().is_some_and(Option::is_none);
+        let promoted = matches!(arrival, Arrival::Promoted);
         if !promoted {
             // What a reload costs is what loads measure; a promotion is not one.
             st.costs
@@ -415,32 +423,26 @@ impl Leader {
             fx.dropped.push(Arc::clone(&resident));
         } else if !inserted {
             // Invalidated while loading: hand it to those who asked, never insert it.
-            st.held.insert(
-                address(&resident),
-                Held {
-                    id: Arc::clone(&resident.id),
-                    bytes: measured,
-                    pool: flight.pool,
-                },
-            );
+            st.hold(&resident);
         } else {
             let replaced = st
                 .map
                 .insert(Arc::clone(&resident.id), Slot::Ready(Arc::clone(&resident)));
             fx.drop_slot(replaced);
         }
-        let device = st.pool_name(flight.pool).unwrap_or_default();
-        if let Some(Some(error)) = &promotion {
+        if let Arrival::LoadedAfterFailedPromotion(error) = arrival {
             st.counters.promotion_failures += 1;
+            let device = st.device_name(flight.pool).to_string();
             st.emit(CacheEvent::PromotionFailed {
                 id: flight.id.to_string(),
-                device: device.clone(),
-                error: error.clone(),
+                device,
+                error,
             });
         }
         if promoted {
             flight.promoted.store(true, Ordering::Relaxed);
             st.counters.promotions += 1;
+            let device = st.device_name(flight.pool).to_string();
             st.emit(CacheEvent::Promoted {
                 id: flight.id.to_string(),
                 device,

@@ -122,6 +122,12 @@ impl State {
             .map(|p| p.name.to_string())
     }
 
+    /// The name of the device `pool` is, for the events of a move ("" if it is none).
+    pub fn device_name(&self, pool: Option<usize>) -> Arc<str> {
+        pool.and_then(|p| self.pools.get(p))
+            .map_or_else(|| "".into(), |p| Arc::clone(&p.name))
+    }
+
     /// For each held component (by address), the resident models that hold it, as indices in
     /// map order.
     fn holders(&self) -> HashMap<usize, Vec<usize>> {
@@ -300,6 +306,17 @@ impl State {
         Some(self.orphans.swap_remove(i).1)
     }
 
+    /// Moves `r`, out of the map, to the held set: its bytes stay charged until its last
+    /// handle drops (`Resident::drop`).
+    pub fn hold(&mut self, r: &Resident) {
+        let held = Held {
+            id: Arc::clone(&r.id),
+            bytes: r.bytes,
+            pool: r.pool,
+        };
+        self.held.insert(address(r), held);
+    }
+
     /// Takes `flight` out of the queue for room; returns whether it was there.
     pub fn dequeue(&mut self, flight: &Arc<Flight>) -> bool {
         let before = self.queue.len();
@@ -315,14 +332,7 @@ impl State {
         };
         let still_held = !r.is_idle();
         if still_held {
-            self.held.insert(
-                address(&r),
-                Held {
-                    id: Arc::clone(&r.id),
-                    bytes: r.bytes,
-                    pool: r.pool,
-                },
-            );
+            self.hold(&r);
         } else {
             r.settled.store(true, Ordering::Release);
             self.uncharge(r.bytes, r.pool);

@@ -23,7 +23,7 @@ use super::effects::Effects;
 use super::events::CacheEvent;
 use super::flight::{Flight, Kind, panic_message};
 use super::resident::Resident;
-use super::state::{Held, Slot, State, address};
+use super::state::{Slot, State};
 use crate::error::CacheError;
 use modelcache_backend::{BackendError, LoadProgress, Loaded, ModelLoader, Move};
 
@@ -69,15 +69,8 @@ impl State {
             return;
         };
         let loader = Arc::clone(&m.loader);
-        let device: Arc<str> = self.pool_name(r.pool).map_or_else(|| "".into(), Into::into);
-        self.held.insert(
-            address(&r),
-            Held {
-                id: Arc::clone(&r.id),
-                bytes: r.bytes,
-                pool: r.pool,
-            },
-        );
+        let device = self.device_name(r.pool);
+        self.hold(&r);
         let flight = Arc::new(Flight::of_kind(id, None, false, Kind::Demote));
         flight.waiters.store(0, Ordering::Relaxed);
         flight.reserved.store(r.bytes, Ordering::Relaxed);
@@ -258,15 +251,7 @@ impl State {
         let Some(Slot::Ready(r)) = self.map.remove(id) else {
             return None;
         };
-        self.held.insert(
-            address(&r),
-            Held {
-                id: Arc::clone(&r.id),
-                bytes: r.bytes,
-                pool: r.pool,
-            },
-        );
-        let device: Arc<str> = self.pool_name(Some(home)).unwrap_or_default().into();
-        Some((r, home, device))
+        self.hold(&r);
+        Some((r, home, self.device_name(Some(home))))
     }
 }

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use modelcache_core::ModelPolicy;
 
-use super::doc::{Table, Walk};
+use super::doc::{Entry, Table, Walk};
 use super::duration::KeepAlive;
 use super::paths;
 use super::size::SizeValue;
@@ -131,35 +131,25 @@ impl ModelConfig {
                     m.options_at = Some(src.at(&e.span()));
                 }
                 "pool" => {
-                    let Some(pool) = table.value::<String>(walk, &e) else {
-                        continue;
-                    };
-                    if !pools.contains(&pool.as_str()) {
-                        walk.problems.push(ConfigError::UnknownPool {
-                            at: src.at(&e.span()),
+                    m.pool = known_name(table, walk, &e, pools, |at, pool, known| {
+                        ConfigError::UnknownPool {
+                            at,
                             model: id.to_owned(),
                             pool,
-                            known: pools.iter().map(|p| (*p).to_owned()).collect(),
-                        });
-                        continue;
-                    }
-                    m.pool = Some(pool);
-                    pool_at = Some(e.span());
+                            known,
+                        }
+                    });
+                    pool_at = m.pool.as_ref().map(|_| e.span());
                 }
                 "device" => {
-                    let Some(device) = table.value::<String>(walk, &e) else {
-                        continue;
-                    };
-                    if !devices.contains(&device.as_str()) {
-                        walk.problems.push(ConfigError::UnknownDevice {
-                            at: src.at(&e.span()),
+                    m.device = known_name(table, walk, &e, devices, |at, device, known| {
+                        ConfigError::UnknownDevice {
+                            at,
                             model: id.to_owned(),
                             device,
-                            known: devices.iter().map(|d| (*d).to_owned()).collect(),
-                        });
-                        continue;
-                    }
-                    m.device = Some(device);
+                            known,
+                        }
+                    });
                 }
                 "demote" => {
                     m.demote = table.value(walk, &e).unwrap_or(false);
@@ -210,4 +200,23 @@ impl ModelConfig {
             demote: self.demote,
         }
     }
+}
+
+/// The name written at `e` when it is one of `known` (a pool or a device); else `None`, with
+/// the problem `unknown` makes of where it is written, the name and the known names.
+fn known_name(
+    table: &Table<'_>,
+    walk: &mut Walk<'_>,
+    e: &Entry<'_>,
+    known: &[&str],
+    unknown: impl FnOnce(Location, String, Vec<String>) -> ConfigError,
+) -> Option<String> {
+    let name = table.value::<String>(walk, e)?;
+    if known.contains(&name.as_str()) {
+        return Some(name);
+    }
+    let known = known.iter().map(|k| (*k).to_owned()).collect();
+    walk.problems
+        .push(unknown(walk.src.at(&e.span()), name, known));
+    None
 }

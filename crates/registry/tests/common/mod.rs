@@ -116,3 +116,18 @@ pub fn write_config(dir: &Path, text: &str, existing: &[&str]) -> PathBuf {
     std::fs::write(&file, text).unwrap();
     file
 }
+
+/// The (line, column) where `needle` starts in `text`.
+pub fn position(text: &str, needle: &str) -> (usize, usize) {
+    let offset = text.find(needle).unwrap();
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+/// The (line, column) a located config error points at.
+pub fn at(e: &modelcache_registry::ConfigError) -> (usize, usize) {
+    let at = e.at().unwrap();
+    (at.line, at.column)
+}
