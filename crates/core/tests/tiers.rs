@@ -336,8 +336,13 @@ fn a_model_in_use_is_never_demoted_and_a_pinned_one_never_leaves() {
     assert_eq!(s.demotions, 0);
 }
 
-#[test]
-fn requests_for_a_model_being_demoted_wait_for_it_then_promote_it_once() {
+/// A thread giving the place a request landed its model in.
+type PlaceOfB = std::thread::JoinHandle<Result<String, CacheError>>;
+
+/// `a` and `b` of 30 bytes on a device of 50 (host memory 100), `a` loaded and idle; `b`'s
+/// request, on the returned thread (which gives the place `b` landed in), demotes `a`, whose
+/// copy waits at the gate until the returned sender releases it.
+fn a_demoted_for_b_waits_at_the_gate() -> (ModelCache, Arc<Sim>, PlaceOfB, Sender<()>) {
     let (cache, _) = cache(100, 50);
     let a = on_device(&cache, "a", 30);
     on_device(&cache, "b", 30);
@@ -345,11 +350,16 @@ fn requests_for_a_model_being_demoted_wait_for_it_then_promote_it_once() {
     let (started_tx, started) = channel();
     let (release, release_rx) = channel();
     *a.gate.lock().unwrap() = Some((started_tx, release_rx));
-    // b's request demotes a; the copy waits at the gate.
     let c = cache.clone();
     let b_thread =
         std::thread::spawn(move || c.get::<SimModel>("b").map(|h| h.lock().place.clone()));
     started.recv().unwrap();
+    (cache, a, b_thread, release)
+}
+
+#[test]
+fn requests_for_a_model_being_demoted_wait_for_it_then_promote_it_once() {
+    let (cache, a, b_thread, release) = a_demoted_for_b_waits_at_the_gate();
     assert_eq!(
         device_charged(&cache),
         30,
@@ -378,6 +388,19 @@ fn requests_for_a_model_being_demoted_wait_for_it_then_promote_it_once() {
     assert_eq!(a.loads.load(Ordering::SeqCst), 1);
     assert_eq!(a.promotes.load(Ordering::SeqCst), 1);
     assert_eq!((s.demotions, s.promotions), (2, 1));
+}
+
+#[test]
+fn a_model_pinned_while_it_is_being_demoted_stays_pinned_in_host_memory() {
+    let (cache, _, b_thread, release) = a_demoted_for_b_waits_at_the_gate();
+    cache.set_pinned("a", true).unwrap();
+    release.send(()).unwrap();
+    b_thread.join().unwrap().unwrap();
+    let entries = cache.entries();
+    let a_entry = entries.iter().find(|e| e.id == "a").unwrap();
+    assert_eq!(a_entry.demoted_from.as_deref(), Some(DEVICE));
+    assert!(a_entry.pinned, "the pin set during the move is kept");
+    check_invariants(&cache);
 }
 
 #[test]
