@@ -254,7 +254,7 @@ fn advice(registry: &Registry, error: &CacheError) -> Option<String> {
                 .filter(|h| h.state == HolderState::Pinned)
                 .map(|h| h.id.as_str())
                 .collect();
-            let budget = budget_key(pool.as_deref());
+            let budget = budget_key(registry, pool.as_deref());
             let needed = format_bytes_exact(*needed);
             Some(if pinned.is_empty() {
                 format!("raise {budget} (model {id:?} needs {needed})")
@@ -279,7 +279,7 @@ pub fn room_advice(registry: &Registry, id: &str, needed: u64, pool: Option<&str
     let mut text = format!(
         "raise {} to at least {}, or set `allow_oversized = true` in [cache] to admit a lone \
          model larger than its budget",
-        budget_key(pool),
+        budget_key(registry, pool),
         format_bytes_exact(needed)
     );
     if registry.model(id).is_some_and(|m| m.policy.size.is_some()) {
@@ -290,10 +290,13 @@ pub fn room_advice(registry: &Registry, id: &str, needed: u64, pool: Option<&str
     text
 }
 
-/// The setting that holds a budget: a pool's, `MODELCACHE_BUDGET` when it is set (it
-/// overrides the file), else `[cache] budget`.
-fn budget_key(pool: Option<&str>) -> String {
+/// The setting that holds a budget: a device's or a pool's, `MODELCACHE_BUDGET` when it is
+/// set (it overrides the file), else `[cache] budget`.
+fn budget_key(registry: &Registry, pool: Option<&str>) -> String {
     match pool {
+        Some(p) if registry.devices().iter().any(|(d, _)| d == p) => {
+            format!("`budget` in [devices.{p:?}]")
+        }
         Some(p) => format!("`budget` in [pools.{p}]"),
         None if std::env::var_os(modelcache_registry::BUDGET_ENV).is_some() => format!(
             "{} (it overrides `budget` in [cache])",

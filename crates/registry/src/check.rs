@@ -63,8 +63,10 @@ pub enum CheckProblem {
     TooLarge {
         /// The budget in bytes.
         budget: u64,
-        /// The pool, if that is the budget it exceeds.
+        /// The pool or device, if that is the budget it exceeds.
         pool: Option<String>,
+        /// `pool` is a `[devices.NAME]`.
+        device: bool,
     },
 }
 
@@ -143,11 +145,16 @@ impl Registry {
                     // A model on a device takes no host memory.
                     let on_host = m.policy.device.is_none();
                     if on_host && bytes > budget {
-                        row.problem = Some(CheckProblem::TooLarge { budget, pool: None });
+                        row.problem = Some(CheckProblem::TooLarge {
+                            budget,
+                            pool: None,
+                            device: false,
+                        });
                     } else if let Some((name, pool_budget)) = pool.filter(|(_, b)| bytes > *b) {
                         row.problem = Some(CheckProblem::TooLarge {
                             budget: pool_budget,
                             pool: Some(name),
+                            device: !on_host,
                         });
                     }
                 }
@@ -176,8 +183,19 @@ impl fmt::Display for CheckProblem {
             CheckProblem::SizeTooSmall { size, needs } => {
                 f.write_str(&crate::sized::too_small_message(*size, *needs))
             }
-            CheckProblem::TooLarge { budget, pool } => match pool {
-                Some(p) => write!(f, "larger than pool {p:?}, {}", format_bytes_exact(*budget)),
+            CheckProblem::TooLarge {
+                budget,
+                pool,
+                device,
+            } => match pool {
+                Some(p) => {
+                    let scope = if *device { "device" } else { "pool" };
+                    write!(
+                        f,
+                        "larger than {scope} {p:?}, {}",
+                        format_bytes_exact(*budget)
+                    )
+                }
                 None => write!(f, "larger than the budget, {}", format_bytes_exact(*budget)),
             },
         }

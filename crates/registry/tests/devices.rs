@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use modelcache_backend::{Backend, BackendError, Inspection, LoadProgress, ModelSource};
 use modelcache_core::ModelCache;
-use modelcache_registry::{Backends, Config, ConfigError, Registry, RegistryError};
+use modelcache_registry::{Backends, CheckProblem, Config, ConfigError, Registry, RegistryError};
 
 use common::{at, position};
 
@@ -186,5 +186,27 @@ fn demote_on_a_backend_that_cannot_move_is_refused_when_the_registry_is_built() 
     assert_eq!(
         *registry.cache().get::<String>("a").unwrap().lock(),
         "cuda:0"
+    );
+}
+
+#[test]
+fn check_compares_a_model_on_a_device_with_that_device_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().display();
+    // 3 MiB: more than the device's 2 MiB and the 1 MiB of host memory, which it never uses.
+    let text = format!(
+        "{HEAD}[models.big]\nbackend = \"movable\"\npath = \"{path}\"\ndevice = \"cuda:0\"\nsize = \"3MiB\"\n"
+    );
+    let (registry, _) = build(&text).unwrap();
+    let report = registry.check();
+    let problem = report.models[0].problem.as_ref().unwrap();
+    assert!(
+        matches!(problem, CheckProblem::TooLarge { budget, pool: Some(d), device: true } if *budget == 2 << 20 && d == "cuda:0"),
+        "{problem:?}"
+    );
+    let text = problem.to_string();
+    assert!(
+        text.starts_with("larger than device \"cuda:0\", 2"),
+        "{text}"
     );
 }

@@ -383,12 +383,13 @@ fn check_reports_missing_paths_and_the_others_are_still_served() {
         row("huge").problem,
         Some(CheckProblem::TooLarge {
             budget: 5000,
-            pool: None
+            pool: None,
+            device: false,
         })
     ));
     let pooled = &row("pooled").problem;
     assert!(
-        matches!(pooled, Some(CheckProblem::TooLarge { budget: 10, pool: Some(p) }) if p == "small"),
+        matches!(pooled, Some(CheckProblem::TooLarge { budget: 10, pool: Some(p), device: false }) if p == "small"),
         "{pooled:?}"
     );
     let problems: Vec<&str> = report.problems().map(|m| m.id.as_str()).collect();

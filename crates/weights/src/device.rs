@@ -64,7 +64,7 @@ pub enum DeviceError {
 
 /// A [`DeviceError`] of one model: what a backend returns, as [`BackendError::Other`].
 #[derive(Debug, thiserror::Error)]
-#[error("model {model}: {source}")]
+#[error("model {model:?}: {source}")]
 pub struct ModelDeviceError {
     /// The model (its ID, or the backend's name where a move knows no ID).
     pub model: String,
