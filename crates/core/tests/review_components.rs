@@ -186,6 +186,7 @@ fn bug_a_component_only_a_pinned_model_holds_is_counted_as_room_that_may_come() 
 /// the component's flight keeps waiting (its only waiter is the withdrawn model's leader task,
 /// which does not look at its own flight while it awaits components), first in the queue, so
 /// every later request waits behind a load nobody wants.
+#[cfg(feature = "tokio")] // get_async
 #[test]
 fn bug_a_withdrawn_async_request_leaves_its_component_queued_ahead_of_everyone() {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -623,6 +624,7 @@ fn pins_re_registering_a_component_while_its_user_loads() {
 
 /// An async request dropped while its component loads (started): the component lands, resident
 /// and idle; the model is not loaded; nothing else stays charged.
+#[cfg(feature = "tokio")] // get_async
 #[test]
 fn pins_an_async_request_dropped_while_its_component_loads() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
