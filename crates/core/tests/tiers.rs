@@ -239,6 +239,78 @@ fn a_failed_promotion_falls_back_to_a_load_from_the_checkpoint() {
 }
 
 #[test]
+fn a_promotion_that_finds_no_room_on_the_device_keeps_the_host_copy() {
+    let cache = ModelCache::builder()
+        .budget(100)
+        .device(DEVICE, 50)
+        .load_timeout(std::time::Duration::ZERO)
+        .build();
+    let a = on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    // b's request demotes a; b stays in use, so a cannot come back.
+    let b = cache.get::<SimModel>("b").unwrap();
+    let e = cache.get::<SimModel>("a").map(|_| ()).unwrap_err();
+    assert!(matches!(e, CacheError::NoRoom { .. }), "{e}");
+    let entries = cache.entries();
+    let a_entry = entries
+        .iter()
+        .find(|e| e.id == "a")
+        .expect("a is still cached");
+    assert_eq!(a_entry.demoted_from.as_deref(), Some(DEVICE));
+    let s = check_invariants(&cache);
+    assert_eq!((s.charged, device_charged(&cache)), (30, 30));
+    // Once there is room, the next request promotes the copy it kept: no second load.
+    drop(b);
+    let (_, served) = cache.request("a", &modelcache_backend::NoProgress).unwrap();
+    assert_eq!(served, modelcache_core::Served::Promoted);
+    assert_eq!(place(&cache, "a"), DEVICE);
+    assert_eq!(a.loads.load(Ordering::SeqCst), 1);
+    check_invariants(&cache);
+}
+
+#[cfg(feature = "tokio")] // get_async
+#[test]
+fn an_async_request_withdrawn_before_its_promotion_keeps_the_host_copy() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (cache, _) = cache(100, 50);
+    let a = on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    let b = cache.get::<SimModel>("b").unwrap();
+    runtime.block_on(async {
+        // The request leads a promotion that waits for room on the device (b is in use).
+        let mut request = Box::pin(cache.get_async::<SimModel>("a"));
+        tokio::select! {
+            _ = &mut request => panic!("a was served while b fills the device"),
+            () = tokio::task::yield_now() => {}
+        }
+        tokio::task::yield_now().await;
+        drop(request);
+    });
+    let entries = cache.entries();
+    let a_entry = entries
+        .iter()
+        .find(|e| e.id == "a")
+        .expect("a is still cached");
+    assert_eq!(a_entry.demoted_from.as_deref(), Some(DEVICE));
+    assert_eq!(check_invariants(&cache).charged, 30);
+    drop(b);
+    assert_eq!(place(&cache, "a"), DEVICE);
+    assert_eq!(
+        (
+            a.loads.load(Ordering::SeqCst),
+            a.promotes.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+    check_invariants(&cache);
+}
+
+#[test]
 fn a_panicking_promotion_falls_back_to_a_load_too() {
     let (cache, _) = cache(100, 50);
     let a = on_device(&cache, "a", 30);

@@ -221,25 +221,24 @@ impl ModelCache {
             return Ok(Start::Join(flight));
         }
         let mut job = job_for(&st, id, work.take())?;
+        let mut demoted = None;
         if let Some((host, home, device)) = st.take_demoted(id) {
-            // Demoted: a load whose work is the move back to its device (its registered pool).
             debug_assert_eq!(job.pool, Some(home));
-            job = match job.work {
-                Work::Loader(loader) => Job {
-                    size: job.size.or(Some(host.bytes)),
-                    work: Work::Promote {
-                        host,
-                        loader,
-                        device,
-                    },
-                    ..job
-                },
-                // A caller's own loader: it loads; the host copy goes after the lock.
-                work => {
-                    fx.dropped.push(host);
-                    Job { work, ..job }
+            match job.work {
+                // A load whose work is the move back to its device (its registered pool); the
+                // flight keeps the host copy until the move.
+                Work::Loader(loader) if st.budget > 0 => {
+                    job.size = job.size.or(Some(host.bytes));
+                    job.work = Work::Promote { loader, device };
+                    demoted = Some(host);
                 }
-            };
+                // A caller's own loader, or no cache: it loads; the host copy goes after the
+                // lock.
+                work => {
+                    job.work = work;
+                    fx.dropped.push(host);
+                }
+            }
         }
         if st.budget == 0 {
             return Ok(Start::Uncached(job));
@@ -247,6 +246,7 @@ impl ModelCache {
         let now = self.shared.signals.nanos_since_epoch();
         st.expire(now, fx);
         let flight = Arc::new(Flight::new(id, job.pool, job.pin));
+        *flight.demoted.lock() = demoted;
         st.map.insert(id.into(), Slot::Loading(Arc::clone(&flight)));
         st.note_budget(&self.shared.signals);
         // Read here, not on the hit path: only a request that leads a load waits for room.

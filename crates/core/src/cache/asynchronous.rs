@@ -28,7 +28,7 @@ use super::admission::{Attempt, RoomWaiter, must_give_way, own};
 use super::effects::Effects;
 use super::flight::{Flight, Kind, Leader, Work, panicked};
 use super::handle::Handle;
-use super::resident::{Lease, Resident};
+use super::resident::Lease;
 use super::state::Uses;
 use crate::error::CacheError;
 use modelcache_backend::ModelLoader;
@@ -135,13 +135,8 @@ impl ModelCache {
                     Work::Loader(loader) => {
                         runtime.spawn(drive(leader, loader, None, job.size, job.uses));
                     }
-                    Work::Promote {
-                        host,
-                        loader,
-                        device,
-                    } => {
-                        let promote = Some((host, device));
-                        runtime.spawn(drive(leader, loader, promote, job.size, job.uses));
+                    Work::Promote { loader, device } => {
+                        runtime.spawn(drive(leader, loader, Some(device), job.size, job.uses));
                     }
                     Work::Opened(_) | Work::Once(_) => leader.fail(not_registered(id), false),
                 }
@@ -183,12 +178,12 @@ fn not_registered(id: &str) -> CacheError {
 }
 
 /// Leads a flight started by an async request: open (headers) and load on the blocking pool,
-/// the wait for room here. With `promote` (a demoted model's host copy and its device) the
-/// work is the move back, loading with `loader` if the move fails.
+/// the wait for room here. With `promote` (the device of a demoted model, whose host copy
+/// the flight keeps) the work is the move back, loading with `loader` if the move fails.
 async fn drive(
     mut leader: Leader,
     loader: Arc<dyn ModelLoader>,
-    promote: Option<(Arc<Resident>, Arc<str>)>,
+    promote: Option<Arc<str>>,
     size: Option<u64>,
     uses: Uses,
 ) {
@@ -260,11 +255,7 @@ async fn drive(
     drop(tokio::task::spawn_blocking(move || {
         let work = match (opened, promote) {
             (Some(opened), _) => Work::Opened(opened),
-            (None, Some((host, device))) => Work::Promote {
-                host,
-                loader,
-                device,
-            },
+            (None, Some(device)) => Work::Promote { loader, device },
             (None, None) => Work::Loader(loader),
         };
         leader.load(work, components, &NoProgress);

@@ -22,7 +22,7 @@ use super::resident::{Lease, Resident};
 use super::state::{Slot, State};
 use super::{Locked, ModelCache};
 use crate::error::CacheError;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Signal};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Signal};
 use modelcache_backend::BackendError;
 use modelcache_backend::LoadProgress;
 use modelcache_backend::{Loaded, ModelLoader, OpenedModel};
@@ -45,6 +45,10 @@ pub(crate) struct Flight {
     pub kind: Kind,
     /// Its model was promoted (moved back from host memory), not loaded.
     pub promoted: AtomicBool,
+    /// A promotion's host copy (held: charged until it is dropped), taken by the move. If the
+    /// flight ends before the move (no room on the device, every request withdrawn), the copy
+    /// goes back in the map in the flight's place, still demoted (`Flight::leave_map`).
+    pub demoted: Mutex<Option<Arc<Resident>>>,
     pub result: OnceLock<Result<Arc<Resident>, CacheError>>,
     /// Notified when the result is published.
     pub done: Signal,
@@ -62,6 +66,7 @@ impl Flight {
             holds: AtomicBool::new(false),
             kind: Kind::Load,
             promoted: AtomicBool::new(false),
+            demoted: Mutex::new(None),
             result: OnceLock::new(),
             done: Signal::new(),
         }
@@ -102,13 +107,31 @@ impl Flight {
         self.outcome()
     }
 
+    /// Takes this flight, ending without a model, out of the map if it is still there. A
+    /// promotion's host copy goes back in its place, still demoted, so that the next request
+    /// promotes it again; if the flight was invalidated meanwhile, the copy is dropped after
+    /// the lock.
+    pub fn leave_map(self: &Arc<Self>, st: &mut State, fx: &mut Effects) {
+        let host = self.demoted.lock().take();
+        if !self.is(st.map.get(&*self.id)) {
+            fx.dropped.extend(host);
+            return;
+        }
+        match host {
+            Some(host) => {
+                st.unhold(&host);
+                let replaced = st.map.insert(Arc::clone(&self.id), Slot::Ready(host));
+                fx.drop_slot(replaced);
+            }
+            None => fx.drop_slot(st.map.remove(&*self.id)),
+        }
+    }
+
     /// Cancels a flight nobody waits for any more (never one that started), under the lock.
     #[cfg(feature = "tokio")]
     pub fn cancel(self: &Arc<Self>, shared: &super::Shared, st: &mut State, fx: &mut Effects) {
         debug_assert!(!self.started.load(Ordering::Relaxed));
-        if self.is(st.map.get(&*self.id)) {
-            fx.drop_slot(st.map.remove(&*self.id));
-        }
+        self.leave_map(st, fx);
         fx.flights.extend(st.drop_orphan(self));
         shared.leave_queue(st, self);
         let _ = self.result.set(Err(CacheError::Abandoned {
@@ -143,10 +166,9 @@ enum Arrival {
 
 /// What a leader runs to load a model.
 pub(crate) enum Work<'a> {
-    /// A demoted model to move back to its device (`host` is its copy in host memory, whose
-    /// bytes are held until it is dropped); if that fails, `loader` loads it instead.
+    /// A demoted model to move back to its device (its copy in host memory is the flight's,
+    /// `Flight::demoted`); if that fails, `loader` loads it instead.
     Promote {
-        host: Arc<Resident>,
         loader: Arc<dyn ModelLoader>,
         device: Arc<str>,
     },
@@ -166,11 +188,8 @@ impl Work<'_> {
             Work::Loader(loader) => loader.open()?,
             Work::Opened(opened) => opened,
             Work::Once(load) => return load(),
-            // Moved by `Leader::load`; here (an uncached request) it is a load.
-            Work::Promote { loader, host, .. } => {
-                drop(host);
-                loader.open()?
-            }
+            // Moved by `Leader::load`; anywhere else it is a load.
+            Work::Promote { loader, .. } => loader.open()?,
         };
         progress.start(opened.read_bytes());
         let limit = opened.inspection().bytes;
@@ -301,23 +320,27 @@ impl Leader {
         let outcome = span.in_scope(|| {
             catch_unwind(AssertUnwindSafe(|| {
                 let loaded = match work {
-                    Work::Promote {
-                        host,
-                        loader,
-                        device,
-                    } => match super::tiers::promote(&host, &*loader, &device, progress) {
-                        Ok(moved) => {
-                            arrival = Arrival::Promoted;
-                            Ok(moved)
+                    Work::Promote { loader, device } => {
+                        let host = self.flight.demoted.lock().take();
+                        let moved = host
+                            .as_ref()
+                            .map(|h| super::tiers::promote(h, &*loader, &device, progress));
+                        match moved {
+                            Some(Ok(moved)) => {
+                                arrival = Arrival::Promoted;
+                                Ok(moved)
+                            }
+                            failed => {
+                                // The host copy goes first: its memory is free before the load.
+                                drop(host);
+                                if let Some(Err(e)) = failed {
+                                    arrival = Arrival::LoadedAfterFailedPromotion(e.to_string());
+                                    progress.finish();
+                                }
+                                Work::Loader(loader).run(progress)
+                            }
                         }
-                        Err(e) => {
-                            arrival = Arrival::LoadedAfterFailedPromotion(e.to_string());
-                            // The host copy goes first: its memory is free before the load.
-                            drop(host);
-                            progress.finish();
-                            Work::Loader(loader).run(progress)
-                        }
-                    },
+                    }
                     work => work.run(progress),
                 };
                 progress.finish();
@@ -532,9 +555,7 @@ fn fail_locked(
 ) {
     let reserved = flight.reserved.swap(0, Ordering::Relaxed);
     st.uncharge(reserved, flight.pool);
-    if flight.is(st.map.get(&*flight.id)) {
-        fx.drop_slot(st.map.remove(&*flight.id));
-    }
+    flight.leave_map(st, fx);
     fx.flights.extend(st.drop_orphan(flight));
     shared.leave_queue(st, flight);
     if count_failure {

@@ -317,6 +317,11 @@ impl State {
         self.held.insert(address(r), held);
     }
 
+    /// Takes `r` out of the held set, back into the map (see `Flight::leave_map`).
+    pub fn unhold(&mut self, r: &Resident) {
+        self.held.remove(&address(r));
+    }
+
     /// Takes `flight` out of the queue for room; returns whether it was there.
     pub fn dequeue(&mut self, flight: &Arc<Flight>) -> bool {
         let before = self.queue.len();
