@@ -8,7 +8,9 @@
 //! So the request that needed the room waits for the move (`Attempt::Moving`), and no budget
 //! counts memory that is not free yet. Promoting is a load whose work is the move: it reserves
 //! on the device as any load does, and the host copy stays charged, as held, until the move
-//! is done; a failed move loads the model from its checkpoint instead.
+//! is done; a failed move loads the model from its checkpoint instead. A promotion that ends
+//! before its move (no room on the device in time, every request withdrawn) puts the host
+//! copy back, still demoted (`Flight::leave_map`).
 //!
 //! A demoted model is an ordinary idle host entry: evicting it for room in host memory drops
 //! it, and a request never gets it as a hit (`acquire::hit`), it promotes it. The move itself
