@@ -61,8 +61,12 @@ pub fn plan(args: &Args, ids: &[String], hold: bool) -> Result<(), Failure> {
             let outcome = match &step.outcome {
                 StepOutcome::Resident => "hit: resident".to_owned(),
                 StepOutcome::Loading => "joins the load in flight".to_owned(),
-                StepOutcome::Load { evicts } if evicts.is_empty() => "loads".to_owned(),
-                StepOutcome::Load { evicts } => {
+                StepOutcome::Load { evicts } | StepOutcome::Promote { evicts } => {
+                    let verb = if matches!(step.outcome, StepOutcome::Promote { .. }) {
+                        "moves back from host memory"
+                    } else {
+                        "loads"
+                    };
                     evictions += evicts.len();
                     let v: Vec<String> = evicts
                         .iter()
@@ -75,7 +79,11 @@ pub fn plan(args: &Args, ids: &[String], hold: bool) -> Result<(), Failure> {
                             format!("{} ({}{demoted})", h.id, format_bytes(h.bytes))
                         })
                         .collect();
-                    format!("loads; evicts {}", v.join(", "))
+                    if v.is_empty() {
+                        verb.to_owned()
+                    } else {
+                        format!("{verb}; evicts {}", v.join(", "))
+                    }
                 }
                 StepOutcome::Uncached => "loads; not kept (the budget is 0)".to_owned(),
                 StepOutcome::WouldWait { pool, holders } => {

@@ -588,3 +588,52 @@ fn plan_says_which_victims_would_be_demoted() {
     let s = check_invariants(&cache);
     assert_eq!((s.demotions, s.evicted_by.capacity), (1, 1));
 }
+
+#[test]
+fn plan_follows_demoted_models_and_agrees_with_the_requests() {
+    use modelcache_core::{Served, StepOutcome};
+    // Three models of 30 bytes on a device that holds one, with host memory for three, two
+    // or one host copy: every sequence of five requests, planned, then made.
+    for host in [100, 70, 40] {
+        for n in 0..3usize.pow(5) {
+            let ids: Vec<&str> = (0..5)
+                .map(|k| ["a", "b", "c"][n / 3usize.pow(k) % 3])
+                .collect();
+            let (cache, events) = cache(host, 50);
+            for id in ["a", "b", "c"] {
+                on_device(&cache, id, 30);
+            }
+            let plan = cache.plan(&ids).unwrap();
+            for (step, id) in plan.steps.iter().zip(&ids) {
+                let what = format!("host {host}, {ids:?}, {id}: planned {:?}", step.outcome);
+                events.lock().unwrap().clear();
+                let (_, served) = cache.request(id, &modelcache_backend::NoProgress).unwrap();
+                let (planned, evicts) = match &step.outcome {
+                    StepOutcome::Resident => (Served::Hit, Vec::new()),
+                    StepOutcome::Load { evicts } => (Served::Loaded, evicts.clone()),
+                    StepOutcome::Promote { evicts } => (Served::Promoted, evicts.clone()),
+                    other => panic!("{what}: unexpected {other:?}"),
+                };
+                assert_eq!(served, planned, "{what}");
+                // What left the device: demoted (moved) or unloaded, as planned.
+                let mut left: Vec<(String, bool)> = events
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|e| match e {
+                        CacheEvent::Demoted { id, .. } => Some((id.clone(), true)),
+                        CacheEvent::Evicted { id, .. } => Some((id.clone(), false)),
+                        _ => None,
+                    })
+                    .collect();
+                let mut planned: Vec<(String, bool)> =
+                    evicts.into_iter().map(|v| (v.id, v.demoted)).collect();
+                left.sort();
+                planned.sort();
+                assert_eq!(left, planned, "{what}");
+                assert_eq!(cache.stats().charged, step.charged_after, "{what}");
+            }
+            check_invariants(&cache);
+        }
+    }
+}

@@ -76,8 +76,8 @@ pub struct Victim {
     /// first load an estimate from its size and its backend's measured throughput.
     pub reload_cost: Duration,
     /// It would be demoted to host memory rather than unloaded (a `demote` model on a device,
-    /// with room in host memory). The plan does not follow it there: a later step asking for
-    /// it is shown as a load, where the cache would promote it.
+    /// with room in host memory). The plan follows it there: it takes host memory in the
+    /// later steps, and a later step asking for it [promotes](StepOutcome::Promote) it.
     pub demoted: bool,
 }
 
@@ -91,6 +91,12 @@ pub enum StepOutcome {
     Loading,
     /// It would load after evicting these idle models (possibly none).
     Load {
+        /// The models evicted to make room.
+        evicts: Vec<Victim>,
+    },
+    /// It is demoted (in host memory): it would move back to its device after evicting these
+    /// idle models there (possibly none), without reading its checkpoint.
+    Promote {
         /// The models evicted to make room.
         evicts: Vec<Victim>,
     },
@@ -122,6 +128,8 @@ struct Sim {
     held_by: Vec<Arc<str>>,
     /// Requested as a component of the next step's model: in use until that step.
     pending: bool,
+    /// A demoted model's copy in host memory: its request promotes it (never a hit).
+    demoted: bool,
 }
 
 impl ModelCache {
@@ -178,6 +186,9 @@ impl ModelCache {
                 .iter()
                 .position(|s| (s.resident || s.loading) && &*s.candidate.id == id);
             let (bytes, outcome) = match found {
+                Some(i) if sim[i].demoted => {
+                    self.promotion(&st, &mut sim, &mut ledger, i, &need, hold_this)
+                }
                 Some(i) => {
                     // A hit (or a join): most recently used now, in use while held.
                     let mut s = sim.remove(i);
@@ -246,6 +257,48 @@ impl ModelCache {
         out
     }
 
+    /// The step of a demoted model (`sim[at]`, its host copy): a load onto its device, as a
+    /// promotion reserves one, with the host copy held meanwhile and dropped once it is there.
+    /// If the step would wait or fail, the copy stays, demoted, as it does in the cache.
+    fn promotion(
+        &self,
+        st: &State,
+        sim: &mut Vec<Sim>,
+        ledger: &mut Ledger,
+        at: usize,
+        need: &Need,
+        hold: bool,
+    ) -> (u64, StepOutcome) {
+        let id = Arc::clone(&sim[at].candidate.id);
+        let registered = st.models.get(&*id);
+        let need = Need {
+            bytes: registered
+                .and_then(|m| m.policy.size)
+                .unwrap_or(sim[at].candidate.bytes),
+            pool: registered.map_or(need.pool, |m| m.pool),
+            pin: need.pin,
+            waiting: None,
+        };
+        sim[at].own = Some(HolderState::HeldAfterEviction);
+        refresh(sim);
+        let outcome = self.step(st, sim, ledger, &id, &need, hold);
+        let host = sim.iter().position(|s| s.demoted && s.candidate.id == id);
+        let outcome = match (outcome, host) {
+            (StepOutcome::Load { evicts }, Some(h)) => {
+                let copy = sim.remove(h);
+                ledger.remove(copy.candidate.bytes, copy.candidate.pool);
+                StepOutcome::Promote { evicts }
+            }
+            (outcome, host) => {
+                if let Some(h) = host {
+                    sim[h].own = None;
+                }
+                outcome
+            }
+        };
+        (need.bytes, outcome)
+    }
+
     /// One step that is not a hit: decide as admission would, and apply it to the simulation.
     fn step(
         &self,
@@ -305,12 +358,27 @@ impl ModelCache {
                 }
                 let mut victims = victims.clone();
                 victims.sort_unstable();
+                let mut demoted = Vec::new();
                 for &i in victims.iter().rev() {
                     let gone = sim.remove(i);
                     ledger.remove(gone.candidate.bytes, gone.candidate.pool);
                     for s in sim.iter_mut() {
                         s.held_by.retain(|h| *h != gone.candidate.id);
                     }
+                    if evicts
+                        .iter()
+                        .any(|v| v.demoted && *v.id == *gone.candidate.id)
+                    {
+                        demoted.push(gone);
+                    }
+                }
+                // Their host copies, idle host entries from now (their bytes were added above),
+                // land before the model that made room for them.
+                for mut copy in demoted.into_iter().rev() {
+                    copy.candidate.pool = None;
+                    copy.own = None;
+                    copy.demoted = true;
+                    sim.push(copy);
                 }
                 ledger.add(need.bytes, need.pool);
                 let holder = if need.pin {
@@ -337,6 +405,7 @@ impl ModelCache {
                     own: holder,
                     held_by: Vec::new(),
                     pending: false,
+                    demoted: false,
                 });
                 StepOutcome::Load { evicts }
             }
@@ -528,6 +597,7 @@ fn snapshot(st: &State) -> Vec<Sim> {
                 own,
                 held_by: by,
                 pending: false,
+                demoted: resident.is_some_and(|r| r.home.is_some()),
             }
         })
         .collect();
