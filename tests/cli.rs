@@ -531,6 +531,13 @@ fn bench_json_measures_every_model_and_the_trace() {
     assert_eq!(t["errors"], 0, "{t}");
     assert!(count("evictions") > 0, "a 1500 KiB budget evicts: {t}");
     assert!(count("peak_charged") <= 1500 << 10);
+    // The reference workload on a device at each of its budgets, unloaded and demoted.
+    let tiers = v["tiers"].as_array().unwrap();
+    assert_eq!(tiers.len(), 3, "{tiers:?}");
+    for run in tiers {
+        assert_eq!(run["unload"]["promotions"], 0, "{run}");
+        assert!(run["demote"]["promotions"].as_u64().unwrap() > 0, "{run}");
+    }
     if cfg!(target_os = "linux") {
         let m = &v["memory"];
         assert!(

@@ -7,10 +7,12 @@ pub use latency::format_ns;
 mod model;
 mod policies;
 mod rss;
+mod tiers;
 mod trace;
 
 pub use latency::Percentiles;
 pub use model::{ModelReport, measure_model, warm_page_cache};
 pub use policies::{PolicyRow, PolicyWorkload, SimModel, compare_policies, replay_policy};
 pub use rss::Memory;
+pub use tiers::{TierRow, TierRun, compare_tiers};
 pub use trace::{TraceReport, TraceSpec, replay, sequence};

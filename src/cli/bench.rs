@@ -8,10 +8,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use modelcache::bench::{
-    Memory, ModelReport, PolicyRow, PolicyWorkload, SimModel, TraceReport, TraceSpec,
-    compare_policies, format_ns, measure_model, replay, warm_page_cache,
+    Memory, ModelReport, PolicyRow, PolicyWorkload, SimModel, TierRow, TierRun, TraceReport,
+    TraceSpec, compare_policies, compare_tiers, format_ns, measure_model, replay, warm_page_cache,
 };
 use modelcache::registry::SharingBytes;
+use modelcache_core::EvictionPolicy;
 use modelcache_core::format_bytes;
 use serde::Serialize;
 
@@ -35,6 +36,8 @@ struct Report {
     cores: usize,
     /// The eviction policies compared on one trace.
     policies: Vec<PolicyRun>,
+    /// The reference workload on a device, its evicted models unloaded or demoted.
+    tiers: Vec<TierRun>,
     /// What the models that share components were charged, and would be without sharing
     /// (absent when none shares, or one of them was not measured).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,12 +151,20 @@ pub fn bench(args: &Args, opts: &BenchOpts) -> Result<(), Failure> {
         hold: Duration::ZERO,
         ..spec.clone()
     };
+    let reference = |budget| {
+        let mut w = PolicyWorkload::reference(budget, policy_trace.requests, opts.seed);
+        w.trace.skew = 0.9;
+        w
+    };
     let mut policies: Vec<PolicyRun> = PolicyWorkload::REFERENCE_BUDGETS
         .iter()
+        .map(|&budget| PolicyRun::of(&reference(budget)))
+        .collect();
+    let tiers: Vec<TierRun> = PolicyWorkload::REFERENCE_BUDGETS
+        .iter()
         .map(|&budget| {
-            let mut w = PolicyWorkload::reference(budget, policy_trace.requests, opts.seed);
-            w.trace.skew = 0.9;
-            PolicyRun::of(&w)
+            let w = reference(budget);
+            compare_tiers(&w, EvictionPolicy::Cost, TIER_HOST, TIER_BANDWIDTH)
         })
         .collect();
     if !models.is_empty() {
@@ -196,6 +207,7 @@ pub fn bench(args: &Args, opts: &BenchOpts) -> Result<(), Failure> {
         memory,
         cores: std::thread::available_parallelism().map_or(1, usize::from),
         policies,
+        tiers,
     };
     if opts.json {
         output::json(&serde_json::to_string_pretty(&report)?);
@@ -318,6 +330,7 @@ fn print_tables(r: &Report, opts: &BenchOpts) {
         print_trace(tr, r.cores);
     }
     print_policies(&r.policies);
+    print_tiers(&r.tiers);
     print_memory(r);
 }
 
@@ -402,6 +415,86 @@ fn print_policies(runs: &[PolicyRun]) {
                 .into(),
         ),
     ]);
+}
+
+/// Host memory for demoted models in the tiered replay: a machine with 64 GB to spare.
+const TIER_HOST: u64 = 64_000_000_000;
+/// Bytes per second a move copies in the tiered replay: an assumption (host-to-device copies
+/// from pinned memory over PCIe 4.0 x16 run at about this), not a measurement;
+/// `scripts/gpu-check` measures it where a GPU exists.
+const TIER_BANDWIDTH: f64 = 25e9;
+
+fn print_tiers(runs: &[TierRun]) {
+    let Some(first) = runs.first() else { return };
+    output::out("");
+    output::out(format_args!(
+        "Demotion: the reference workload on a device, {} eviction; evicted models are unloaded, \
+         or demoted into {} of host memory with copies at {:.0} GB/s; simulated time",
+        first.policy,
+        format_bytes(first.host_budget),
+        first.bandwidth / 1e9
+    ));
+    let mut t = Table::new(&[
+        "device",
+        "evicted",
+        "hits",
+        "loads",
+        "promotions",
+        "time loading",
+        "time moving",
+        "in all",
+        "vs unload",
+        "latency p50",
+        "latency p99",
+    ]);
+    for run in runs {
+        let base = run.unload.total_seconds();
+        for (what, row) in [("unloaded", &run.unload), ("demoted", &run.demote)] {
+            t.row(tier_row(run, what, row, base));
+        }
+    }
+    t.print();
+    legend(&[
+        (
+            "evicted",
+            "what happens to a model evicted from the device for room: unloaded (read from \
+             disk again when asked), or demoted (`demote = true`: kept in host memory while it \
+             has room, and moved back when asked)"
+                .into(),
+        ),
+        (
+            "in all",
+            "time loading plus time moving; vs unload = its difference from unloading's".into(),
+        ),
+        (
+            "simulated",
+            "as the policies above; a move takes the model's bytes at the copy bandwidth, which \
+             is assumed, not measured"
+                .into(),
+        ),
+    ]);
+}
+
+fn tier_row(run: &TierRun, what: &str, row: &TierRow, base: f64) -> Vec<String> {
+    let total = row.total_seconds();
+    let vs = if base > 0.0 {
+        format!("{:+.1}%", (total - base) / base * 100.0)
+    } else {
+        "-".into()
+    };
+    vec![
+        format_bytes(run.device_budget),
+        what.to_owned(),
+        row.hits.to_string(),
+        row.loads.to_string(),
+        row.promotions.to_string(),
+        format!("{:.1} s", row.load_seconds),
+        format!("{:.1} s", row.move_seconds),
+        format!("{total:.1} s"),
+        vs,
+        simulated(row.latency.median_ns),
+        simulated(row.latency.p99_ns),
+    ]
 }
 
 fn print_trace(tr: &TraceReport, cores: usize) {
