@@ -159,6 +159,27 @@ pub fn replay_policy(workload: &PolicyWorkload, policy: EvictionPolicy) -> Polic
         // Registration cannot fail: no pool is named.
         let _ = cache.register(&model.id, Arc::new(loader), p);
     }
+    let (latency, errors) = request_trace(&cache, &clock, workload);
+    let s = cache.stats();
+    PolicyRow {
+        policy: policy.to_string(),
+        hits: s.hits,
+        loads: s.loads,
+        load_seconds: s.load_time.as_secs_f64(),
+        bytes_loaded: s.bytes_loaded,
+        latency,
+        errors,
+    }
+}
+
+/// Requests `workload`'s trace, in order, from `cache`, whose models' loaders advance `clock`
+/// (a hit costs nothing), with `think` between two requests: the latency of the requests
+/// served, and how many failed.
+pub(super) fn request_trace(
+    cache: &ModelCache,
+    clock: &ManualClock,
+    workload: &PolicyWorkload,
+) -> (Percentiles, u64) {
     let seq = sequence(workload.models.len(), &workload.trace);
     let mut latencies = Vec::with_capacity(seq.len());
     let mut errors = 0;
@@ -174,16 +195,7 @@ pub fn replay_policy(workload: &PolicyWorkload, policy: EvictionPolicy) -> Polic
         clock.advance(workload.think);
         cache.expire();
     }
-    let s = cache.stats();
-    PolicyRow {
-        policy: policy.to_string(),
-        hits: s.hits,
-        loads: s.loads,
-        load_seconds: s.load_time.as_secs_f64(),
-        bytes_loaded: s.bytes_loaded,
-        latency: Percentiles::of(&mut latencies),
-        errors,
-    }
+    (Percentiles::of(&mut latencies), errors)
 }
 
 #[cfg(test)]

@@ -16,8 +16,7 @@ use modelcache_core::{Clock, EvictionPolicy, ManualClock, ModelCache, ModelPolic
 use serde::Serialize;
 
 use super::latency::Percentiles;
-use super::policies::PolicyWorkload;
-use super::trace::sequence;
+use super::policies::{PolicyWorkload, request_trace};
 
 /// The device every model of a tiered replay is on.
 const DEVICE: &str = "gpu";
@@ -172,21 +171,7 @@ fn replay_tiered(
         // Registration cannot fail: the device exists and the backend moves models.
         let _ = cache.register(&model.id, Arc::new(loader), p);
     }
-    let seq = sequence(workload.models.len(), &workload.trace);
-    let mut latencies = Vec::with_capacity(seq.len());
-    let mut errors = 0;
-    for m in seq {
-        let start = clock.now();
-        match cache.get::<()>(&workload.models[m].id) {
-            Ok(handle) => {
-                latencies.push(clock.now().saturating_duration_since(start));
-                drop(handle);
-            }
-            Err(_) => errors += 1,
-        }
-        clock.advance(workload.think);
-        cache.expire();
-    }
+    let (latency, errors) = request_trace(&cache, &clock, workload);
     let s = cache.stats();
     TierRow {
         hits: s.hits,
@@ -196,7 +181,7 @@ fn replay_tiered(
         load_seconds: s.load_time.as_secs_f64(),
         #[allow(clippy::cast_precision_loss)]
         move_seconds: moved.load(Ordering::Relaxed) as f64 / 1e9,
-        latency: Percentiles::of(&mut latencies),
+        latency,
         errors,
     }
 }

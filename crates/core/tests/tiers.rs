@@ -126,6 +126,16 @@ fn cache(host: u64, device: u64) -> (ModelCache, Arc<Mutex<Vec<CacheEvent>>>) {
     (cache, events)
 }
 
+/// A cache as [`cache`]'s, of 100 bytes of host memory and 50 on the device, whose requests
+/// never wait for room: one that would fails at once with who holds it.
+fn without_waiting() -> ModelCache {
+    ModelCache::builder()
+        .budget(100)
+        .device(DEVICE, 50)
+        .load_timeout(std::time::Duration::ZERO)
+        .build()
+}
+
 fn device_charged(cache: &ModelCache) -> u64 {
     let s = cache.stats();
     let d = s.pools.iter().find(|p| p.name == DEVICE).unwrap();
@@ -240,11 +250,7 @@ fn a_failed_promotion_falls_back_to_a_load_from_the_checkpoint() {
 
 #[test]
 fn a_promotion_that_finds_no_room_on_the_device_keeps_the_host_copy() {
-    let cache = ModelCache::builder()
-        .budget(100)
-        .device(DEVICE, 50)
-        .load_timeout(std::time::Duration::ZERO)
-        .build();
+    let cache = without_waiting();
     let a = on_device(&cache, "a", 30);
     on_device(&cache, "b", 30);
     drop(cache.get::<SimModel>("a").unwrap());
@@ -390,11 +396,7 @@ fn a_demoted_model_is_evicted_like_any_host_model_when_host_memory_is_needed() {
 
 #[test]
 fn a_model_in_use_is_never_demoted_and_a_pinned_one_never_leaves() {
-    let cache = ModelCache::builder()
-        .budget(100)
-        .device(DEVICE, 50)
-        .load_timeout(std::time::Duration::ZERO)
-        .build();
+    let cache = without_waiting();
     on_device(&cache, "a", 30);
     on_device(&cache, "b", 30);
     let held = cache.get::<SimModel>("a").unwrap();
