@@ -136,6 +136,15 @@ fn without_waiting() -> ModelCache {
         .build()
 }
 
+/// What the cache says of `id`, which it must hold.
+fn entry(cache: &ModelCache, id: &str) -> modelcache_core::EntryInfo {
+    let entries = cache.entries();
+    entries
+        .into_iter()
+        .find(|e| e.id == id)
+        .unwrap_or_else(|| panic!("{id} is not cached"))
+}
+
 fn device_charged(cache: &ModelCache) -> u64 {
     let s = cache.stats();
     let d = s.pools.iter().find(|p| p.name == DEVICE).unwrap();
@@ -258,11 +267,7 @@ fn a_promotion_that_finds_no_room_on_the_device_keeps_the_host_copy() {
     let b = cache.get::<SimModel>("b").unwrap();
     let e = cache.get::<SimModel>("a").map(|_| ()).unwrap_err();
     assert!(matches!(e, CacheError::NoRoom { .. }), "{e}");
-    let entries = cache.entries();
-    let a_entry = entries
-        .iter()
-        .find(|e| e.id == "a")
-        .expect("a is still cached");
+    let a_entry = entry(&cache, "a");
     assert_eq!(a_entry.demoted_from.as_deref(), Some(DEVICE));
     let s = check_invariants(&cache);
     assert_eq!((s.charged, device_charged(&cache)), (30, 30));
@@ -297,11 +302,7 @@ fn an_async_request_withdrawn_before_its_promotion_keeps_the_host_copy() {
         tokio::task::yield_now().await;
         drop(request);
     });
-    let entries = cache.entries();
-    let a_entry = entries
-        .iter()
-        .find(|e| e.id == "a")
-        .expect("a is still cached");
+    let a_entry = entry(&cache, "a");
     assert_eq!(a_entry.demoted_from.as_deref(), Some(DEVICE));
     assert_eq!(check_invariants(&cache).charged, 30);
     drop(b);
@@ -470,8 +471,7 @@ fn a_model_pinned_while_it_is_being_demoted_stays_pinned_in_host_memory() {
     cache.set_pinned("a", true).unwrap();
     release.send(()).unwrap();
     b_thread.join().unwrap().unwrap();
-    let entries = cache.entries();
-    let a_entry = entries.iter().find(|e| e.id == "a").unwrap();
+    let a_entry = entry(&cache, "a");
     assert_eq!(a_entry.demoted_from.as_deref(), Some(DEVICE));
     assert!(a_entry.pinned, "the pin set during the move is kept");
     check_invariants(&cache);
