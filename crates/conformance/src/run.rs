@@ -389,8 +389,9 @@ pub fn serves_through_the_cache<S: Subject>(subject: &S) {
     assert_eq!(cache.stats().loads, 1);
 }
 
-/// A device this build cannot have: CUDA, where the suite runs (CPU-only builds).
-const UNAVAILABLE_DEVICE: &str = "cuda:0";
+/// A device no build has: a build without CUDA cannot open any CUDA device, and one with it
+/// finds no 4,096th GPU. (`cuda:0` would load, and so fail the check, on a CUDA build with a GPU.)
+const UNAVAILABLE_DEVICE: &str = "cuda:4095";
 
 /// Every case, loaded then moved ([`ModelLoader::relocate`], the backend's `demote` and
 /// `promote`): for a backend that [`moves`](ModelLoader::moves), the demoted copy and the copy
