@@ -52,10 +52,12 @@
 
 mod corrupt;
 mod io_counter;
+mod parts;
 mod promise;
 mod suite;
 
 pub use corrupt::Corruption;
+pub use parts::{CandleParts, Parts, TensorParts, assert_same_parts};
 pub use promise::names_a_file_under;
 pub use suite::{Case, DynSuite, Suite};
 

@@ -15,19 +15,14 @@ use modelcache_weights::candle_core::{DType, Tensor};
 use modelcache_weights::mlx_rs::{Array, Dtype as MlxDtype};
 use modelcache_weights::{Dtype, MlxTensors};
 
+pub use crate::parts::{CandleParts, Parts};
 use crate::run::{Fixture, Recorder, for_each_corruption, missing_path, write};
 use crate::suite::{Case, Suite};
-
-/// One model as named parts (a component, a voice pack), each a list of `(tensor, value)`.
-pub type Parts<T> = Vec<(String, T)>;
 
 /// A plugin's MLX load of an opened plan allocating at most the given bytes (as
 /// `Backend::load`), as named parts.
 pub type MlxLoad<B> =
     fn(&B, <B as Backend>::Plan, u64, &dyn LoadProgress) -> Result<Parts<MlxTensors>, BackendError>;
-
-/// A candle model's tensors, as named parts of `(name, tensor)`.
-pub type CandleParts<B> = fn(&<B as Backend>::Model) -> Parts<Vec<(String, Tensor)>>;
 
 /// How a plugin loads into MLX, and how its candle model splits into the same named parts.
 pub struct MlxHooks<B: Backend> {

@@ -19,6 +19,7 @@ use modelcache_core::{ModelCache, ModelPolicy};
 
 use crate::corrupt::Corruption;
 use crate::io_counter::thread_rchar;
+use crate::parts::{TensorParts, assert_same_parts};
 use crate::promise::names_a_file_under;
 use crate::suite::{Case, DynSuite, Suite};
 
@@ -42,6 +43,11 @@ pub trait Subject {
         options: Self::Options,
         device: Option<&str>,
     ) -> Arc<dyn ModelLoader>;
+    /// The model's tensors as named parts, if the suite was told how to read them
+    /// ([`Suite::parts`]).
+    fn parts(&self, _model: &Self::Model) -> Option<TensorParts> {
+        None
+    }
 }
 
 impl<B: Backend> Subject for Suite<B> {
@@ -50,6 +56,10 @@ impl<B: Backend> Subject for Suite<B> {
 
     fn cases(&self) -> &[Case<B::Options>] {
         &self.cases
+    }
+
+    fn parts(&self, model: &B::Model) -> Option<TensorParts> {
+        self.parts.map(|parts| parts(model))
     }
 
     fn bind_on(
@@ -395,8 +405,9 @@ const UNAVAILABLE_DEVICE: &str = "cuda:4095";
 
 /// Every case, loaded then moved ([`ModelLoader::relocate`], the backend's `demote` and
 /// `promote`): for a backend that [`moves`](ModelLoader::moves), the demoted copy and the copy
-/// promoted back onto `"cpu"` are its model type and measure what the load measured; for one
-/// that does not, demoting is an error, never a panic.
+/// promoted back onto `"cpu"` are its model type and measure what the load measured, and,
+/// where the suite reads the model's tensors ([`Suite::parts`]), hold them value for value;
+/// for one that does not, demoting is an error, never a panic.
 pub fn moves_between_tiers<S: Subject>(subject: &S) {
     for_each_loader(subject, |case, _, loader| {
         let loaded = open_and_load(loader, &NoProgress)
@@ -416,6 +427,19 @@ pub fn moves_between_tiers<S: Subject>(subject: &S) {
             );
             return;
         }
+        // The model's values, where the suite can read them: every move must keep them.
+        let parts = |value: &modelcache_backend::ModelValue| {
+            let model = value.downcast_ref::<S::Model>();
+            model.and_then(|m| subject.parts(m))
+        };
+        let before = parts(&*model);
+        let same_values = |what: &str, value: &modelcache_backend::ModelValue| {
+            if let Some(before) = &before {
+                let after = parts(value)
+                    .unwrap_or_else(|| panic!("case {}: {what}: not the model's type", case.name));
+                assert_same_parts(&format!("case {}: {what}", case.name), before, &after);
+            }
+        };
         let demoted = relocate(&*model, Move::Demote)
             .unwrap_or_else(|e| panic!("case {}: demote: {e}", case.name));
         assert_eq!(demoted.type_name(), type_name, "case {}: demote", case.name);
@@ -428,6 +452,7 @@ pub fn moves_between_tiers<S: Subject>(subject: &S) {
         );
         drop(model);
         let host = demoted.into_parts().value;
+        same_values("demoted", &*host);
         let promoted = relocate(&*host, Move::Promote("cpu"))
             .unwrap_or_else(|e| panic!("case {}: promote to cpu: {e}", case.name));
         assert_eq!(
@@ -443,6 +468,7 @@ pub fn moves_between_tiers<S: Subject>(subject: &S) {
             case.name,
             promoted.bytes()
         );
+        same_values("promoted to cpu", &*promoted.into_parts().value);
     });
 }
 

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use modelcache_backend::{Backend, DynBackend};
 
+use crate::parts::CandleParts;
+
 type WriteFn = dyn Fn(&Path) -> io::Result<PathBuf> + Send + Sync;
 type OptionsFn<O> = dyn Fn() -> O + Send + Sync;
 type FilesFn = dyn Fn(&Path) -> Vec<PathBuf> + Send + Sync;
@@ -86,6 +88,7 @@ pub struct Suite<B: Backend> {
     /// The layouts it must load.
     pub cases: Vec<Case<B::Options>>,
     pub(crate) selector: Option<fn(u8) -> B::Options>,
+    pub(crate) parts: Option<CandleParts<B>>,
 }
 
 impl<B: Backend> Suite<B> {
@@ -95,6 +98,7 @@ impl<B: Backend> Suite<B> {
             backend: Arc::new(backend),
             cases: Vec::new(),
             selector: None,
+            parts: None,
         }
     }
 
@@ -111,6 +115,15 @@ impl<B: Backend> Suite<B> {
     #[must_use]
     pub fn options_selector(mut self, select: fn(u8) -> B::Options) -> Self {
         self.selector = Some(select);
+        self
+    }
+
+    /// How a loaded model splits into named parts of candle tensors. With it, the suite checks
+    /// that a demotion and a promotion keep every tensor, value for value (a backend that
+    /// moves models); without it, only their types and sizes.
+    #[must_use]
+    pub fn parts(mut self, parts: CandleParts<B>) -> Self {
+        self.parts = Some(parts);
         self
     }
 

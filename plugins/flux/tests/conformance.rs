@@ -37,17 +37,7 @@ mod mlx {
     fn hooks() -> MlxHooks<FluxBackend> {
         MlxHooks {
             load: |backend, plan, limit, progress| named(backend.load_mlx(plan, limit, progress)),
-            candle: |model| {
-                model
-                    .components()
-                    .iter()
-                    .map(|c| {
-                        let tensors = c.tensors().iter();
-                        let tensors = tensors.map(|(n, t)| (n.to_owned(), t.clone())).collect();
-                        (c.component().to_string(), tensors)
-                    })
-                    .collect()
-            },
+            candle: super::suite::parts,
         }
     }
 

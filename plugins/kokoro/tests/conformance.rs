@@ -13,7 +13,7 @@ modelcache_conformance::conformance_tests!(suite());
 mod mlx {
     use modelcache_conformance::Case;
     use modelcache_conformance::mlx::MlxHooks;
-    use modelcache_kokoro::{KokoroBackend, KokoroOptions, LoadDtype, VOICE_TENSOR};
+    use modelcache_kokoro::{KokoroBackend, KokoroOptions, LoadDtype};
 
     fn suite() -> modelcache_conformance::Suite<KokoroBackend> {
         super::suite().case(
@@ -35,16 +35,7 @@ mod mlx {
                     .chain(voices)
                     .collect())
             },
-            candle: |model| {
-                let weights = model.tensors().map(|(n, t)| (n.to_owned(), t.clone()));
-                let voices = model.voice_names().map(|n| {
-                    let voice = model.voice(n).map(|t| (VOICE_TENSOR.to_owned(), t.clone()));
-                    (format!("voices/{n}"), voice.into_iter().collect())
-                });
-                std::iter::once(("weights".to_owned(), weights.collect()))
-                    .chain(voices)
-                    .collect()
-            },
+            candle: super::suite::parts,
         }
     }
 

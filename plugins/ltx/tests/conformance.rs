@@ -45,18 +45,7 @@ mod mlx {
     fn hooks() -> MlxHooks<LtxBackend> {
         MlxHooks {
             load: |backend, plan, limit, progress| named(backend.load_mlx(plan, limit, progress)),
-            // Stored names, prefix included, as `load_mlx` keys them.
-            candle: |model| {
-                model
-                    .components()
-                    .map(|c| {
-                        let tensors = c
-                            .iter()
-                            .map(|(n, t)| (format!("{}{n}", c.prefix()), t.clone()));
-                        (c.component().to_string(), tensors.collect())
-                    })
-                    .collect()
-            },
+            candle: super::suite::parts,
         }
     }
 

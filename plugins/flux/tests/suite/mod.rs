@@ -6,17 +6,31 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use modelcache_conformance::{Case, Suite};
-use modelcache_flux::{Component, FluxBackend, FluxOptions, LayoutChoice, LoadDtype};
+use modelcache_conformance::{Case, Suite, TensorParts};
+use modelcache_flux::{Component, FluxBackend, FluxModel, FluxOptions, LayoutChoice, LoadDtype};
 use modelcache_testkit::flux::FluxConfig;
 use modelcache_testkit::{
     FluxSpec, MfluxSpec, write_flux_bfl, write_flux_diffusers, write_flux_mflux, write_flux_repo,
 };
 
 /// Every layout the backend reads, with the options that select it.
+/// A model's components, each with its tensors (what the suite compares value by value).
+pub fn parts(model: &FluxModel) -> TensorParts {
+    model
+        .components()
+        .iter()
+        .map(|c| {
+            let tensors = c.tensors().iter();
+            let tensors = tensors.map(|(n, t)| (n.to_owned(), t.clone())).collect();
+            (c.component().to_string(), tensors)
+        })
+        .collect()
+}
+
 pub fn suite() -> Suite<FluxBackend> {
     Suite::new(FluxBackend)
         .options_selector(options)
+        .parts(parts)
         .case(Case::new("bfl-folder", |dir| {
             write_flux_bfl(dir, &FluxSpec::tiny())?;
             Ok(dir.to_path_buf())

@@ -5,8 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use modelcache_conformance::{Case, Suite};
-use modelcache_kokoro::{KokoroBackend, KokoroOptions, LoadDtype, WEIGHTS_FILE};
+use modelcache_conformance::{Case, Suite, TensorParts};
+use modelcache_kokoro::{
+    KokoroBackend, KokoroModel, KokoroOptions, LoadDtype, VOICE_TENSOR, WEIGHTS_FILE,
+};
 use modelcache_testkit::{KokoroSpec, write_kokoro_mlx};
 
 /// The tiny mlx-community folder.
@@ -28,10 +30,23 @@ pub fn files(voices: &'static [&'static str]) -> impl Fn(&Path) -> Vec<PathBuf> 
     }
 }
 
+/// A model's weights, then each voice pack it loaded (what the suite compares value by value).
+pub fn parts(model: &KokoroModel) -> TensorParts {
+    let weights = model.tensors().map(|(n, t)| (n.to_owned(), t.clone()));
+    let voices = model.voice_names().map(|n| {
+        let voice = model.voice(n).map(|t| (VOICE_TENSOR.to_owned(), t.clone()));
+        (format!("voices/{n}"), voice.into_iter().collect())
+    });
+    std::iter::once(("weights".to_owned(), weights.collect()))
+        .chain(voices)
+        .collect()
+}
+
 /// Every voice selection, with the options that select it.
 pub fn suite() -> Suite<KokoroBackend> {
     Suite::new(KokoroBackend)
         .options_selector(options)
+        .parts(parts)
         // With `voices = "all"` a deleted voice pack is not an error (it is simply not there), so
         // the suite's corruptions apply to the weights file here; the cases below corrupt voice
         // packs, and tests/errors.rs checks the other corruptions of a voice under "all".

@@ -5,14 +5,29 @@
 
 use std::path::{Path, PathBuf};
 
-use modelcache_conformance::{Case, Suite};
-use modelcache_ltx::{Component, LayoutChoice, LoadDtype, LtxBackend, LtxOptions};
+use modelcache_conformance::{Case, Suite, TensorParts};
+use modelcache_ltx::{Component, LayoutChoice, LoadDtype, LtxBackend, LtxModel, LtxOptions};
 use modelcache_testkit::{LtxSpec, write_ltx_diffusers, write_ltx_single_file};
+
+/// A model's components, each with its tensors under their stored names, prefix included, as
+/// `load_mlx` keys them (what the suite compares value by value).
+pub fn parts(model: &LtxModel) -> TensorParts {
+    model
+        .components()
+        .map(|c| {
+            let tensors = c
+                .iter()
+                .map(|(n, t)| (format!("{}{n}", c.prefix()), t.clone()));
+            (c.component().to_string(), tensors.collect())
+        })
+        .collect()
+}
 
 /// Both layouts, with the options that select their components.
 pub fn suite() -> Suite<LtxBackend> {
     Suite::new(LtxBackend)
         .options_selector(options)
+        .parts(parts)
         .case(Case::new("single-file", |dir| {
             let spec = LtxSpec::tiny();
             write_ltx_single_file(dir, &spec)?;

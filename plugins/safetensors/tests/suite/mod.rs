@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use modelcache_conformance::{Case, Suite};
-use modelcache_safetensors::{LoadDtype, SafetensorsBackend, SafetensorsOptions};
+use modelcache_conformance::{Case, Suite, TensorParts};
+use modelcache_safetensors::{LoadDtype, SafetensorsBackend, SafetensorsModel, SafetensorsOptions};
 use modelcache_testkit::{BertSpec, write_bert};
 
 /// Shards of at most this many bytes split the tiny BERT into several files.
@@ -24,10 +24,17 @@ pub fn sharded(dir: &Path) -> std::io::Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
+/// A model's tensors, as one part (what the suite compares value by value).
+pub fn parts(model: &SafetensorsModel) -> TensorParts {
+    let tensors = model.tensors().map(|(n, t)| (n.to_owned(), t.clone()));
+    vec![("tensors".to_owned(), tensors.collect())]
+}
+
 /// A folder, a sharded folder, an index file and a bare file, with every option.
 pub fn suite() -> Suite<SafetensorsBackend> {
     Suite::new(SafetensorsBackend)
         .options_selector(options)
+        .parts(parts)
         .case(Case::new("folder", folder))
         .case(
             Case::new("sharded-folder-as-bf16", sharded)
