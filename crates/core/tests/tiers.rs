@@ -639,3 +639,79 @@ fn plan_follows_demoted_models_and_agrees_with_the_requests() {
         }
     }
 }
+
+/// A request on tokio's blocking pool (where `get` finds a runtime, so the demotion it starts
+/// runs as a task of its own) waits for that move instead of making room a second time.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_request_waits_for_the_demotion_it_started_and_evicts_nothing_more() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (cache, _) = cache(100, 60);
+    let a = on_device(&cache, "a", 30);
+    let b = on_device(&cache, "b", 30);
+    on_device(&cache, "c", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    drop(cache.get::<SimModel>("b").unwrap());
+    let (started_tx, started) = channel();
+    let (release, release_rx) = channel();
+    *a.gate.lock().unwrap() = Some((started_tx, release_rx));
+    let c = cache.clone();
+    let request =
+        runtime.spawn_blocking(move || c.get::<SimModel>("c").map(|h| h.lock().place.clone()));
+    // c's request demoted a (the least recently used) and waits for the copy.
+    started.recv().unwrap();
+    release.send(()).unwrap();
+    assert_eq!(runtime.block_on(request).unwrap().unwrap(), DEVICE);
+    assert_eq!(
+        b.demotes.load(Ordering::SeqCst),
+        0,
+        "b was moved off for room a's move made"
+    );
+    assert_eq!(entry(&cache, "b").device.as_deref(), Some(DEVICE));
+    let s = check_invariants(&cache);
+    assert_eq!((s.demotions, s.evictions), (1, 0));
+}
+
+/// The async request that demotes waits for its move even when it may not wait for room
+/// (`load_timeout` zero): the move is its own, not room that others hold.
+#[cfg(feature = "tokio")]
+#[test]
+fn an_async_request_that_may_not_wait_still_waits_for_its_own_demotion() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = ModelCache::builder()
+        .budget(100)
+        .device(DEVICE, 60)
+        .load_timeout(std::time::Duration::ZERO)
+        .build();
+    let a = on_device(&cache, "a", 30);
+    let b = on_device(&cache, "b", 30);
+    on_device(&cache, "c", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    drop(cache.get::<SimModel>("b").unwrap());
+    // a's copy waits at the gate until it has started: the request looks again meanwhile.
+    let (started_tx, started) = channel();
+    let (release, release_rx) = channel();
+    *a.gate.lock().unwrap() = Some((started_tx, release_rx));
+    let releaser = std::thread::spawn(move || {
+        started.recv().unwrap();
+        release.send(()).unwrap();
+    });
+    let place = runtime
+        .block_on(cache.get_async::<SimModel>("c"))
+        .map(|h| h.lock().place.clone());
+    releaser.join().unwrap();
+    assert_eq!(place.unwrap(), DEVICE);
+    assert_eq!(a.demotes.load(Ordering::SeqCst), 1);
+    assert_eq!(b.demotes.load(Ordering::SeqCst), 0);
+    let s = check_invariants(&cache);
+    assert_eq!((s.demotions, s.evictions), (1, 0));
+}

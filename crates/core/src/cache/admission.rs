@@ -390,6 +390,9 @@ pub(crate) enum Attempt {
     /// Room is being made by moving models off the device (the flight is queued): finish these
     /// effects, which run the moves, once the lock is released, then look again.
     Moving(Effects),
+    /// The moves in flight leave room for it once they end (the flight is queued): wait for
+    /// room without a deadline (each move ends, and notifies `room`, whatever it does).
+    AwaitMoves,
     /// It cannot be admitted; the flight is out of the queue.
     Failed(CacheError),
 }
@@ -434,6 +437,11 @@ impl Shared {
         own: &[usize],
     ) -> Attempt {
         let was_queued = st.queue.iter().any(|q| Arc::ptr_eq(&q.flight, flight));
+        if was_queued && st.moves_make_room(flight.pool, need) {
+            // Its own demotions (or earlier ones) make the room: evicting more would make it
+            // twice, and the wait is for moves, not for room others hold.
+            return Attempt::AwaitMoves;
+        }
         let mut candidates = st.candidates();
         if !own.is_empty() {
             // The request's own components stay while it waits: no room from them.
@@ -593,6 +601,11 @@ impl Shared {
                     drop(st);
                     fx.finish(self);
                     st = self.lock();
+                }
+                Attempt::AwaitMoves => {
+                    st.wait(|guard: &mut MutexGuard<'_, State>| {
+                        wait_for(&self.room.cv, guard, None);
+                    });
                 }
                 Attempt::Wait if must_give_way(&st, flight) => {
                     let fx = self.give_way(&mut st, flight, components);

@@ -332,6 +332,7 @@ async fn admit(leader: &Leader, need: u64, components: Components) -> Admission 
                 Attempt::Wait => (shared.signals.remaining(deadline), None, false),
                 // The moves run on the blocking pool; their end notifies `room`.
                 Attempt::Moving(fx) => (shared.signals.remaining(deadline), Some(fx), false),
+                Attempt::AwaitMoves => (None, None, false),
             }
         };
         if let Some(fx) = fx {

@@ -129,6 +129,7 @@ impl CacheBuilder {
                     charged: 0,
                     over: false,
                     device,
+                    leaving: 0,
                 })
                 .collect(),
             budget: self.budget,

@@ -17,7 +17,7 @@ impl Shared {
     /// The last handle to an evicted model is gone: release its bytes.
     pub(crate) fn release_held(&self, r: &Resident) {
         let mut st = self.lock();
-        if st.held.remove(&address(r)).is_some() {
+        if st.unhold(r) {
             st.uncharge(r.bytes, r.pool);
             st.note_budget(&self.signals);
         }

@@ -51,6 +51,9 @@ pub(crate) struct Pool {
     /// A device (`CacheBuilder::device`): its members count against it alone, not against
     /// the global budget, which is host memory's.
     pub device: bool,
+    /// Of `charged`: the device copies of models being demoted, free once their moves end
+    /// (the held entries marked `leaving`).
+    pub leaving: u128,
 }
 
 /// An evicted resident that callers still hold.
@@ -58,6 +61,8 @@ pub(crate) struct Held {
     pub id: Arc<str>,
     pub bytes: u64,
     pub pool: Option<usize>,
+    /// The device copy of a model being demoted (counted in its pool's `leaving`).
+    pub leaving: bool,
 }
 
 /// A request waiting for room, in arrival order, and the budgets it is short in.
@@ -309,17 +314,53 @@ impl State {
     /// Moves `r`, out of the map, to the held set: its bytes stay charged until its last
     /// handle drops (`Resident::drop`).
     pub fn hold(&mut self, r: &Resident) {
+        self.hold_as(r, false);
+    }
+
+    /// As [`hold`](Self::hold), for the device copy of a model being demoted (`leaving`): its
+    /// bytes count in its pool's `leaving` until it is dropped.
+    pub fn hold_as(&mut self, r: &Resident, leaving: bool) {
         let held = Held {
             id: Arc::clone(&r.id),
             bytes: r.bytes,
             pool: r.pool,
+            leaving,
         };
+        if let Some(p) = r
+            .pool
+            .and_then(|p| self.pools.get_mut(p))
+            .filter(|_| leaving)
+        {
+            p.leaving += u128::from(r.bytes);
+        }
         self.held.insert(address(r), held);
     }
 
-    /// Takes `r` out of the held set, back into the map (see `Flight::leave_map`).
-    pub fn unhold(&mut self, r: &Resident) {
-        self.held.remove(&address(r));
+    /// Takes `r` out of the held set: back into the map (see `Flight::leave_map`), or, its
+    /// last handle gone, released (`Shared::release_held`). Whether it was held.
+    pub fn unhold(&mut self, r: &Resident) -> bool {
+        let Some(h) = self.held.remove(&address(r)) else {
+            return false;
+        };
+        if let Some(p) = h
+            .pool
+            .and_then(|p| self.pools.get_mut(p))
+            .filter(|_| h.leaving)
+        {
+            p.leaving = p.leaving.saturating_sub(u128::from(h.bytes));
+        }
+        true
+    }
+
+    /// Whether the device copies being moved off `pool` (demotions in flight) leave room for
+    /// `need` once they are gone: a request that made room by demoting waits for its moves
+    /// instead of making room again.
+    pub fn moves_make_room(&self, pool: Option<usize>, need: u64) -> bool {
+        let Some(p) = pool.and_then(|p| self.pools.get(p)) else {
+            return false;
+        };
+        p.leaving > 0
+            && p.charged.saturating_sub(p.leaving) + u128::from(need) <= u128::from(p.budget)
     }
 
     /// Takes `flight` out of the queue for room; returns whether it was there.

@@ -72,7 +72,7 @@ impl State {
         };
         let loader = Arc::clone(&m.loader);
         let device = self.device_name(r.pool);
-        self.hold(&r);
+        self.hold_as(&r, true);
         let flight = Arc::new(Flight::of_kind(id, None, false, Kind::Demote));
         flight.waiters.store(0, Ordering::Relaxed);
         flight.reserved.store(r.bytes, Ordering::Relaxed);
