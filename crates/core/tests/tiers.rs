@@ -640,8 +640,8 @@ fn plan_follows_demoted_models_and_agrees_with_the_requests() {
     }
 }
 
-/// A request on tokio's blocking pool (where `get` finds a runtime, so the demotion it starts
-/// runs as a task of its own) waits for that move instead of making room a second time.
+/// A request on tokio's blocking pool (where `get` finds a runtime) runs the demotion it starts
+/// and then takes the room it made, instead of making room a second time.
 #[cfg(feature = "tokio")]
 #[test]
 fn a_request_waits_for_the_demotion_it_started_and_evicts_nothing_more() {
@@ -714,4 +714,194 @@ fn an_async_request_that_may_not_wait_still_waits_for_its_own_demotion() {
     assert_eq!(b.demotes.load(Ordering::SeqCst), 0);
     let s = check_invariants(&cache);
     assert_eq!((s.demotions, s.evictions), (1, 0));
+}
+
+/// A sync request on tokio's blocking pool, where the pool has one thread (the request's own):
+/// a demotion it queued as a task would wait for that very thread while the request waited
+/// for the move. A blocking request runs its moves on its own thread. The 20 s `recv_timeout`
+/// only detects a hang; it orders nothing.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_request_on_a_full_blocking_pool_does_not_wait_forever_for_its_own_move() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = ModelCache::builder()
+        .budget(100)
+        .device(DEVICE, 60)
+        .load_timeout(std::time::Duration::from_millis(200))
+        .build();
+    on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    on_device(&cache, "c", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    drop(cache.get::<SimModel>("b").unwrap());
+    let (done_tx, done) = channel();
+    let c = cache.clone();
+    drop(runtime.spawn_blocking(move || {
+        let r = c.get::<SimModel>("c").map(|h| h.lock().place.clone());
+        let _ = done_tx.send(r);
+    }));
+    let got = done.recv_timeout(std::time::Duration::from_secs(20));
+    assert!(
+        got.is_ok(),
+        "the request for c hung: it waits (AwaitMoves, no deadline) for a demotion queued on \
+         the blocking-pool thread it occupies; stats: {:?}",
+        cache.stats()
+    );
+    std::mem::forget(runtime); // a hung blocking thread would block the runtime's drop
+}
+
+/// A pin set while a promotion waits for room is kept when the promotion ends before its move
+/// (`Flight::leave_map` gives the host copy the flight's pin).
+#[cfg(feature = "tokio")]
+#[test]
+fn a_pin_set_during_a_withdrawn_promotion_is_kept_on_the_host_copy() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (cache, _) = cache(100, 50);
+    on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    let b = cache.get::<SimModel>("b").unwrap();
+    assert_eq!(entry(&cache, "a").demoted_from.as_deref(), Some(DEVICE));
+    runtime.block_on(async {
+        let mut request = Box::pin(cache.get_async::<SimModel>("a"));
+        tokio::select! {
+            _ = &mut request => panic!("a was served while b fills the device"),
+            () = tokio::task::yield_now() => {}
+        }
+        tokio::task::yield_now().await;
+        cache.set_pinned("a", true).unwrap();
+        drop(request);
+    });
+    let a_entry = entry(&cache, "a");
+    assert_eq!(a_entry.demoted_from.as_deref(), Some(DEVICE));
+    assert!(
+        a_entry.pinned,
+        "set_pinned(a, true) returned Ok while a was being promoted, but the host copy put \
+         back is not pinned"
+    );
+    drop(b);
+    check_invariants(&cache);
+}
+
+/// The mirror: unpinned during a promotion that ends before its move, the host copy put back
+/// is unpinned too (else it could never leave host memory, against its policy).
+#[cfg(feature = "tokio")]
+#[test]
+fn an_unpin_during_a_withdrawn_promotion_unpins_the_host_copy() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (cache, _, b_thread, release) = a_demoted_for_b_waits_at_the_gate();
+    cache.set_pinned("a", true).unwrap();
+    release.send(()).unwrap();
+    b_thread.join().unwrap().unwrap();
+    assert!(entry(&cache, "a").pinned);
+    let b = cache.get::<SimModel>("b").unwrap();
+    runtime.block_on(async {
+        let mut request = Box::pin(cache.get_async::<SimModel>("a"));
+        tokio::select! {
+            _ = &mut request => panic!("a was served while b fills the device"),
+            () = tokio::task::yield_now() => {}
+        }
+        tokio::task::yield_now().await;
+        cache.set_pinned("a", false).unwrap();
+        drop(request);
+    });
+    let a_entry = entry(&cache, "a");
+    assert_eq!(a_entry.demoted_from.as_deref(), Some(DEVICE));
+    assert!(
+        !a_entry.pinned,
+        "set_pinned(a, false) returned Ok during the promotion, yet the host copy is pinned"
+    );
+    drop(b);
+    check_invariants(&cache);
+}
+
+/// A request that did not start the move (`d`, queued behind `c`, whose demotion of `a` waits
+/// at the gate) waits for room as any request does: it fails with `NoRoom` at its deadline
+/// (by the cache's clock), not only once someone else's move ends. The 10 s `recv_timeout`
+/// only detects a hang.
+#[test]
+fn a_request_that_did_not_demote_still_times_out_while_another_move_runs() {
+    use modelcache_core::ManualClock;
+    let clock = Arc::new(ManualClock::new());
+    let cache = ModelCache::builder()
+        .budget(100)
+        .device(DEVICE, 60)
+        .clock(clock.clone())
+        .load_timeout(std::time::Duration::from_secs(3600))
+        .build();
+    let a = on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    on_device(&cache, "c", 30);
+    on_device(&cache, "d", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    drop(cache.get::<SimModel>("b").unwrap());
+    let (started_tx, started) = channel();
+    let (release, release_rx) = channel();
+    *a.gate.lock().unwrap() = Some((started_tx, release_rx));
+    let c = cache.clone();
+    let c_thread =
+        std::thread::spawn(move || c.get::<SimModel>("c").map(|h| h.lock().place.clone()));
+    started.recv().unwrap(); // c demoted a; a's copy waits at the gate
+    let (d_tx, d_done) = channel();
+    let c = cache.clone();
+    let d_thread = std::thread::spawn(move || {
+        let _ = d_tx.send(c.get::<SimModel>("d").map(|_| ()));
+    });
+    until(|| cache.stats().queued == 2); // d waits behind c
+    clock.advance(std::time::Duration::from_secs(3600));
+    cache.expire(); // wakes the waiters to look at the clock
+    let got = d_done.recv_timeout(std::time::Duration::from_secs(10));
+    release.send(()).unwrap();
+    c_thread.join().unwrap().unwrap();
+    let got = got.unwrap_or_else(|_| {
+        panic!("d's request ignored its deadline: it waits without one for c's move (AwaitMoves)")
+    });
+    d_thread.join().unwrap();
+    let e = got.unwrap_err();
+    assert!(matches!(e, CacheError::NoRoom { waited: true, .. }), "{e}");
+}
+
+/// A sync request inside a runtime that has shut down: its demotion runs on its own thread,
+/// not as a task the runtime would refuse, and the request goes on. The 20 s `recv_timeout`
+/// only detects a hang.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_blocking_request_in_a_shut_down_runtime_runs_its_demotion_itself() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = runtime.handle().clone();
+    drop(runtime);
+    let (cache, _) = cache(100, 60);
+    on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    on_device(&cache, "c", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    drop(cache.get::<SimModel>("b").unwrap());
+    let (tx, rx) = channel();
+    let c = cache.clone();
+    std::thread::spawn(move || {
+        let _entered = handle.enter();
+        let _ = tx.send(c.get::<SimModel>("c").map(|h| h.lock().place.clone()));
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("c's request hung after its demotion was refused");
+    assert_eq!(got.unwrap(), DEVICE);
+    let s = check_invariants(&cache);
+    // A blocking request runs its own move: the runtime never sees it.
+    assert_eq!((s.demotions, s.demotion_failures), (1, 0));
 }

@@ -17,6 +17,7 @@ use super::effects::Effects;
 use super::events::EvictReason;
 use super::flight::Flight;
 use super::state::{Queued, Slot, State, address};
+use super::tiers::Demotion;
 use crate::error::{CacheError, Holder, HolderState};
 use crate::sync::{AtomicUsize, MutexGuard, wait_for};
 
@@ -390,8 +391,8 @@ pub(crate) enum Attempt {
     /// Room is being made by moving models off the device (the flight is queued): finish these
     /// effects, which run the moves, once the lock is released, then look again.
     Moving(Effects),
-    /// The moves in flight leave room for it once they end (the flight is queued): wait for
-    /// room without a deadline (each move ends, and notifies `room`, whatever it does).
+    /// Its own demotions are still moving (the flight is queued): wait for room without a
+    /// deadline (each move ends, and notifies `room`, whatever it does).
     AwaitMoves,
     /// It cannot be admitted; the flight is out of the queue.
     Failed(CacheError),
@@ -436,10 +437,11 @@ impl Shared {
         deadline: Option<Instant>,
         own: &[usize],
     ) -> Attempt {
-        let was_queued = st.queue.iter().any(|q| Arc::ptr_eq(&q.flight, flight));
-        if was_queued && st.moves_make_room(flight.pool, need) {
-            // Its own demotions (or earlier ones) make the room: evicting more would make it
-            // twice, and the wait is for moves, not for room others hold.
+        let queued = st.queue.iter().find(|q| Arc::ptr_eq(&q.flight, flight));
+        let was_queued = queued.is_some();
+        if queued.is_some_and(|q| st.moving(&q.moves)) {
+            // Its own demotions are making its room: making it again would evict twice, and
+            // this wait is for its own moves, not for room that others hold.
             return Attempt::AwaitMoves;
         }
         let mut candidates = st.candidates();
@@ -484,13 +486,19 @@ impl Shared {
                         if !fx.demotions.is_empty() {
                             // The room is free once the demoted models' device copies are
                             // gone: wait for the moves in the queue, keeping this place.
-                            if !was_queued {
-                                st.queue.push_back(Queued {
-                                    flight: Arc::clone(flight),
-                                    need,
-                                    global: false,
-                                    pool: flight.pool,
-                                });
+                            let moves = fx.demotions.iter().filter_map(Demotion::source);
+                            match st.queue.iter_mut().find(|q| Arc::ptr_eq(&q.flight, flight)) {
+                                Some(q) => q.moves.extend(moves),
+                                None => {
+                                    let moves = moves.collect();
+                                    st.queue.push_back(Queued {
+                                        flight: Arc::clone(flight),
+                                        need,
+                                        global: false,
+                                        pool: flight.pool,
+                                        moves,
+                                    });
+                                }
                             }
                             st.note_budget(&self.signals);
                             return Attempt::Moving(fx);
@@ -557,6 +565,7 @@ impl Shared {
                     need,
                     global,
                     pool,
+                    moves: Vec::new(),
                 });
             }
         }
@@ -599,7 +608,7 @@ impl Shared {
                 }
                 Attempt::Moving(fx) => {
                     drop(st);
-                    fx.finish(self);
+                    fx.finish_here(self);
                     st = self.lock();
                 }
                 Attempt::AwaitMoves => {

@@ -129,7 +129,6 @@ impl CacheBuilder {
                     charged: 0,
                     over: false,
                     device,
-                    leaving: 0,
                 })
                 .collect(),
             budget: self.budget,

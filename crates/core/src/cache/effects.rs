@@ -38,6 +38,16 @@ impl Effects {
         }
     }
 
+    /// As [`finish`](Self::finish), running the moves on this thread: a blocking request
+    /// waits for them anyway, and on tokio's blocking pool a move queued as a task of its own
+    /// could wait for the very thread the request holds.
+    pub(crate) fn finish_here(mut self, shared: &Shared) {
+        for demotion in std::mem::take(&mut self.demotions) {
+            demotion.run(shared);
+        }
+        self.finish(shared);
+    }
+
     /// Runs after the lock is released: drops evicted models, then delivers events.
     pub(crate) fn finish(self, shared: &Shared) {
         let Effects {

@@ -120,6 +120,9 @@ impl Flight {
         match host {
             Some(host) => {
                 st.unhold(&host);
+                // `set_pinned` during the flight set the flight's pin: the copy takes it.
+                host.pinned
+                    .store(self.pinned.load(Ordering::Relaxed), Ordering::Relaxed);
                 let replaced = st.map.insert(Arc::clone(&self.id), Slot::Ready(host));
                 fx.drop_slot(replaced);
             }

@@ -29,9 +29,9 @@
 //! 8. **Moves.** A model moving between a device and host memory is charged in both places
 //!    until its old copy is dropped: a demotion's host copy is a flight's reservation and its
 //!    device copy is held; a promotion's device copy is a flight's reservation and its host
-//!    copy is held (`tiers.rs`). A device's `leaving` is the bytes of the device copies being
-//!    demoted, held and marked so (`State::hold_as`); a request waits for them to go rather
-//!    than make that room twice (`Attempt::AwaitMoves`).
+//!    copy is held (`tiers.rs`). The device copies being demoted are held and marked
+//!    `leaving` (`State::hold_as`); a request whose admission demoted them waits for them to
+//!    go rather than make that room twice (`Attempt::AwaitMoves`).
 
 mod acquire;
 mod admission;

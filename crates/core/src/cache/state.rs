@@ -51,9 +51,6 @@ pub(crate) struct Pool {
     /// A device (`CacheBuilder::device`): its members count against it alone, not against
     /// the global budget, which is host memory's.
     pub device: bool,
-    /// Of `charged`: the device copies of models being demoted, free once their moves end
-    /// (the held entries marked `leaving`).
-    pub leaving: u128,
 }
 
 /// An evicted resident that callers still hold.
@@ -61,7 +58,7 @@ pub(crate) struct Held {
     pub id: Arc<str>,
     pub bytes: u64,
     pub pool: Option<usize>,
-    /// The device copy of a model being demoted (counted in its pool's `leaving`).
+    /// The device copy of a model being demoted: dropped when its move ends.
     pub leaving: bool,
 }
 
@@ -74,6 +71,9 @@ pub(crate) struct Queued {
     pub global: bool,
     /// Short in this pool: later requests of the pool wait behind it.
     pub pool: Option<usize>,
+    /// The device copies its admission demoted (by address): while one is still moving, it
+    /// waits for them (see `Attempt::AwaitMoves`).
+    pub moves: Vec<usize>,
 }
 
 #[derive(Default)]
@@ -317,8 +317,7 @@ impl State {
         self.hold_as(r, false);
     }
 
-    /// As [`hold`](Self::hold), for the device copy of a model being demoted (`leaving`): its
-    /// bytes count in its pool's `leaving` until it is dropped.
+    /// As [`hold`](Self::hold), marking the device copy of a model being demoted (`leaving`).
     pub fn hold_as(&mut self, r: &Resident, leaving: bool) {
         let held = Held {
             id: Arc::clone(&r.id),
@@ -326,41 +325,20 @@ impl State {
             pool: r.pool,
             leaving,
         };
-        if let Some(p) = r
-            .pool
-            .and_then(|p| self.pools.get_mut(p))
-            .filter(|_| leaving)
-        {
-            p.leaving += u128::from(r.bytes);
-        }
         self.held.insert(address(r), held);
     }
 
     /// Takes `r` out of the held set: back into the map (see `Flight::leave_map`), or, its
     /// last handle gone, released (`Shared::release_held`). Whether it was held.
     pub fn unhold(&mut self, r: &Resident) -> bool {
-        let Some(h) = self.held.remove(&address(r)) else {
-            return false;
-        };
-        if let Some(p) = h
-            .pool
-            .and_then(|p| self.pools.get_mut(p))
-            .filter(|_| h.leaving)
-        {
-            p.leaving = p.leaving.saturating_sub(u128::from(h.bytes));
-        }
-        true
+        self.held.remove(&address(r)).is_some()
     }
 
-    /// Whether the device copies being moved off `pool` (demotions in flight) leave room for
-    /// `need` once they are gone: a request that made room by demoting waits for its moves
-    /// instead of making room again.
-    pub fn moves_make_room(&self, pool: Option<usize>, need: u64) -> bool {
-        let Some(p) = pool.and_then(|p| self.pools.get(p)) else {
-            return false;
-        };
-        p.leaving > 0
-            && p.charged.saturating_sub(p.leaving) + u128::from(need) <= u128::from(p.budget)
+    /// Whether any of the device copies at `moves` (a request's demotions) is still moving.
+    pub fn moving(&self, moves: &[usize]) -> bool {
+        moves
+            .iter()
+            .any(|m| self.held.get(m).is_some_and(|h| h.leaving))
     }
 
     /// Takes `flight` out of the queue for room; returns whether it was there.

@@ -90,6 +90,11 @@ impl State {
 }
 
 impl Demotion {
+    /// The address of the device copy it moves (the held entry marked `leaving`).
+    pub fn source(&self) -> Option<usize> {
+        self.from.as_deref().map(super::state::address)
+    }
+
     /// Copies the model into host memory, then [`complete`](Self::complete)s. Outside the lock.
     pub fn run(mut self, shared: &Shared) {
         let Some(from) = self.from.as_ref() else {
@@ -190,7 +195,8 @@ impl Demotion {
     }
 
     /// Runs it after the lock: on the blocking pool inside a tokio runtime (the copy may take
-    /// seconds), else on this thread.
+    /// seconds), else on this thread. A blocking request runs its own moves on its thread
+    /// (`Effects::finish_here`).
     pub fn start(self, shared: &Shared) {
         #[cfg(feature = "tokio")]
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
