@@ -280,28 +280,35 @@ fn a_promotion_that_finds_no_room_on_the_device_keeps_the_host_copy() {
     check_invariants(&cache);
 }
 
-#[cfg(feature = "tokio")] // get_async
-#[test]
-fn an_async_request_withdrawn_before_its_promotion_keeps_the_host_copy() {
+/// An async request for the demoted `a` leads a promotion that waits for room on the device
+/// (something fills it); `during` runs while it waits, then the request is dropped.
+#[cfg(feature = "tokio")]
+fn withdraw_a_promotion_of_a(cache: &ModelCache, during: impl FnOnce()) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    runtime.block_on(async {
+        let mut request = Box::pin(cache.get_async::<SimModel>("a"));
+        tokio::select! {
+            _ = &mut request => panic!("a was served while the device is full"),
+            () = tokio::task::yield_now() => {}
+        }
+        tokio::task::yield_now().await;
+        during();
+        drop(request);
+    });
+}
+
+#[cfg(feature = "tokio")] // get_async
+#[test]
+fn an_async_request_withdrawn_before_its_promotion_keeps_the_host_copy() {
     let (cache, _) = cache(100, 50);
     let a = on_device(&cache, "a", 30);
     on_device(&cache, "b", 30);
     drop(cache.get::<SimModel>("a").unwrap());
     let b = cache.get::<SimModel>("b").unwrap();
-    runtime.block_on(async {
-        // The request leads a promotion that waits for room on the device (b is in use).
-        let mut request = Box::pin(cache.get_async::<SimModel>("a"));
-        tokio::select! {
-            _ = &mut request => panic!("a was served while b fills the device"),
-            () = tokio::task::yield_now() => {}
-        }
-        tokio::task::yield_now().await;
-        drop(request);
-    });
+    withdraw_a_promotion_of_a(&cache, || {});
     let a_entry = entry(&cache, "a");
     assert_eq!(a_entry.demoted_from.as_deref(), Some(DEVICE));
     assert_eq!(check_invariants(&cache).charged, 30);
@@ -760,26 +767,13 @@ fn a_request_on_a_full_blocking_pool_does_not_wait_forever_for_its_own_move() {
 #[cfg(feature = "tokio")]
 #[test]
 fn a_pin_set_during_a_withdrawn_promotion_is_kept_on_the_host_copy() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let (cache, _) = cache(100, 50);
     on_device(&cache, "a", 30);
     on_device(&cache, "b", 30);
     drop(cache.get::<SimModel>("a").unwrap());
     let b = cache.get::<SimModel>("b").unwrap();
     assert_eq!(entry(&cache, "a").demoted_from.as_deref(), Some(DEVICE));
-    runtime.block_on(async {
-        let mut request = Box::pin(cache.get_async::<SimModel>("a"));
-        tokio::select! {
-            _ = &mut request => panic!("a was served while b fills the device"),
-            () = tokio::task::yield_now() => {}
-        }
-        tokio::task::yield_now().await;
-        cache.set_pinned("a", true).unwrap();
-        drop(request);
-    });
+    withdraw_a_promotion_of_a(&cache, || cache.set_pinned("a", true).unwrap());
     let a_entry = entry(&cache, "a");
     assert_eq!(a_entry.demoted_from.as_deref(), Some(DEVICE));
     assert!(
@@ -796,26 +790,13 @@ fn a_pin_set_during_a_withdrawn_promotion_is_kept_on_the_host_copy() {
 #[cfg(feature = "tokio")]
 #[test]
 fn an_unpin_during_a_withdrawn_promotion_unpins_the_host_copy() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let (cache, _, b_thread, release) = a_demoted_for_b_waits_at_the_gate();
     cache.set_pinned("a", true).unwrap();
     release.send(()).unwrap();
     b_thread.join().unwrap().unwrap();
     assert!(entry(&cache, "a").pinned);
     let b = cache.get::<SimModel>("b").unwrap();
-    runtime.block_on(async {
-        let mut request = Box::pin(cache.get_async::<SimModel>("a"));
-        tokio::select! {
-            _ = &mut request => panic!("a was served while b fills the device"),
-            () = tokio::task::yield_now() => {}
-        }
-        tokio::task::yield_now().await;
-        cache.set_pinned("a", false).unwrap();
-        drop(request);
-    });
+    withdraw_a_promotion_of_a(&cache, || cache.set_pinned("a", false).unwrap());
     let a_entry = entry(&cache, "a");
     assert_eq!(a_entry.demoted_from.as_deref(), Some(DEVICE));
     assert!(
