@@ -421,6 +421,25 @@ fn a_model_in_use_is_never_demoted_and_a_pinned_one_never_leaves() {
 /// A thread giving the place a request landed its model in.
 type PlaceOfB = std::thread::JoinHandle<Result<String, CacheError>>;
 
+/// Registers `a`, `b` and `c` of 30 bytes on the device, and loads `a` then `b` (idle): a
+/// device of 60 bytes is full, `a` the least recently used.
+fn a_and_b_fill_the_device(cache: &ModelCache) -> (Arc<Sim>, Arc<Sim>) {
+    let a = on_device(cache, "a", 30);
+    let b = on_device(cache, "b", 30);
+    on_device(cache, "c", 30);
+    drop(cache.get::<SimModel>("a").unwrap());
+    drop(cache.get::<SimModel>("b").unwrap());
+    (a, b)
+}
+
+/// Makes `sim`'s next demotion say it started, then wait until released.
+fn gate(sim: &Sim) -> (Receiver<()>, Sender<()>) {
+    let (started_tx, started) = channel();
+    let (release, release_rx) = channel();
+    *sim.gate.lock().unwrap() = Some((started_tx, release_rx));
+    (started, release)
+}
+
 /// `a` and `b` of 30 bytes on a device of 50 (host memory 100), `a` loaded and idle; `b`'s
 /// request, on the returned thread (which gives the place `b` landed in), demotes `a`, whose
 /// copy waits at the gate until the returned sender releases it.
@@ -429,9 +448,7 @@ fn a_demoted_for_b_waits_at_the_gate() -> (ModelCache, Arc<Sim>, PlaceOfB, Sende
     let a = on_device(&cache, "a", 30);
     on_device(&cache, "b", 30);
     drop(cache.get::<SimModel>("a").unwrap());
-    let (started_tx, started) = channel();
-    let (release, release_rx) = channel();
-    *a.gate.lock().unwrap() = Some((started_tx, release_rx));
+    let (started, release) = gate(&a);
     let c = cache.clone();
     let b_thread =
         std::thread::spawn(move || c.get::<SimModel>("b").map(|h| h.lock().place.clone()));
@@ -659,14 +676,8 @@ fn a_request_waits_for_the_demotion_it_started_and_evicts_nothing_more() {
         .build()
         .unwrap();
     let (cache, _) = cache(100, 60);
-    let a = on_device(&cache, "a", 30);
-    let b = on_device(&cache, "b", 30);
-    on_device(&cache, "c", 30);
-    drop(cache.get::<SimModel>("a").unwrap());
-    drop(cache.get::<SimModel>("b").unwrap());
-    let (started_tx, started) = channel();
-    let (release, release_rx) = channel();
-    *a.gate.lock().unwrap() = Some((started_tx, release_rx));
+    let (a, b) = a_and_b_fill_the_device(&cache);
+    let (started, release) = gate(&a);
     let c = cache.clone();
     let request =
         runtime.spawn_blocking(move || c.get::<SimModel>("c").map(|h| h.lock().place.clone()));
@@ -699,15 +710,9 @@ fn an_async_request_that_may_not_wait_still_waits_for_its_own_demotion() {
         .device(DEVICE, 60)
         .load_timeout(std::time::Duration::ZERO)
         .build();
-    let a = on_device(&cache, "a", 30);
-    let b = on_device(&cache, "b", 30);
-    on_device(&cache, "c", 30);
-    drop(cache.get::<SimModel>("a").unwrap());
-    drop(cache.get::<SimModel>("b").unwrap());
+    let (a, b) = a_and_b_fill_the_device(&cache);
     // a's copy waits at the gate until it has started: the request looks again meanwhile.
-    let (started_tx, started) = channel();
-    let (release, release_rx) = channel();
-    *a.gate.lock().unwrap() = Some((started_tx, release_rx));
+    let (started, release) = gate(&a);
     let releaser = std::thread::spawn(move || {
         started.recv().unwrap();
         release.send(()).unwrap();
@@ -741,11 +746,7 @@ fn a_request_on_a_full_blocking_pool_does_not_wait_forever_for_its_own_move() {
         .device(DEVICE, 60)
         .load_timeout(std::time::Duration::from_millis(200))
         .build();
-    on_device(&cache, "a", 30);
-    on_device(&cache, "b", 30);
-    on_device(&cache, "c", 30);
-    drop(cache.get::<SimModel>("a").unwrap());
-    drop(cache.get::<SimModel>("b").unwrap());
+    a_and_b_fill_the_device(&cache);
     let (done_tx, done) = channel();
     let c = cache.clone();
     drop(runtime.spawn_blocking(move || {
@@ -821,15 +822,9 @@ fn a_request_that_did_not_demote_still_times_out_while_another_move_runs() {
         .clock(clock.clone())
         .load_timeout(std::time::Duration::from_secs(3600))
         .build();
-    let a = on_device(&cache, "a", 30);
-    on_device(&cache, "b", 30);
-    on_device(&cache, "c", 30);
+    let (a, _) = a_and_b_fill_the_device(&cache);
     on_device(&cache, "d", 30);
-    drop(cache.get::<SimModel>("a").unwrap());
-    drop(cache.get::<SimModel>("b").unwrap());
-    let (started_tx, started) = channel();
-    let (release, release_rx) = channel();
-    *a.gate.lock().unwrap() = Some((started_tx, release_rx));
+    let (started, release) = gate(&a);
     let c = cache.clone();
     let c_thread =
         std::thread::spawn(move || c.get::<SimModel>("c").map(|h| h.lock().place.clone()));
@@ -867,11 +862,7 @@ fn a_blocking_request_in_a_shut_down_runtime_runs_its_demotion_itself() {
     let handle = runtime.handle().clone();
     drop(runtime);
     let (cache, _) = cache(100, 60);
-    on_device(&cache, "a", 30);
-    on_device(&cache, "b", 30);
-    on_device(&cache, "c", 30);
-    drop(cache.get::<SimModel>("a").unwrap());
-    drop(cache.get::<SimModel>("b").unwrap());
+    a_and_b_fill_the_device(&cache);
     let (tx, rx) = channel();
     let c = cache.clone();
     std::thread::spawn(move || {
