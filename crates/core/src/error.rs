@@ -62,9 +62,12 @@ fn list(holders: &[Holder]) -> String {
         .join(", ")
 }
 
-fn scope(pool: &Option<String>) -> String {
-    pool.as_ref()
-        .map_or_else(|| "the cache budget".to_owned(), |p| format!("pool {p:?}"))
+fn scope(pool: &Option<String>, device: bool) -> String {
+    let kind = if device { "device" } else { "pool" };
+    pool.as_ref().map_or_else(
+        || "the cache budget".to_owned(),
+        |p| format!("{kind} {p:?}"),
+    )
 }
 
 /// An error returned by the cache to a caller.
@@ -190,7 +193,7 @@ pub enum CacheError {
     #[error(
         "model {id:?} needs {}, more than the whole of {}, {}; \
          allow a lone oversized model to load it anyway",
-        format_bytes_exact(*needed), scope(pool), format_bytes_exact(*budget)
+        format_bytes_exact(*needed), scope(pool, *device), format_bytes_exact(*budget)
     )]
     TooLarge {
         /// The model ID.
@@ -201,11 +204,13 @@ pub enum CacheError {
         budget: u64,
         /// The pool whose budget it exceeds, if not the global one.
         pool: Option<String>,
+        /// `pool` is a device (see `CacheBuilder::device`).
+        device: bool,
     },
     /// There was no room, and waiting for it did not help (or could not help).
     #[error(
         "model {id:?} needs {} but {} is {} with {} charged; {}held by: {}",
-        format_bytes_exact(*needed), scope(pool), format_bytes_exact(*budget),
+        format_bytes_exact(*needed), scope(pool, *device), format_bytes_exact(*budget),
         format_bytes_exact(*charged),
         if *waited { "waited for room in vain; " } else { "" }, list(holders)
     )]
@@ -220,6 +225,8 @@ pub enum CacheError {
         charged: u64,
         /// The pool, if the pool's budget is what ran out.
         pool: Option<String>,
+        /// `pool` is a device (see `CacheBuilder::device`).
+        device: bool,
         /// Whether the request waited for the load timeout first.
         waited: bool,
         /// The models holding the budget that could not be evicted, and the earlier requests
@@ -232,7 +239,7 @@ pub enum CacheError {
     #[error(
         "model {id:?} measured {} after loading (its hint said {}), more than the whole of \
          {}, {}; allow a lone oversized model to keep it anyway",
-        format_bytes_exact(*measured), format_bytes_exact(*hint), scope(pool),
+        format_bytes_exact(*measured), format_bytes_exact(*hint), scope(pool, *device),
         format_bytes_exact(*budget)
     )]
     OutgrewBudget {
@@ -246,6 +253,8 @@ pub enum CacheError {
         budget: u64,
         /// The pool whose budget it exceeds, if not the global one.
         pool: Option<String>,
+        /// `pool` is a device (see `CacheBuilder::device`).
+        device: bool,
     },
     /// The model was invalidated while it loaded and the load was abandoned.
     #[error("model {id:?}: the load was abandoned ({reason})")]

@@ -85,6 +85,7 @@ fn waiting_in_vain_fails_with_who_holds_the_memory() {
             waited,
             holders,
             pool,
+            device: false,
         } => {
             assert_eq!(
                 (id.as_str(), *needed, *budget, *charged, *waited),

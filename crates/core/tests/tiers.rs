@@ -877,3 +877,25 @@ fn a_blocking_request_in_a_shut_down_runtime_runs_its_demotion_itself() {
     // A blocking request runs its own move: the runtime never sees it.
     assert_eq!((s.demotions, s.demotion_failures), (1, 0));
 }
+
+#[test]
+fn errors_about_a_device_budget_name_the_device() {
+    let cache = without_waiting();
+    on_device(&cache, "a", 30);
+    on_device(&cache, "b", 30);
+    on_device(&cache, "huge", 60);
+    let held = cache.get::<SimModel>("a").unwrap();
+    let e = cache.get::<SimModel>("b").map(|_| ()).unwrap_err();
+    assert!(
+        matches!(&e, CacheError::NoRoom { pool: Some(d), device: true, .. } if d == DEVICE),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains(&format!("device {DEVICE:?}")), "{e}");
+    drop(held);
+    let e = cache.get::<SimModel>("huge").map(|_| ()).unwrap_err();
+    assert!(
+        matches!(&e, CacheError::TooLarge { pool: Some(d), device: true, .. } if d == DEVICE),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains(&format!("device {DEVICE:?}")), "{e}");
+}

@@ -527,6 +527,7 @@ impl Shared {
                     needed: need,
                     budget,
                     pool: st.pool_name(scope),
+                    device: st.is_device(scope),
                 });
             }
             Verdict::Never(shortfall) => {
@@ -727,6 +728,7 @@ fn no_room(st: &State, flight: &Flight, need: u64, short: Shortfall, waited: boo
         budget,
         charged: super::ledger::saturate(charged),
         pool: st.pool_name(short.scope),
+        device: st.is_device(short.scope),
         waited,
         holders: short.holders,
     }

@@ -542,6 +542,7 @@ fn outgrown(st: &State, flight: &Flight, hint: u64, measured: u64) -> Option<Cac
         hint,
         measured,
         budget,
+        device: pool.is_some() && st.is_device(flight.pool),
         pool,
     })
 }

@@ -421,6 +421,7 @@ impl ModelCache {
                 needed: need.bytes,
                 budget,
                 pool: st.pool_name(scope),
+                device: st.is_device(scope),
             }),
             Verdict::Never(Shortfall { scope, holders }) => {
                 let (charged, budget) = ledger.scope(scope);
@@ -430,6 +431,7 @@ impl ModelCache {
                     budget,
                     charged: saturate(charged),
                     pool: st.pool_name(scope),
+                    device: st.is_device(scope),
                     waited: false,
                     holders,
                 })
