@@ -136,6 +136,27 @@ fn without_waiting() -> ModelCache {
         .build()
 }
 
+/// 100 bytes of host memory and 60 on the device (two models of 30), with `load_timeout`.
+#[cfg(feature = "tokio")]
+fn device_of_60(load_timeout: std::time::Duration) -> ModelCache {
+    ModelCache::builder()
+        .budget(100)
+        .device(DEVICE, 60)
+        .load_timeout(load_timeout)
+        .build()
+}
+
+/// A runtime of one worker thread and at most `blocking` blocking threads, timers on.
+#[cfg(feature = "tokio")]
+fn one_worker(blocking: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(blocking)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// What the cache says of `id`, which it must hold.
 fn entry(cache: &ModelCache, id: &str) -> modelcache_core::EntryInfo {
     let entries = cache.entries();
@@ -669,12 +690,7 @@ fn plan_follows_demoted_models_and_agrees_with_the_requests() {
 #[cfg(feature = "tokio")]
 #[test]
 fn a_request_waits_for_the_demotion_it_started_and_evicts_nothing_more() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .max_blocking_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = one_worker(4);
     let (cache, _) = cache(100, 60);
     let (a, b) = a_and_b_fill_the_device(&cache);
     let (started, release) = gate(&a);
@@ -700,16 +716,8 @@ fn a_request_waits_for_the_demotion_it_started_and_evicts_nothing_more() {
 #[cfg(feature = "tokio")]
 #[test]
 fn an_async_request_that_may_not_wait_still_waits_for_its_own_demotion() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cache = ModelCache::builder()
-        .budget(100)
-        .device(DEVICE, 60)
-        .load_timeout(std::time::Duration::ZERO)
-        .build();
+    let runtime = one_worker(512);
+    let cache = device_of_60(std::time::Duration::ZERO);
     let (a, b) = a_and_b_fill_the_device(&cache);
     // a's copy waits at the gate until it has started: the request looks again meanwhile.
     let (started, release) = gate(&a);
@@ -735,17 +743,8 @@ fn an_async_request_that_may_not_wait_still_waits_for_its_own_demotion() {
 #[cfg(feature = "tokio")]
 #[test]
 fn a_request_on_a_full_blocking_pool_does_not_wait_forever_for_its_own_move() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .max_blocking_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cache = ModelCache::builder()
-        .budget(100)
-        .device(DEVICE, 60)
-        .load_timeout(std::time::Duration::from_millis(200))
-        .build();
+    let runtime = one_worker(1);
+    let cache = device_of_60(std::time::Duration::from_millis(200));
     a_and_b_fill_the_device(&cache);
     let (done_tx, done) = channel();
     let c = cache.clone();
@@ -854,11 +853,7 @@ fn a_request_that_did_not_demote_still_times_out_while_another_move_runs() {
 #[cfg(feature = "tokio")]
 #[test]
 fn a_blocking_request_in_a_shut_down_runtime_runs_its_demotion_itself() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = one_worker(512);
     let handle = runtime.handle().clone();
     drop(runtime);
     let (cache, _) = cache(100, 60);

@@ -246,7 +246,9 @@ impl ModelCache {
         let now = self.shared.signals.nanos_since_epoch();
         st.expire(now, fx);
         let flight = Arc::new(Flight::new(id, job.pool, job.pin));
-        *flight.demoted.lock() = demoted;
+        if demoted.is_some() {
+            *flight.demoted.lock() = demoted;
+        }
         st.map.insert(id.into(), Slot::Loading(Arc::clone(&flight)));
         st.note_budget(&self.shared.signals);
         // Read here, not on the hit path: only a request that leads a load waits for room.

@@ -612,6 +612,8 @@ impl Shared {
                     fx.finish_here(self);
                     st = self.lock();
                 }
+                // Not after `finish_here` above, which ran this request's moves to their end;
+                // correct all the same.
                 Attempt::AwaitMoves => {
                     st.wait(|guard: &mut MutexGuard<'_, State>| {
                         wait_for(&self.room.cv, guard, None);

@@ -120,14 +120,19 @@ impl Flight {
         match host {
             Some(host) => {
                 st.unhold(&host);
-                // `set_pinned` during the flight set the flight's pin: the copy takes it.
-                host.pinned
-                    .store(self.pinned.load(Ordering::Relaxed), Ordering::Relaxed);
+                self.pin(&host);
                 let replaced = st.map.insert(Arc::clone(&self.id), Slot::Ready(host));
                 fx.drop_slot(replaced);
             }
             None => fx.drop_slot(st.map.remove(&*self.id)),
         }
+    }
+
+    /// Gives `r`, the model this flight lands (or puts back), the flight's pin: `set_pinned`
+    /// reaches a model in flight through it.
+    pub fn pin(&self, r: &Resident) {
+        r.pinned
+            .store(self.pinned.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     /// Cancels a flight nobody waits for any more (never one that started), under the lock.
@@ -430,7 +435,7 @@ impl Leader {
             flight.pool,
             users,
         );
-        resident.pinned.store(pinned, Ordering::Relaxed);
+        flight.pin(&resident);
         hold_components(&resident, &components);
         let promoted = matches!(arrival, Arrival::Promoted);
         if !promoted {

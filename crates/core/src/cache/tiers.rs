@@ -136,10 +136,7 @@ impl Demotion {
                 let measured = loaded.bytes();
                 let users = flight.waiters.load(Ordering::Relaxed);
                 let resident = Resident::moved(&from, loaded, users);
-                // Pinned meanwhile (`set_pinned` reaches a model being moved through its
-                // flight): the host copy stays pinned.
-                let pinned = flight.pinned.load(Ordering::Relaxed);
-                resident.pinned.store(pinned, Ordering::Relaxed);
+                flight.pin(&resident);
                 st.charge(measured, None);
                 let replaced = st
                     .map
