@@ -894,3 +894,32 @@ fn errors_about_a_device_budget_name_the_device() {
     );
     assert!(e.to_string().contains(&format!("device {DEVICE:?}")), "{e}");
 }
+
+#[test]
+fn plan_keeps_a_pinned_demoted_model_pinned_when_its_promotion_would_wait() {
+    let (cache, _, b_thread, release) = a_demoted_for_b_waits_at_the_gate();
+    cache.set_pinned("a", true).unwrap();
+    release.send(()).unwrap();
+    b_thread.join().unwrap().unwrap();
+    // b in use fills the device: a's promotion would wait, and a stays in host memory.
+    let _b = cache.get::<SimModel>("b").unwrap();
+    cache
+        .register("h", common::loader("h", 80), ModelPolicy::default())
+        .unwrap();
+    let plan = cache.plan(&["a", "h"]).unwrap();
+    assert!(
+        matches!(
+            plan.steps[0].outcome,
+            modelcache_core::StepOutcome::WouldWait { .. }
+        ),
+        "{plan:?}"
+    );
+    // h needs a's host memory, and a is pinned there.
+    assert!(
+        !matches!(
+            plan.steps[1].outcome,
+            modelcache_core::StepOutcome::Load { .. }
+        ),
+        "{plan:?}"
+    );
+}

@@ -279,7 +279,7 @@ impl ModelCache {
             pin: need.pin,
             waiting: None,
         };
-        sim[at].own = Some(HolderState::HeldAfterEviction);
+        let own = sim[at].own.replace(HolderState::HeldAfterEviction);
         refresh(sim);
         let outcome = self.step(st, sim, ledger, &id, &need, hold);
         let host = sim.iter().position(|s| s.demoted && s.candidate.id == id);
@@ -291,7 +291,9 @@ impl ModelCache {
             }
             (outcome, host) => {
                 if let Some(h) = host {
-                    sim[h].own = None;
+                    // Put back as it was (a pinned copy stays pinned).
+                    sim[h].own = own;
+                    refresh(sim);
                 }
                 outcome
             }
